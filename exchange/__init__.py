@@ -1,0 +1,1 @@
+"""The exchange service around the matching engine and the ledger."""

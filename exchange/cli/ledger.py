@@ -1,0 +1,251 @@
+"""``dataex ledger``: verify the ledger, print digests and proofs, check proofs, show balances.
+
+Every command takes ``--database URL`` (default ``$DATAEX_DATABASE_URL``, else
+``sqlite:///dataex.db``) and runs the ledger's migrations first. Errors print one line on
+stderr and exit with status 2; a failed verification or proof check exits with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ledger import (
+    DATABASE_URL_ENV,
+    ConsistencyProof,
+    Digest,
+    InclusionProof,
+    Ledger,
+    LedgerError,
+    ProofError,
+    database_url,
+    leaf_hash,
+    verify,
+    verify_consistency,
+    verify_inclusion,
+)
+
+app = typer.Typer(
+    help="The settlement ledger and order-flow journal: verify, digests, proofs, balances.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_PROBLEM = 1
+EXIT_ERROR = 2
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=DATABASE_URL_ENV,
+        show_envvar=True,
+        help="Database URL (default sqlite:///dataex.db).",
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageProblem(Exception):
+    """A mistake in the command's input, reported as one line."""
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _reports_errors(command: F) -> F:
+    """Turn the errors a user can cause into one line on stderr, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (LedgerError, UsageProblem, OSError) as error:
+            _fail(str(error))
+        except SQLAlchemyError as error:
+            detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            _fail(f"database: {detail}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _open(database: str | None) -> Ledger:
+    url = database_url(database)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise UsageProblem(f"not a database URL: {url!r} ({error})") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or not Path(path).exists():
+            raise UsageProblem(f"no SQLite database at {path!r}")
+    return Ledger.open(url)
+
+
+def _read_json(source: str, what: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageProblem(f"{what} {source!r} is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"{what} {source!r} must be a JSON object")
+    return data
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@app.command("verify")
+@_reports_errors
+def verify_command(database: DatabaseOption = None) -> None:
+    """Recompute the hash chains, the Merkle root, every entry's balance and the projections."""
+    report = verify(_open(database))
+    assert report.digest is not None
+    typer.echo(
+        f"journal: {report.commands} commands; ledger: {report.entries} entries, "
+        f"{report.postings} postings, {report.accounts} account balances"
+    )
+    typer.echo(f"digest: tree_size={report.digest.tree_size} root={report.digest.root_hash.hex()}")
+    first = report.first_problem
+    if first is None:
+        typer.echo("ok")
+        return
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    _fail(f"first bad row: {first}", EXIT_PROBLEM)
+
+
+@app.command("digest")
+@_reports_errors
+def digest_command(database: DatabaseOption = None) -> None:
+    """Print the digest (tree size and root hash) of the settlement ledger as JSON."""
+    _print_json(_open(database).digest().to_json())
+
+
+@app.command("proof")
+@_reports_errors
+def proof_command(
+    seq: Annotated[int, typer.Argument(help="Sequence number of the entry (1-based).")],
+    tree_size: Annotated[
+        int | None, typer.Option(help="Prove against this earlier tree size.")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print an inclusion proof of entry SEQ, with the entry's canonical bytes, as JSON."""
+    ledger = _open(database)
+    try:
+        proof, entry = ledger.inclusion_proof(seq, tree_size)
+    except ProofError as error:
+        raise UsageProblem(str(error)) from None
+    document = entry.document
+    _print_json(
+        {
+            "type": "inclusion",
+            "seq": seq,
+            "entry": document.decode(),
+            "leaf_hash": leaf_hash(document).hex(),
+            **proof.to_json(),
+        }
+    )
+
+
+@app.command("consistency")
+@_reports_errors
+def consistency_command(
+    old_size: Annotated[int, typer.Argument(help="Tree size of the older digest.")],
+    new_size: Annotated[int | None, typer.Option(help="Tree size of the newer digest.")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print a consistency proof from tree size OLD_SIZE to the current (or --new-size) tree."""
+    try:
+        proof = _open(database).consistency_proof(old_size, new_size)
+    except ProofError as error:
+        raise UsageProblem(str(error)) from None
+    _print_json({"type": "consistency", **proof.to_json()})
+
+
+@app.command("check-proof")
+@_reports_errors
+def check_proof_command(
+    proof_file: Annotated[str, typer.Argument(help="Proof JSON file, or - for stdin.")],
+    digest_file: Annotated[
+        str, typer.Option("--digest", help="Digest JSON the proof must lead to (newer one).")
+    ],
+    old_digest_file: Annotated[
+        str | None, typer.Option("--old-digest", help="Older digest JSON (consistency proofs).")
+    ] = None,
+) -> None:
+    """Check a proof with nothing but the digest(s): no database is read."""
+    data = _read_json(proof_file, "proof")
+    try:
+        digest = Digest.from_json(_read_json(digest_file, "digest"))
+        if data.get("type") == "inclusion":
+            proof = InclusionProof.from_json(data)
+            leaf = _leaf_of(data)
+            verify_inclusion(leaf, proof, digest)
+            typer.echo(f"ok: entry {proof.leaf_index + 1} is in the tree of {digest.tree_size}")
+        elif data.get("type") == "consistency":
+            if old_digest_file is None:
+                raise UsageProblem("a consistency proof needs --old-digest")
+            old = Digest.from_json(_read_json(old_digest_file, "old digest"))
+            verify_consistency(ConsistencyProof.from_json(data), old, digest)
+            typer.echo(
+                f"ok: the tree of {old.tree_size} is a prefix of the tree of {digest.tree_size}"
+            )
+        else:
+            raise UsageProblem("proof 'type' must be 'inclusion' or 'consistency'")
+    except ProofError as error:
+        _fail(f"proof does not verify: {error}", EXIT_PROBLEM)
+
+
+def _leaf_of(data: dict[str, Any]) -> bytes:
+    # The entry's own bytes are what a client trusts; a stated leaf hash must agree with them.
+    entry = data.get("entry")
+    stated = data.get("leaf_hash")
+    if entry is None and stated is None:
+        raise UsageProblem("an inclusion proof needs 'entry' or 'leaf_hash'")
+    computed = leaf_hash(entry.encode()) if isinstance(entry, str) else None
+    if isinstance(stated, str):
+        try:
+            stated_bytes = bytes.fromhex(stated)
+        except ValueError:
+            raise ProofError("'leaf_hash' is not hex") from None
+        if computed is not None and computed != stated_bytes:
+            raise ProofError("'leaf_hash' is not the hash of 'entry'")
+        return stated_bytes
+    if computed is None:
+        raise UsageProblem("'entry' must be a string")
+    return computed
+
+
+@app.command("balances")
+@_reports_errors
+def balances_command(
+    participant: Annotated[
+        str | None, typer.Option("--participant", help="Only this participant's accounts.")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print the projected balances: account, asset, balance (integer units)."""
+    balances = _open(database).balances(participant)
+    if not balances:
+        typer.echo("no balances")
+        return
+    width = max(len(account) for account, _ in balances)
+    asset_width = max(len(asset) for _, asset in balances)
+    for (account, asset), units in balances.items():
+        typer.echo(f"{account:<{width}}  {asset:<{asset_width}}  {units:>15}")

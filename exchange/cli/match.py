@@ -1,0 +1,171 @@
+"""``dataex match``: run an order-flow file through the matching engine, no database.
+
+The imperative shell around ``exchange.orderflow`` and ``matching.Engine``: it reads the
+files, applies each command, streams the outputs and prints a summary. Outputs are written
+beside their targets under temporary names and moved into place only when the whole file
+has run, so a bad row leaves no half-written trades file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO, Annotated, NoReturn, TypeVar
+
+import typer
+
+from exchange.orderflow import (
+    BOOK_COLUMNS,
+    TRADE_COLUMNS,
+    FlowTally,
+    Listing,
+    OrderFlowError,
+    book_rows,
+    event_line,
+    read_instruments,
+    read_order_flow,
+    trade_row,
+)
+from matching import Engine, Trade
+
+EXIT_BAD_INPUT = 2
+
+T = TypeVar("T")
+
+
+def match(
+    orders: Annotated[
+        Path,
+        typer.Argument(metavar="ORDERS.csv", help="Order-flow file (docs/order-flow-format.md)."),
+    ],
+    trades_out: Annotated[
+        Path, typer.Option("--trades-out", metavar="TRADES.csv", help="Write the trades here.")
+    ],
+    book_out: Annotated[
+        Path | None,
+        typer.Option("--book-out", metavar="BOOK.csv", help="Write the final book here."),
+    ] = None,
+    events_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--events-out", metavar="EVENTS.jsonl", help="Write every event here, one per line."
+        ),
+    ] = None,
+    instruments: Annotated[
+        Path | None,
+        typer.Option(
+            "--instruments",
+            metavar="INSTRUMENTS.csv",
+            help="Tick, lot, mode, band and opening phase per symbol.",
+        ),
+    ] = None,
+) -> None:
+    """Match an order-flow file and write its trades (and optionally the book and events).
+
+    Exits 2, with one 'error:' line naming the file and line, when an input cannot be read.
+    Orders the engine rejects are not errors: they are counted and processing goes on.
+    """
+    outputs = [p for p in (trades_out, book_out, events_out) if p is not None]
+    _check_distinct([orders, *([instruments] if instruments else []), *outputs])
+    for output in outputs:
+        if not output.parent.is_dir():
+            _fail(f"{output}: directory {output.parent} does not exist")
+    listings: dict[str, Listing] = {}
+    if instruments is not None:
+        listings = _guarded(instruments, lambda: read_instruments(instruments))
+    engine = Engine()
+    tally = FlowTally()
+
+    def run() -> None:
+        with ExitStack() as stack:
+            trades = csv.writer(stack.enter_context(_replacing(trades_out)), lineterminator="\n")
+            trades.writerow(TRADE_COLUMNS)
+            events = None if events_out is None else stack.enter_context(_replacing(events_out))
+            for line, command in read_order_flow(orders, listings):
+                try:
+                    emitted = engine.apply(command)
+                except Exception:
+                    # An exception from the pure engine is a bug in it, not in the file: say
+                    # where it happened and keep the traceback for whoever fixes it.
+                    typer.echo(f"error: the engine failed on {orders}:{line}: {command}", err=True)
+                    raise
+                tally.record(line, command, emitted)
+                trades.writerows(trade_row(e) for e in emitted if isinstance(e, Trade))
+                if events is not None:
+                    events.write("".join(event_line(line, command.seq, e) for e in emitted))
+            if book_out is not None:
+                book = csv.writer(stack.enter_context(_replacing(book_out)), lineterminator="\n")
+                book.writerow(BOOK_COLUMNS)
+                book.writerows(book_rows(engine))
+
+    _guarded(orders, run)
+    for text in summary_lines(tally, engine, str(orders)):
+        typer.echo(text)
+
+
+def summary_lines(tally: FlowTally, engine: Engine, source: str) -> Iterator[str]:
+    """The end-of-run summary as plain text lines."""
+    yield f"rows:     {tally.rows}"
+    yield f"orders:   {tally.orders_accepted} accepted, {tally.orders_rejected} rejected"
+    yield f"trades:   {tally.trades}, volume {tally.volume}"
+    if tally.rejections:
+        yield "rejections by reason:"
+        for reason, count in sorted(tally.rejections.items()):
+            yield f"  {reason.value:<45} {count}"
+        listed = len(tally.first_rejections)
+        total = sum(tally.rejections.values())
+        yield f"rejected rows{f' (first {listed} of {total})' if listed < total else ''}:"
+        for line, rejected in tally.first_rejections:
+            order = "" if rejected.order_id is None else f"order {rejected.order_id} "
+            yield f"  {source}:{line}: {order}{rejected.reason.value}"
+    yield f"{'symbol':<24} {'phase':<10} {'trades':>7} {'volume':>9} {'last price':>11}"
+    for symbol in engine.symbols():
+        symbol_tally = tally.symbols.get(symbol)
+        trades = symbol_tally.trades if symbol_tally else 0
+        volume = symbol_tally.volume if symbol_tally else 0
+        last = symbol_tally.last_price if symbol_tally else None
+        last_text = "-" if last is None else str(last)
+        phase = engine.phase(symbol).value
+        yield f"{symbol:<24} {phase:<10} {trades:>7} {volume:>9} {last_text:>11}"
+
+
+def _guarded(path: Path, action: Callable[[], T]) -> T:
+    """Run ``action`` that reads ``path``, turning file errors into one line and exit 2."""
+    try:
+        return action()
+    except OrderFlowError as error:
+        _fail(f"{path}:{error.line}: {error.message}")
+    except OSError as error:
+        # A failed read names its file; a failed write (a full disk) may name none.
+        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check_distinct(paths: list[Path]) -> None:
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            _fail(f"{path} is given twice (also as {seen[key]}); inputs and outputs must differ")
+        seen[key] = path
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[IO[str]]:
+    """A text file that becomes ``path`` if the block succeeds and vanishes if it fails."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            yield file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,315 @@
+"""Ledger entries: the kinds, the entry value, and a builder of balanced postings per kind.
+
+An entry is a fact with an idempotency key, a caller-supplied time (``ts_ns``, nanoseconds
+since the epoch), a kind-specific ``body`` (a canonical JSON object: what happened, in
+words a reader can audit) and its postings. A posting adds ``amount_units`` (signed, never
+zero) to the balance of ``account`` in ``asset``. For every asset the postings of one entry
+sum to zero. Builders are pure: they compute postings, they do not look at balances; the
+store rejects an entry that would take a non-negative account below zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from ledger import accounts
+from ledger.canonical import INT64_MAX
+from ledger.errors import EntryError
+
+__all__ = [
+    "ComplianceDecision",
+    "Entry",
+    "EntryKind",
+    "Posting",
+    "compliance_decision",
+    "deposit",
+    "licence_expiry",
+    "licence_issuance",
+    "release",
+    "reservation",
+    "trade_settlement",
+    "withdrawal",
+]
+
+MAX_KEY_LENGTH = 128
+MAX_POSTINGS_PER_ENTRY = 64
+MAX_TEXT_LENGTH = 4096
+
+
+class EntryKind(StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    TRADE_SETTLEMENT = "trade_settlement"
+    LICENCE_ISSUANCE = "licence_issuance"
+    LICENCE_EXPIRY = "licence_expiry"
+    COMPLIANCE_DECISION = "compliance_decision"
+
+
+class ComplianceDecision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+
+
+class Posting(NamedTuple):
+    account: str
+    asset: str
+    amount_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One settlement-ledger entry before it has a sequence number."""
+
+    kind: EntryKind
+    key: str
+    ts_ns: int
+    body: Mapping[str, Any]
+    postings: tuple[Posting, ...]
+
+    def check(self) -> None:
+        """Raise :class:`EntryError` unless the entry is well formed and balanced."""
+        if type(self.key) is not str or not 0 < len(self.key) <= MAX_KEY_LENGTH:
+            raise EntryError(f"idempotency key must be 1..{MAX_KEY_LENGTH} characters")
+        if type(self.ts_ns) is not int or not 0 <= self.ts_ns <= INT64_MAX:
+            raise EntryError(f"{self.key}: ts_ns must be a non-negative 64-bit integer")
+        if self.kind not in _KINDS:
+            raise EntryError(f"{self.key}: unknown entry kind {self.kind!r}")
+        if len(self.postings) > MAX_POSTINGS_PER_ENTRY:
+            raise EntryError(f"{self.key}: more than {MAX_POSTINGS_PER_ENTRY} postings")
+        totals: dict[str, int] = {}
+        known = _KNOWN_ACCOUNT_ASSETS
+        for account, asset, amount in self.postings:
+            if type(amount) is not int or amount == 0 or not -INT64_MAX <= amount <= INT64_MAX:
+                raise EntryError(f"{self.key}: amount {amount!r} on {account} is not valid")
+            if (account, asset) not in known:
+                _check_account_asset(self.key, account, asset)
+            totals[asset] = totals.get(asset, 0) + amount
+        for asset, total in totals.items():
+            if total:
+                raise EntryError(f"{self.key}: postings in {asset} sum to {total}, not 0")
+
+
+# Account/asset pairs already checked; bounded so a flood of distinct accounts cannot grow it.
+_KNOWN_ACCOUNT_ASSETS: set[tuple[str, str]] = set()
+_KNOWN_ACCOUNT_ASSETS_LIMIT = 1_000_000
+
+
+def _check_account_asset(key: str, account: str, asset: str) -> None:
+    try:
+        expected_asset = accounts.asset_of(account)
+    except accounts.AccountError as error:
+        raise EntryError(f"{key}: {error}") from None
+    if asset != expected_asset:
+        raise EntryError(f"{key}: account {account} holds {expected_asset}, not {asset}")
+    if len(_KNOWN_ACCOUNT_ASSETS) >= _KNOWN_ACCOUNT_ASSETS_LIMIT:
+        _KNOWN_ACCOUNT_ASSETS.clear()
+    _KNOWN_ACCOUNT_ASSETS.add((account, asset))
+
+
+_KINDS = frozenset(EntryKind)
+
+
+def _positive(value: int, what: str) -> int:
+    if type(value) is not int or not 0 < value <= INT64_MAX:
+        raise EntryError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _transfer(source: str, destination: str, asset: str, amount: int) -> tuple[Posting, ...]:
+    return (Posting(source, asset, -amount), Posting(destination, asset, amount))
+
+
+def deposit(
+    participant: str, amount_minor: int, *, key: str, ts_ns: int, reference: str | None = None
+) -> Entry:
+    """Cash arrives from outside the exchange into the participant's available cash."""
+    _positive(amount_minor, "deposit amount_minor")
+    postings = _transfer(
+        accounts.EXTERNAL_CASH, accounts.cash_available(participant), accounts.CASH, amount_minor
+    )
+    body = {"participant": participant, "amount_minor": amount_minor, "reference": reference}
+    return Entry(EntryKind.DEPOSIT, key, ts_ns, body, postings)
+
+
+def withdrawal(
+    participant: str, amount_minor: int, *, key: str, ts_ns: int, reference: str | None = None
+) -> Entry:
+    """Available cash leaves the exchange."""
+    _positive(amount_minor, "withdrawal amount_minor")
+    postings = _transfer(
+        accounts.cash_available(participant), accounts.EXTERNAL_CASH, accounts.CASH, amount_minor
+    )
+    body = {"participant": participant, "amount_minor": amount_minor, "reference": reference}
+    return Entry(EntryKind.WITHDRAWAL, key, ts_ns, body, postings)
+
+
+def reservation(
+    participant: str, amount_minor: int, *, key: str, ts_ns: int, order_id: int | None = None
+) -> Entry:
+    """Available cash is set aside for a buy order (risk step of the exchange)."""
+    _positive(amount_minor, "reservation amount_minor")
+    postings = _transfer(
+        accounts.cash_available(participant),
+        accounts.cash_reserved(participant),
+        accounts.CASH,
+        amount_minor,
+    )
+    body = {"participant": participant, "amount_minor": amount_minor, "order_id": order_id}
+    return Entry(EntryKind.RESERVATION, key, ts_ns, body, postings)
+
+
+def release(
+    participant: str, amount_minor: int, *, key: str, ts_ns: int, order_id: int | None = None
+) -> Entry:
+    """Reserved cash no longer needed (cancel, expiry, better fill) returns to available."""
+    _positive(amount_minor, "release amount_minor")
+    postings = _transfer(
+        accounts.cash_reserved(participant),
+        accounts.cash_available(participant),
+        accounts.CASH,
+        amount_minor,
+    )
+    body = {"participant": participant, "amount_minor": amount_minor, "order_id": order_id}
+    return Entry(EntryKind.RELEASE, key, ts_ns, body, postings)
+
+
+def trade_settlement(
+    *,
+    trade_id: int,
+    symbol: str,
+    buyer: str,
+    seller: str,
+    price_minor_per_unit: int,
+    quantity_units: int,
+    fee_minor: int,
+    expires_at_ns: int,
+    primary: bool,
+    ts_ns: int,
+) -> Entry:
+    """Settle one trade; its idempotency key is ``trade:<trade_id>``.
+
+    Cash: ``price_minor_per_unit * quantity_units`` leaves the buyer's reserved cash; the
+    seller receives it less ``fee_minor``, which goes to the exchange's fee account.
+    Licences: ``quantity_units`` expiring at ``expires_at_ns`` go to the buyer, from the
+    instrument's issuance account when ``primary`` (the provider sells new licences) or from
+    the seller's holding with that same expiry (a resale).
+    """
+    if type(trade_id) is not int or trade_id < 0:
+        raise EntryError(f"trade_id must be a non-negative integer, got {trade_id!r}")
+    _positive(price_minor_per_unit, "price_minor_per_unit")
+    _positive(quantity_units, "quantity_units")
+    notional_minor = price_minor_per_unit * quantity_units
+    if type(fee_minor) is not int or not 0 <= fee_minor <= notional_minor:
+        raise EntryError(f"fee_minor {fee_minor!r} must be within 0..{notional_minor}")
+    if buyer == seller:
+        raise EntryError(f"trade {trade_id}: buyer and seller are both {buyer!r}")
+    cash, licence = accounts.CASH, accounts.licence_asset(symbol)
+    source = (
+        accounts.issuance(symbol)
+        if primary
+        else accounts.licence_holding(seller, symbol, expires_at_ns)
+    )
+    postings = [
+        Posting(accounts.cash_reserved(buyer), cash, -notional_minor),
+        Posting(accounts.cash_available(seller), cash, notional_minor - fee_minor),
+    ]
+    if fee_minor:
+        postings.append(Posting(accounts.EXCHANGE_FEES, cash, fee_minor))
+    if postings[1].amount_units == 0:
+        # The whole notional went in fees: the seller's zero posting carries no information.
+        del postings[1]
+    postings.append(Posting(source, licence, -quantity_units))
+    postings.append(
+        Posting(accounts.licence_holding(buyer, symbol, expires_at_ns), licence, quantity_units)
+    )
+    body = {
+        "trade_id": trade_id,
+        "symbol": symbol,
+        "buyer": buyer,
+        "seller": seller,
+        "price_minor_per_unit": price_minor_per_unit,
+        "quantity_units": quantity_units,
+        "notional_minor": notional_minor,
+        "fee_minor": fee_minor,
+        "expires_at_ns": expires_at_ns,
+        "primary": primary,
+    }
+    return Entry(EntryKind.TRADE_SETTLEMENT, f"trade:{trade_id}", ts_ns, body, tuple(postings))
+
+
+def licence_issuance(
+    *,
+    symbol: str,
+    provider: str,
+    units: int,
+    issuance_cap_units: int,
+    key: str,
+    ts_ns: int,
+) -> Entry:
+    """The provider issues ``units`` new licences into the instrument's issuance account.
+
+    The store refuses the entry if the units ever issued would exceed ``issuance_cap_units``.
+    """
+    _positive(units, "issuance units")
+    _positive(issuance_cap_units, "issuance_cap_units")
+    if units > issuance_cap_units:
+        raise EntryError(f"issuing {units} units exceeds the cap of {issuance_cap_units}")
+    postings = _transfer(
+        accounts.issued(symbol), accounts.issuance(symbol), accounts.licence_asset(symbol), units
+    )
+    body = {
+        "symbol": symbol,
+        "provider": accounts.check_identifier(provider, "provider"),
+        "units": units,
+        "issuance_cap_units": issuance_cap_units,
+    }
+    return Entry(EntryKind.LICENCE_ISSUANCE, key, ts_ns, body, postings)
+
+
+def licence_expiry(
+    *, symbol: str, holder: str, expires_at_ns: int, units: int, key: str, ts_ns: int
+) -> Entry:
+    """``units`` of the holder's licences expiring at ``expires_at_ns`` lapse at ``ts_ns``."""
+    _positive(units, "expiry units")
+    if type(ts_ns) is not int or ts_ns < expires_at_ns:
+        raise EntryError(f"licences expiring at {expires_at_ns} cannot lapse at {ts_ns}")
+    postings = _transfer(
+        accounts.licence_holding(holder, symbol, expires_at_ns),
+        accounts.licence_expired(symbol),
+        accounts.licence_asset(symbol),
+        units,
+    )
+    body = {"symbol": symbol, "holder": holder, "expires_at_ns": expires_at_ns, "units": units}
+    return Entry(EntryKind.LICENCE_EXPIRY, key, ts_ns, body, postings)
+
+
+def compliance_decision(
+    *,
+    product_id: str,
+    reviewer: str,
+    decision: ComplianceDecision,
+    checks: Mapping[str, bool],
+    opinion: str,
+    key: str,
+    ts_ns: int,
+) -> Entry:
+    """A compliance review's decision on a product: no money moves, the decision is recorded."""
+    decision = ComplianceDecision(decision)
+    if len(opinion) > MAX_TEXT_LENGTH:
+        raise EntryError(f"opinion longer than {MAX_TEXT_LENGTH} characters")
+    if not all(type(value) is bool for value in checks.values()):
+        raise EntryError("compliance checks must map check names to true or false")
+    body = {
+        "product_id": product_id,
+        "reviewer": reviewer,
+        "decision": decision.value,
+        "checks": dict(checks),
+        "opinion": opinion,
+    }
+    return Entry(EntryKind.COMPLIANCE_DECISION, key, ts_ns, body, ())

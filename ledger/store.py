@@ -1,0 +1,641 @@
+"""The Ledger: appends to the journal and the settlement ledger, and reads them back.
+
+One write transaction per batch (group commit): the journal's commands and the ledger's
+entries, their postings and the balance projections are written together and are durable
+when :meth:`Ledger.append` returns. Writers are serialised (a lock per process, and
+``BEGIN IMMEDIATE`` on SQLite or ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL across
+processes), so sequence numbers are dense and each hash covers the row before it.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from ledger import accounts
+from ledger.canonical import CanonicalJSONError, canonical_json, parse_json
+from ledger.chain import GENESIS_HASH, command_document, entry_document
+from ledger.database import WRITE_OPTION, get_engine
+from ledger.entries import Entry, EntryKind, Posting
+from ledger.errors import BalanceError, EntryError, IdempotencyConflict
+from ledger.merkle import ConsistencyProof, Digest, InclusionProof, MerkleTree
+from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow
+from ledger.schema import migrate
+
+__all__ = [
+    "MAX_BATCH_COMMANDS",
+    "MAX_BATCH_ENTRIES",
+    "AppendResult",
+    "EntryReceipt",
+    "JournalRecord",
+    "Ledger",
+    "StoredEntry",
+]
+
+MAX_BATCH_ENTRIES = 10_000
+MAX_BATCH_COMMANDS = 10_000
+# Keeps every IN (...) list under SQLite's and PostgreSQL's bound-parameter limits.
+_IN_CHUNK = 5_000
+_STREAM_CHUNK_ROWS = 10_000
+
+_journal = JournalRow.__table__
+_entry = EntryRow.__table__
+_posting = PostingRow.__table__
+_balance = BalanceRow.__table__
+
+_INSERT_BALANCE = insert(_balance)
+_SELECT_ENTRIES_BY_KEY = select(
+    _entry.c.seq, _entry.c.key, _entry.c.kind, _entry.c.ts_ns, _entry.c.body, _entry.c.chain_hash
+).where(_entry.c.key.in_(bindparam("keys", expanding=True)))
+_SELECT_POSTINGS_OF = (
+    select(_posting.c.entry_seq, _posting.c.account, _posting.c.asset, _posting.c.amount_units)
+    .where(_posting.c.entry_seq.in_(bindparam("seqs", expanding=True)))
+    .order_by(_posting.c.entry_seq, _posting.c.idx)
+)
+_ENTRY_HEAD = select(_entry.c.seq, _entry.c.chain_hash).order_by(_entry.c.seq.desc()).limit(1)
+_JOURNAL_HEAD = (
+    select(_journal.c.seq, _journal.c.chain_hash).order_by(_journal.c.seq.desc()).limit(1)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryReceipt:
+    """Where an appended entry sits. ``created`` is False when the key already existed."""
+
+    seq: int
+    key: str
+    chain_hash: bytes
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    command_seqs: list[int]
+    receipts: list[EntryReceipt]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    """One command of the order-flow journal as stored."""
+
+    seq: int
+    ts_ns: int
+    command: dict[str, Any]
+    chain_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One entry as stored, with its sequence number, hash and canonical bytes."""
+
+    seq: int
+    kind: str
+    key: str
+    ts_ns: int
+    body_json: str
+    postings: tuple[Posting, ...]
+    chain_hash: bytes
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return parse_json(self.body_json)
+
+    @property
+    def document(self) -> bytes:
+        """The canonical bytes hashed into the chain and used as the Merkle leaf."""
+        return entry_document(
+            self.seq,
+            self.ts_ns,
+            self.kind,
+            self.key,
+            self.body_json,
+            [tuple(p) for p in self.postings],
+        )
+
+
+class Ledger:
+    """The order-flow journal and the settlement ledger of one database.
+
+    >>> # ledger = Ledger.open("sqlite:///dataex.db")
+    >>> # ledger.append_entries([entries.deposit("ann", 10_000, key="dep-1", ts_ns=1)])
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._is_postgresql = engine.dialect.name == "postgresql"
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, database: str | Engine | None = None, *, run_migrations: bool = True) -> Ledger:
+        """The ledger of ``database`` (engine, URL, or None for the configured URL).
+
+        Runs the migrations first unless ``run_migrations`` is False.
+        """
+        engine = database if isinstance(database, Engine) else get_engine(database)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append_entries(self, entries: Sequence[Entry]) -> list[EntryReceipt]:
+        """Append ``entries`` in one durable transaction; see :meth:`append`."""
+        return self.append(entries=entries).receipts
+
+    def append_commands(self, commands: Sequence[tuple[int, Mapping[str, Any]]]) -> list[int]:
+        """Append ``(ts_ns, command)`` pairs to the journal; returns their sequence numbers."""
+        return self.append(commands=commands).command_seqs
+
+    def append(
+        self,
+        *,
+        commands: Sequence[tuple[int, Mapping[str, Any]]] = (),
+        entries: Sequence[Entry] = (),
+    ) -> AppendResult:
+        """Append journal commands and ledger entries in one transaction, all or nothing.
+
+        Each entry is checked (balanced per asset, known accounts), then its idempotency key
+        is looked up: a key already stored with the same kind, time, body and postings
+        yields the stored entry's receipt with ``created=False``; with other content it
+        raises :class:`IdempotencyConflict`. New entries get the next sequence numbers in
+        order. Raises :class:`BalanceError` if an entry would take a participant's balance
+        (or the provider's unsold licences) below zero or issue beyond the cap. On any error
+        nothing is written.
+        """
+        if len(entries) > MAX_BATCH_ENTRIES or len(commands) > MAX_BATCH_COMMANDS:
+            raise EntryError(
+                f"a batch holds at most {MAX_BATCH_ENTRIES} entries and "
+                f"{MAX_BATCH_COMMANDS} commands"
+            )
+        with gc_paused():
+            prepared_commands = [_prepare_command(ts_ns, command) for ts_ns, command in commands]
+            prepared_entries = [_prepare_entry(entry) for entry in entries]
+            with self._write_lock, self._write_transaction() as connection:
+                command_seqs = _write_commands(connection, prepared_commands)
+                receipts = _write_entries(connection, prepared_entries)
+        return AppendResult(command_seqs, receipts)
+
+    def rebuild_balances(self) -> None:
+        """Replace the balance projection with the sums of the postings."""
+        with self._write_lock, self._write_transaction() as connection:
+            connection.execute(_balance.delete())
+            rows = [
+                {"account": account, "asset": asset, "balance_units": units}
+                for (account, asset), units in _sum_postings(connection).items()
+            ]
+            if rows:
+                connection.execute(_INSERT_BALANCE, rows)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                if self._is_postgresql:
+                    # Readers (ACCESS SHARE) go on; other writers wait for the commit.
+                    connection.exec_driver_sql(
+                        "LOCK TABLE ledger_journal, ledger_entry IN EXCLUSIVE MODE"
+                    )
+                yield connection
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def balances(self, participant: str | None = None) -> dict[tuple[str, str], int]:
+        """The projected balances by ``(account, asset)``, of one participant if given."""
+        query = select(_balance.c.account, _balance.c.asset, _balance.c.balance_units)
+        if participant is not None:
+            prefix = f"participant:{accounts.check_identifier(participant, 'participant')}:"
+            query = query.where(_balance.c.account.startswith(prefix, autoescape=True))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(_balance.c.account, _balance.c.asset))
+            return {(account, asset): units for account, asset, units in rows}
+
+    def balance(self, account: str, asset: str) -> int:
+        """The projected balance of ``asset`` on ``account`` (0 if never posted)."""
+        query = select(_balance.c.balance_units).where(
+            _balance.c.account == account, _balance.c.asset == asset
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one_or_none() or 0
+
+    def balances_from_postings(self) -> dict[tuple[str, str], int]:
+        """The balances recomputed from every posting (what the projection must equal)."""
+        with self.engine.connect() as connection:
+            return _sum_postings(connection)
+
+    def size(self) -> int:
+        """Number of entries in the settlement ledger."""
+        with self.engine.connect() as connection:
+            head = connection.execute(_ENTRY_HEAD).first()
+        return 0 if head is None else head[0]
+
+    def entry(self, seq: int) -> StoredEntry | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(_entry).where(_entry.c.seq == seq)).first()
+            if row is None:
+                return None
+            postings = tuple(
+                Posting(account, asset, units)
+                for _, account, asset, units in connection.execute(
+                    _SELECT_POSTINGS_OF, {"seqs": [seq]}
+                )
+            )
+        return StoredEntry(
+            row.seq, row.kind, row.key, row.ts_ns, row.body, postings, bytes(row.chain_hash)
+        )
+
+    def entry_by_key(self, key: str) -> StoredEntry | None:
+        with self.engine.connect() as connection:
+            seq = connection.execute(select(_entry.c.seq).where(_entry.c.key == key)).scalar()
+        return None if seq is None else self.entry(seq)
+
+    def journal(self, start_seq: int = 1, limit: int = 10_000) -> list[JournalRecord]:
+        """Up to ``limit`` journal records from ``start_seq`` on, in order (for replay)."""
+        query = (
+            select(_journal)
+            .where(_journal.c.seq >= start_seq)
+            .order_by(_journal.c.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [
+                JournalRecord(row.seq, row.ts_ns, parse_json(row.command), bytes(row.chain_hash))
+                for row in connection.execute(query)
+            ]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction that sees one consistent state of every table."""
+        with self.engine.connect() as connection:
+            if self._is_postgresql:
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+    def tree(self) -> MerkleTree:
+        """The Merkle tree over every entry's canonical bytes, leaf ``i`` = entry ``i + 1``."""
+        with self.snapshot() as connection:
+            return MerkleTree(
+                [
+                    sha256(b"\x00" + document).digest()
+                    for _, document, _ in iter_entry_documents(connection)
+                ]
+            )
+
+    def digest(self) -> Digest:
+        return self.tree().digest()
+
+    def inclusion_proof(
+        self, seq: int, tree_size: int | None = None
+    ) -> tuple[InclusionProof, StoredEntry]:
+        """Proof that entry ``seq`` is in the tree of ``tree_size`` entries (default: all)."""
+        entry = self.entry(seq)
+        if entry is None:
+            raise EntryError(f"no entry {seq}")
+        return self.tree().inclusion_proof(seq - 1, tree_size), entry
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        return self.tree().consistency_proof(old_size, new_size)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a bulk append or a verification pass.
+
+    Both allocate many short-lived acyclic tuples and bytes, which trigger collections that
+    walk every object of the process and cost a third of the append rate (measured); the
+    collector resumes afterwards. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# -- the append path ----------------------------------------------------------------------
+
+
+def _prepare_command(ts_ns: int, command: Mapping[str, Any]) -> tuple[int, str]:
+    if type(ts_ns) is not int or ts_ns < 0:
+        raise EntryError(f"command time {ts_ns!r} must be a non-negative integer (ns)")
+    if not isinstance(command, Mapping):
+        raise EntryError("a journal command must be a JSON object")
+    try:
+        return ts_ns, canonical_json(dict(command)).decode()
+    except CanonicalJSONError as error:
+        raise EntryError(f"command is not canonical JSON: {error}") from None
+
+
+def _prepare_entry(entry: Entry) -> tuple[Entry, str]:
+    entry.check()
+    try:
+        return entry, canonical_json(dict(entry.body)).decode()
+    except CanonicalJSONError as error:
+        raise EntryError(f"{entry.key}: body is not canonical JSON: {error}") from None
+
+
+def _write_commands(connection: Connection, commands: list[tuple[int, str]]) -> list[int]:
+    if not commands:
+        return []
+    head = connection.execute(_JOURNAL_HEAD).first()
+    seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+    rows, seqs = [], []
+    for ts_ns, command in commands:
+        seq += 1
+        previous = sha256(previous + command_document(seq, ts_ns, command)).digest()
+        rows.append((seq, ts_ns, command, previous))
+        seqs.append(seq)
+    _append_rows(connection, _journal, rows)
+    return seqs
+
+
+def _write_entries(connection: Connection, prepared: list[tuple[Entry, str]]) -> list[EntryReceipt]:
+    if not prepared:
+        return []
+    existing = _stored_by_key(connection, [entry.key for entry, _ in prepared])
+    receipts: list[EntryReceipt | None] = [None] * len(prepared)
+    first_index_of_key: dict[str, int] = {}
+    new_indices: list[int] = []
+    repeats: list[tuple[int, int]] = []
+    for index, (entry, body) in enumerate(prepared):
+        key = entry.key
+        stored = existing.get(key)
+        if stored is not None:
+            if _content(stored) != _content_of(entry, body):
+                raise IdempotencyConflict(f"key {key!r} already names entry {stored.seq}")
+            receipts[index] = EntryReceipt(stored.seq, key, stored.chain_hash, False)
+        elif key in first_index_of_key:
+            first = first_index_of_key[key]
+            if _content_of(*prepared[first]) != _content_of(entry, body):
+                raise IdempotencyConflict(f"key {key!r} appears twice in the batch")
+            repeats.append((index, first))
+        else:
+            first_index_of_key[key] = index
+            new_indices.append(index)
+    if new_indices:
+        _write_new_entries(connection, prepared, new_indices, receipts)
+    for index, first in repeats:
+        original = receipts[first]
+        assert original is not None
+        receipts[index] = EntryReceipt(original.seq, original.key, original.chain_hash, False)
+    return receipts  # type: ignore[return-value]  # every slot was filled above
+
+
+def _write_new_entries(
+    connection: Connection,
+    prepared: list[tuple[Entry, str]],
+    new_indices: list[int],
+    receipts: list[EntryReceipt | None],
+) -> None:
+    head = connection.execute(_ENTRY_HEAD).first()
+    seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+    touched = {p[0] for i in new_indices for p in prepared[i][0].postings}
+    balances = _load_balances(connection, touched)
+    is_non_negative = accounts.is_non_negative
+    issuance_kind = EntryKind.LICENCE_ISSUANCE
+    entry_rows: list[tuple[Any, ...]] = []
+    posting_rows: list[tuple[Any, ...]] = []
+    append_posting = posting_rows.append
+    for index in new_indices:
+        entry, body = prepared[index]
+        seq += 1
+        postings = entry.postings
+        below_zero = None
+        plain_postings = []
+        for idx, (account, asset, amount) in enumerate(postings):
+            balance = balances[account, asset] = balances.get((account, asset), 0) + amount
+            if balance < 0:
+                below_zero = (below_zero or []) + [(account, asset)]
+            plain_postings.append((account, asset, amount))
+            append_posting((seq, idx, account, asset, amount))
+        # Judged on the entry's final effect, whatever the order of its own postings.
+        for account, asset in below_zero or ():
+            if balances[account, asset] < 0 and is_non_negative(account):
+                raise BalanceError(
+                    f"{entry.key}: {account} would hold {balances[account, asset]} {asset}"
+                )
+        kind = entry.kind.value
+        if kind == issuance_kind:
+            _check_issuance_cap(entry, balances)
+        document = entry_document(seq, entry.ts_ns, kind, entry.key, body, plain_postings)
+        previous = sha256(previous + document).digest()
+        entry_rows.append((seq, entry.key, kind, entry.ts_ns, body, previous))
+        receipts[index] = EntryReceipt(seq, entry.key, previous, True)
+    _append_rows(connection, _entry, entry_rows)
+    if posting_rows:
+        _append_rows(connection, _posting, posting_rows)
+        _store_balances(connection, balances)
+
+
+def _append_rows(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the table's column order) into an append-only table.
+
+    The hot path: rows go to the driver as tuples, without SQLAlchemy's per-row parameter
+    processing, which measured at half of SQLite's insert rate. On PostgreSQL they are
+    streamed with COPY, on SQLite through one prepared INSERT executed for every row.
+    """
+    columns = ", ".join(column.name for column in table.columns)
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.close()
+        return
+    marks = ", ".join("?" * len(table.columns))
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+
+
+def _check_issuance_cap(entry: Entry, balances: Mapping[tuple[str, str], int]) -> None:
+    symbol = entry.body["symbol"]
+    issued_units = -balances[accounts.issued(symbol), accounts.licence_asset(symbol)]
+    cap = entry.body["issuance_cap_units"]
+    if issued_units > cap:
+        raise BalanceError(f"{entry.key}: {issued_units} units of {symbol} issued, cap is {cap}")
+
+
+def _load_balances(connection: Connection, account_names: set[str]) -> dict[tuple[str, str], int]:
+    """Current projected balances of ``account_names`` (absent accounts are left out)."""
+    names = sorted(account_names)
+    balances: dict[tuple[str, str], int] = {}
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT account, asset, balance_units FROM ledger_balance WHERE account = ANY(%b)",
+                (names,),
+            )
+            for account, asset, units in cursor:
+                balances[account, asset] = units
+        return balances
+    for start in range(0, len(names), _IN_CHUNK):
+        chunk = names[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = connection.exec_driver_sql(
+            f"SELECT account, asset, balance_units FROM ledger_balance WHERE account IN ({marks})",
+            tuple(chunk),
+        )
+        for account, asset, units in rows:
+            balances[account, asset] = units
+    return balances
+
+
+_UPSERT_BALANCE = (
+    "INSERT INTO ledger_balance (account, asset, balance_units) {source} "
+    "ON CONFLICT (account, asset) DO UPDATE SET balance_units = excluded.balance_units"
+)
+
+
+def _store_balances(connection: Connection, balances: Mapping[tuple[str, str], int]) -> None:
+    """Write the new balances of every account a batch touched, in one statement."""
+    if connection.dialect.name == "postgresql":
+        # One statement over three arrays: far fewer round trips than one row at a time.
+        accounts_, assets, units = [], [], []
+        for (account, asset), balance in balances.items():
+            accounts_.append(account)
+            assets.append(asset)
+            units.append(balance)
+        # %b: binary parameters. Text arrays in text format are quoted element by element,
+        # which measured at a fifth of the append time.
+        source = "SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[])"
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(_UPSERT_BALANCE.format(source=source), (accounts_, assets, units))
+        return
+    rows = [(account, asset, balance) for (account, asset), balance in balances.items()]
+    connection.exec_driver_sql(_UPSERT_BALANCE.format(source="VALUES (?, ?, ?)"), rows)
+
+
+_Content = tuple[str, int, str, tuple[tuple[str, str, int], ...]]
+
+
+def _content_of(entry: Entry, body: str) -> _Content:
+    return entry.kind.value, entry.ts_ns, body, tuple(tuple(p) for p in entry.postings)
+
+
+def _content(stored: StoredEntry) -> _Content:
+    return stored.kind, stored.ts_ns, stored.body_json, tuple(tuple(p) for p in stored.postings)
+
+
+def _existing_keys(connection: Connection, keys: list[str]) -> list[str]:
+    """Which of ``keys`` are already stored: one indexed probe per key, usually none found."""
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:
+            # One array parameter instead of an IN list: PostgreSQL plans a thousand-item IN
+            # list at a cost that measured at a tenth of the append time.
+            cursor.execute("SELECT key FROM ledger_entry WHERE key = ANY(%b)", (keys,))
+            return [key for (key,) in cursor]
+    found = []
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found += [
+            key
+            for (key,) in connection.exec_driver_sql(
+                f"SELECT key FROM ledger_entry WHERE key IN ({marks})", tuple(chunk)
+            )
+        ]
+    return found
+
+
+def _stored_by_key(connection: Connection, keys: list[str]) -> dict[str, StoredEntry]:
+    keys = _existing_keys(connection, keys)
+    rows = []
+    for start in range(0, len(keys), _IN_CHUNK):
+        rows.extend(
+            connection.execute(_SELECT_ENTRIES_BY_KEY, {"keys": keys[start : start + _IN_CHUNK]})
+        )
+    if not rows:
+        return {}
+    postings: dict[int, list[Posting]] = {row.seq: [] for row in rows}
+    seqs = list(postings)
+    for start in range(0, len(seqs), _IN_CHUNK):
+        for seq, account, asset, units in connection.execute(
+            _SELECT_POSTINGS_OF, {"seqs": seqs[start : start + _IN_CHUNK]}
+        ):
+            postings[seq].append(Posting(account, asset, units))
+    return {
+        row.key: StoredEntry(
+            row.seq,
+            row.kind,
+            row.key,
+            row.ts_ns,
+            row.body,
+            tuple(postings[row.seq]),
+            bytes(row.chain_hash),
+        )
+        for row in rows
+    }
+
+
+def _sum_postings(connection: Connection) -> dict[tuple[str, str], int]:
+    rows = connection.execute(
+        text("SELECT account, asset, SUM(amount_units) FROM ledger_posting GROUP BY account, asset")
+    )
+    return {(account, asset): int(units) for account, asset, units in rows}
+
+
+# -- streaming reads for verification and proofs ------------------------------------------
+
+
+def iter_rows(connection: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    """Stream the rows of ``sql`` as plain tuples through the driver's own cursor.
+
+    The hot read path of verification: it skips SQLAlchemy's row objects, and on PostgreSQL
+    uses a server-side cursor so memory stays bounded whatever the ledger's size.
+    """
+    driver_connection = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        cursor = driver_connection.cursor(name=f"ledger_{uuid.uuid4().hex}")
+        cursor.itersize = _STREAM_CHUNK_ROWS
+    else:
+        cursor = driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(_STREAM_CHUNK_ROWS):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def iter_entry_documents(connection: Connection) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(seq, canonical bytes, stored chain hash)`` of every entry, in order.
+
+    Postings are read in one ordered pass beside the entries and matched by sequence
+    number; a posting whose entry does not exist is skipped here and reported by
+    :func:`ledger.verify.verify`.
+    """
+    postings = iter_rows(
+        connection,
+        "SELECT entry_seq, account, asset, amount_units FROM ledger_posting "
+        "ORDER BY entry_seq, idx",
+    )
+    entries = iter_rows(
+        connection, "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq"
+    )
+    pending = next(postings, None)
+    for seq, ts_ns, kind, key, body, stored_hash in entries:
+        entry_postings = []
+        while pending is not None and pending[0] <= seq:
+            if pending[0] == seq:
+                entry_postings.append(pending[1:])
+            pending = next(postings, None)
+        yield seq, entry_document(seq, ts_ns, kind, key, body, entry_postings), bytes(stored_hash)
+
+
+def iter_command_documents(connection: Connection) -> Iterable[tuple[int, bytes, bytes]]:
+    """``(seq, canonical bytes, stored chain hash)`` of every journal row, in order."""
+    for seq, ts_ns, command, stored_hash in iter_rows(
+        connection, "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
+    ):
+        yield seq, command_document(seq, ts_ns, command), bytes(stored_hash)

@@ -1,0 +1,1 @@
+"""Benchmarks and load tests of the engine, the ledger and the API."""

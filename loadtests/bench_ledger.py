@@ -1,0 +1,181 @@
+"""Ledger throughput: durable trade settlements per second, and verification per second.
+
+Each run appends ``--batches`` batches of ``--batch-size`` trade settlements (one entry of
+five postings each, one transaction per batch, durable on return) to a fresh database, then
+verifies the whole ledger. The baseline is the same database's raw insert rate in the same
+run: plain rows of similar width into a table with no index, trigger or hashing, committed
+per batch with the same durability. Figures are medians over ``--runs`` runs.
+
+    .venv/bin/python loadtests/bench_ledger.py                    # SQLite only
+    .venv/bin/python loadtests/bench_ledger.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+
+from ledger import Entry, Ledger, entries, verify
+from ledger.database import create_engine
+
+SYMBOL = "BENCH.NX12"
+PROVIDER = "provider"
+BUYERS = 1_000
+EXPIRES_AT_NS = 4_000_000_000_000_000_000
+
+
+@contextmanager
+def fresh_database(kind: str, postgres_url: str | None) -> Iterator[str]:
+    """URL of an empty database, removed afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite:///{Path(directory) / 'bench.db'}"
+        return
+    assert postgres_url is not None
+    schema = f"ledger_bench_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        separator = "&" if "?" in postgres_url else "?"
+        yield f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def trade_batches(batches: int, batch_size: int) -> list[list[Entry]]:
+    trade_id = 0
+    out = []
+    for _ in range(batches):
+        batch = []
+        for _ in range(batch_size):
+            trade_id += 1
+            batch.append(
+                entries.trade_settlement(
+                    trade_id=trade_id,
+                    symbol=SYMBOL,
+                    buyer=f"b{trade_id % BUYERS}",
+                    seller=PROVIDER,
+                    price_minor_per_unit=1_250,
+                    quantity_units=1 + trade_id % 3,
+                    fee_minor=12,
+                    expires_at_ns=EXPIRES_AT_NS,
+                    primary=True,
+                    ts_ns=1_700_000_000_000_000_000 + trade_id,
+                )
+            )
+        out.append(batch)
+    return out
+
+
+def fund(ledger: Ledger, total_units: int) -> None:
+    opening: list[Entry] = [
+        entries.licence_issuance(
+            symbol=SYMBOL,
+            provider=PROVIDER,
+            units=total_units,
+            issuance_cap_units=total_units,
+            key="issue",
+            ts_ns=1,
+        )
+    ]
+    for buyer in range(BUYERS):
+        opening.append(entries.deposit(f"b{buyer}", 10**12, key=f"dep-{buyer}", ts_ns=1))
+        opening.append(entries.reservation(f"b{buyer}", 10**11, key=f"res-{buyer}", ts_ns=1))
+    ledger.append_entries(opening)
+
+
+def raw_insert_rate(engine: sqlalchemy.Engine, rows_total: int, batch_rows: int) -> float:
+    """Rows per second into an unindexed table, one durable commit per batch."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE bench_raw (a BIGINT, b BIGINT, c VARCHAR(200), d VARCHAR(80), e BIGINT)"
+        )
+    marks = "?, ?, ?, ?, ?" if engine.dialect.name == "sqlite" else "%s, %s, %s, %s, %s"
+    sql = f"INSERT INTO bench_raw VALUES ({marks})"
+    rows = [
+        (i, i % 5, f"participant:b{i % BUYERS}:cash:reserved", "cash", -i)
+        for i in range(batch_rows)
+    ]
+    started = time.perf_counter()
+    for _ in range(rows_total // batch_rows):
+        with engine.begin() as connection:
+            connection.exec_driver_sql(sql, rows)
+    return rows_total / (time.perf_counter() - started)
+
+
+def run_once(url: str, batches: int, batch_size: int) -> dict[str, float]:
+    engine = create_engine(url)
+    try:
+        ledger = Ledger.open(engine)
+        work = trade_batches(batches, batch_size)
+        fund(ledger, total_units=3 * batches * batch_size)
+        started = time.perf_counter()
+        for batch in work:
+            ledger.append_entries(batch)
+        append_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        report = verify(ledger)
+        verify_seconds = time.perf_counter() - started
+        assert report.ok, report.problems
+        rows_per_entry = 6  # the entry row and its five postings
+        raw_rows_per_second = raw_insert_rate(
+            engine,
+            rows_total=rows_per_entry * batches * batch_size,
+            batch_rows=rows_per_entry * batch_size,
+        )
+        return {
+            "settlements_per_s": batches * batch_size / append_seconds,
+            "verify_entries_per_s": report.entries / verify_seconds,
+            "raw_rows_per_s": raw_rows_per_second,
+            "raw_equivalent_entries_per_s": raw_rows_per_second / rows_per_entry,
+        }
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=1_000)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("DATAEX_TEST_POSTGRES_URL"),
+        help="PostgreSQL server URL (default $DATAEX_TEST_POSTGRES_URL); omitted: SQLite only",
+    )
+    args = parser.parse_args()
+    kinds = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    print(
+        f"{args.runs} runs x {args.batches} batches x {args.batch_size} trade settlements; medians"
+    )
+    columns = ("settlements/s", "raw rows/s", "raw rows/s / 6", "verify entries/s")
+    print(f"{'database':<11}" + "".join(f" {name:>17}" for name in columns))
+    for kind in kinds:
+        results = []
+        for _ in range(args.runs):
+            with fresh_database(kind, args.postgres) as url:
+                results.append(run_once(url, args.batches, args.batch_size))
+        median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+        keys = (
+            "settlements_per_s",
+            "raw_rows_per_s",
+            "raw_equivalent_entries_per_s",
+            "verify_entries_per_s",
+        )
+        print(f"{kind:<11}" + "".join(f" {median[key]:>17,.0f}" for key in keys))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""A pure, deterministic matching engine for data-product licences.
+
+``Engine.apply(command) -> list[Event]``: integer prices (minor units per licence unit) and
+quantities (licence units), no I/O, no clock, no randomness.
+"""
+
+from matching.auction import Clearing, clearing_price
+from matching.commands import (
+    AddInstrument,
+    Amend,
+    Cancel,
+    Command,
+    Expire,
+    NewOrder,
+    SetPhase,
+    Uncross,
+)
+from matching.engine import Engine
+from matching.enums import (
+    CancelReason,
+    OrderType,
+    Phase,
+    RejectReason,
+    SealedBidPricing,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    TradingMode,
+)
+from matching.events import (
+    Accepted,
+    Amended,
+    AuctionResult,
+    BookChanged,
+    Cancelled,
+    Event,
+    InstrumentAdded,
+    PhaseChanged,
+    Rejected,
+    Trade,
+    event_to_dict,
+)
+from matching.instrument import InstrumentSpec
+
+__all__ = [
+    "Accepted",
+    "AddInstrument",
+    "Amend",
+    "Amended",
+    "AuctionResult",
+    "BookChanged",
+    "Cancel",
+    "CancelReason",
+    "Cancelled",
+    "Clearing",
+    "Command",
+    "Engine",
+    "Event",
+    "Expire",
+    "InstrumentAdded",
+    "InstrumentSpec",
+    "NewOrder",
+    "OrderType",
+    "Phase",
+    "PhaseChanged",
+    "RejectReason",
+    "Rejected",
+    "SealedBidPricing",
+    "SelfTradePrevention",
+    "SetPhase",
+    "Side",
+    "TimeInForce",
+    "Trade",
+    "TradingMode",
+    "Uncross",
+    "clearing_price",
+    "event_to_dict",
+]

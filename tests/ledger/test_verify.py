@@ -1,0 +1,137 @@
+"""Verification recomputes everything and names exactly the row that was changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger import Ledger, entries, verify
+from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from tests.ledger.helpers import funded_ledger, trade
+
+MARKER = "deposit-reference-000"
+
+
+@pytest.fixture
+def filled(ledger: Ledger) -> Ledger:
+    """Eight entries; entry 5 carries a unique marker in its body."""
+    funded_ledger(ledger, "ann", "bob")  # entries 1..5: issuance, dep/res ann, dep/res bob
+    ledger.append_entries(
+        [
+            entries.deposit("cy", 77, key="dep-cy", ts_ns=4, reference=MARKER),
+            trade(1),
+            trade(2, buyer="bob", seller="ann", primary=False),
+        ]
+    )
+    ledger.append_commands([(1, {"verb": "new_order", "order_id": 1}), (2, {"verb": "cancel"})])
+    return ledger
+
+
+def allow_changes(ledger: Ledger, dialect: str, table: str) -> None:
+    """Go behind the application's back: switch the append-only triggers off."""
+    with ledger.engine.begin() as connection:
+        if dialect == "sqlite":
+            for operation in ("update", "delete"):
+                connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{operation}")
+        else:
+            connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_change")
+
+
+def tamper(ledger: Ledger, dialect: str, table: str, sql: str) -> None:
+    allow_changes(ledger, dialect, table)
+    with ledger.engine.begin() as connection:
+        assert connection.exec_driver_sql(sql).rowcount == 1
+
+
+def test_an_untouched_ledger_verifies(filled: Ledger) -> None:
+    report = verify(filled)
+    assert report.ok, report.problems
+    assert (report.commands, report.entries, report.postings) == (2, 8, 22)
+    assert report.digest == filled.digest()
+
+
+def test_a_changed_posting_amount_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+    tamper(
+        filled,
+        dialect,
+        "ledger_posting",
+        "UPDATE ledger_posting SET amount_units = amount_units + 1 WHERE entry_seq = 7 AND idx = 0",
+    )
+    report = verify(filled)
+    first = report.first_problem
+    assert first is not None and first.seq == 7
+    assert "ledger_entry seq 7: hash mismatch" in str(first)
+    assert any("sum to 1" in p.what for p in report.problems)
+
+
+def test_a_changed_body_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+    tamper(
+        filled,
+        dialect,
+        "ledger_entry",
+        "UPDATE ledger_entry SET body = REPLACE(body, '77', '78') WHERE seq = 6",
+    )
+    report = verify(filled)
+    assert [(p.table, p.seq) for p in report.problems] == [("ledger_entry", 6)]
+
+
+def test_a_deleted_posting_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+    tamper(
+        filled,
+        dialect,
+        "ledger_posting",
+        "DELETE FROM ledger_posting WHERE entry_seq = 8 AND idx = 4",
+    )
+    assert verify(filled).first_problem.seq == 8
+
+
+def test_a_changed_journal_command_is_named(filled: Ledger, dialect: str) -> None:
+    tamper(
+        filled,
+        dialect,
+        "ledger_journal",
+        "UPDATE ledger_journal SET command = REPLACE(command, 'cancel', 'cancal') WHERE seq = 2",
+    )
+    report = verify(filled)
+    assert [str(p) for p in report.problems] == [
+        "ledger_journal seq 2: hash mismatch: the row or its postings changed"
+    ]
+
+
+def test_a_projection_that_disagrees_with_the_postings_is_named(filled: Ledger) -> None:
+    with filled.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE ledger_balance SET balance_units = balance_units + 1 "
+            "WHERE account = 'exchange:fees'"
+        )
+    report = verify(filled)
+    assert [str(p) for p in report.problems] == [
+        "ledger_balance exchange:fees cash: projection says 11, postings sum to 10"
+    ]
+
+
+def test_one_byte_changed_in_the_sqlite_file_is_named(filled: Ledger, dialect: str) -> None:
+    if dialect != "sqlite":
+        pytest.skip("edits the database file")
+    path = Path(filled.engine.url.database)
+    filled.engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    data = bytearray(path.read_bytes())
+    offset = data.index(MARKER.encode())
+    assert data.count(MARKER.encode()) == 1
+    data[offset + len(MARKER) - 1] ^= 0x01  # "...000" becomes "...001"
+    path.write_bytes(bytes(data))
+    report = verify(filled)
+    assert [str(p) for p in report.problems] == [
+        "ledger_entry seq 6: hash mismatch: the row or its postings changed"
+    ]
+
+
+def test_inclusion_and_consistency_proofs_check_against_digests(filled: Ledger) -> None:
+    old = filled.digest()
+    filled.append_entries([entries.deposit("dee", 1, key="late", ts_ns=9)])
+    new = filled.digest()
+    for seq in range(1, new.tree_size + 1):
+        proof, entry = filled.inclusion_proof(seq)
+        verify_inclusion(leaf_hash(entry.document), proof, new)
+    verify_consistency(filled.consistency_proof(old.tree_size), old, new)
