@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 
 from matching.auction import Clearing, clearing_price
-from matching.book import Book, HalfBook, Level, Order
+from matching.book import DEAD_ENTRIES_SWEEP_MIN, Book, HalfBook, Level, Order
 from matching.commands import (
     AddInstrument,
     Amend,
@@ -287,28 +287,56 @@ class Engine:
         return R.MATCHING_PHASE_REJECTS_ORDERS
 
     def _cancel(self, c: Cancel) -> list[Event]:
-        order = self._orders.get(c.order_id)
+        # Hot path: the lazy removal (HalfBook.remove) and the market data are inlined.
+        order_id = c.order_id
+        order = self._orders.get(order_id)
         if order is None or order.participant != c.participant:
-            return [Rejected(c.order_id, None, R.MATCHING_UNKNOWN_ORDER)]
+            return [Rejected(order_id, None, R.MATCHING_UNKNOWN_ORDER)]
         book = self._books[order.symbol]
-        if order.is_market:
+        if order.is_market or book.hidden:
             before = book.depth_snapshot()
             quantity = self._unlink(book, order)
             events: list[Event] = [
-                Cancelled(order.order_id, order.participant, order.symbol, quantity, USER)
+                _new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER))
             ]
             self._publish_diff(book, before, events)
             return events
-        half = book.bids if order.side is BUY else book.asks
-        level = half.levels[order.price * half.sign]  # type: ignore[operator]
-        del self._orders[order.order_id]
-        quantity = half.remove(order)
-        events = [
-            _new(Cancelled, (order.order_id, order.participant, order.symbol, quantity, USER))
-        ]
-        if not book.hidden:
-            self._book_changed(book, [(order.side, level.price, level.total)], events)
-        return events
+        del self._orders[order_id]
+        side = order.side
+        if side is BUY:
+            half = book.bids
+            key = order.price
+        else:
+            half = book.asks
+            key = -order.price  # type: ignore[operator]
+        level = half.levels[key]
+        quantity = order.remaining
+        order.remaining = 0
+        total = level.total - quantity
+        level.total = total
+        if total:
+            level.dead += 1
+            if level.dead > DEAD_ENTRIES_SWEEP_MIN and level.dead > len(level.orders) >> 1:
+                level.sweep()
+        else:
+            half.drop_level(key)  # type: ignore[arg-type]
+        bids, asks = book.bids, book.asks
+        bid_keys, ask_keys = bids.keys, asks.keys
+        if bid_keys:
+            bid = bids.levels[bid_keys[-1]]
+            best_bid, best_bid_quantity = bid.price, bid.total
+        else:
+            best_bid, best_bid_quantity = None, 0
+        if ask_keys:
+            ask = asks.levels[ask_keys[-1]]
+            best_ask, best_ask_quantity = ask.price, ask.total
+        else:
+            best_ask, best_ask_quantity = None, 0
+        return [
+            _new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER)),
+            _new(BookChanged, (order.symbol, best_bid, best_bid_quantity, best_ask,
+                               best_ask_quantity, ((side, level.price, total),))),
+        ]  # fmt: skip
 
     def _amend(self, c: Amend) -> list[Event]:
         order = self._orders.get(c.order_id)

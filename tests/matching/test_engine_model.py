@@ -25,6 +25,7 @@ from matching import (
     Expire,
     NewOrder,
     OrderType,
+    Phase,
     SetPhase,
     Side,
     TimeInForce,
@@ -224,6 +225,38 @@ class EngineMatchesReference(RuleBasedStateMachine):
         if order is not None and data.draw(st.integers(0, 3)):
             participant = order.participant  # mostly amend one's own live orders
         self.run(Amend, order_id, participant, price=price, quantity=quantity)
+
+    @rule(
+        symbol=st.sampled_from(("CALL", "CONT", "SEAL2")),
+        orders=st.lists(
+            st.tuples(participants, sides, st.integers(-3, 3), st.integers(1, 6), st.booleans()),
+            min_size=1,
+            max_size=8,
+        ),
+    )
+    def auction_round(self, symbol, orders) -> None:
+        """Collect crossing orders (some market, some protected) and uncross them."""
+        if symbol == "CONT":
+            self.run(SetPhase, symbol, Phase.AUCTION)
+        for participant, side, steps, quantity, market in orders:
+            price = 100 + steps
+            if market and symbol != "SEAL2":
+                protection = price if steps % 2 else None
+                if protection is None and side is Side.BUY:
+                    protection = 110
+                self.submit(
+                    participant=participant, symbol=symbol, side=side, quantity=quantity,
+                    price=protection, order_type=OrderType.MARKET,
+                )  # fmt: skip
+            else:
+                self.submit(
+                    participant=participant, symbol=symbol, side=side, quantity=quantity,
+                    price=price,
+                )  # fmt: skip
+        if symbol == "CONT":
+            self.run(SetPhase, symbol, Phase.CONTINUOUS)
+        else:
+            self.run(Uncross, symbol)
 
     @rule(advance=st.integers(min_value=0, max_value=10))
     def expire(self, advance) -> None:
