@@ -15,7 +15,7 @@ changed byte anywhere in a row changes its hash. The same entry bytes are the Me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from hashlib import sha256
 
 import orjson
@@ -25,7 +25,6 @@ __all__ = [
     "chain_hash",
     "command_document",
     "entry_document",
-    "first_broken_link",
 ]
 
 GENESIS_HASH = bytes(32)
@@ -73,19 +72,3 @@ def command_document(seq: int, ts_ns: int, command_json: bytes | str) -> bytes:
     return orjson.dumps(
         {"command": _Fragment(command_json), "seq": seq, "ts_ns": ts_ns}, option=_SORT_KEYS
     )
-
-
-def first_broken_link(
-    links: Iterable[tuple[int, bytes, bytes]], previous_hash: bytes = GENESIS_HASH
-) -> int | None:
-    """Sequence number of the first row whose stored hash is wrong, or None.
-
-    ``links`` yields ``(seq, document, stored_hash)`` in order. Each row is checked against the
-    *stored* hash of the row before it, so one tampered row is named alone rather than
-    dragging every later row with it.
-    """
-    for seq, document, stored in links:
-        if sha256(previous_hash + document).digest() != stored:
-            return seq
-        previous_hash = stored
-    return None

@@ -9,10 +9,8 @@ processes), so sequence numbers are dense and each hash covers the row before it
 
 from __future__ import annotations
 
-import gc
 import threading
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
@@ -23,12 +21,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import accounts
 from ledger.canonical import CanonicalJSONError, canonical_json, parse_json
-from ledger.chain import GENESIS_HASH, command_document, entry_document
+from ledger.chain import GENESIS_HASH, chain_hash, command_document, entry_document
 from ledger.database import WRITE_OPTION, get_engine
 from ledger.entries import Entry, EntryKind, Posting
 from ledger.errors import BalanceError, EntryError, IdempotencyConflict
 from ledger.merkle import ConsistencyProof, Digest, InclusionProof, MerkleTree
 from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow
+from ledger.rows import gc_paused
+from ledger.scan import scan_ledger
 from ledger.schema import migrate
 
 __all__ = [
@@ -45,7 +45,6 @@ MAX_BATCH_ENTRIES = 10_000
 MAX_BATCH_COMMANDS = 10_000
 # Keeps every IN (...) list under SQLite's and PostgreSQL's bound-parameter limits.
 _IN_CHUNK = 5_000
-_STREAM_CHUNK_ROWS = 10_000
 
 _journal = JournalRow.__table__
 _entry = EntryRow.__table__
@@ -125,14 +124,16 @@ class StoredEntry:
 class Ledger:
     """The order-flow journal and the settlement ledger of one database.
 
-    >>> # ledger = Ledger.open("sqlite:///dataex.db")
-    >>> # ledger.append_entries([entries.deposit("ann", 10_000, key="dep-1", ts_ns=1)])
+    Usage: ``Ledger.open(url).append_entries([entries.deposit("ann", 10_000, key="d-1",
+    ts_ns=1)])``. One instance per database per process; appends from several threads are
+    serialised by the instance, and from several processes by the database.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._is_postgresql = engine.dialect.name == "postgresql"
         self._write_lock = threading.Lock()
+        self._balance_cache = BalanceCache()
 
     @classmethod
     def open(cls, database: str | Engine | None = None, *, run_migrations: bool = True) -> Ledger:
@@ -179,14 +180,21 @@ class Ledger:
         with gc_paused():
             prepared_commands = [_prepare_command(ts_ns, command) for ts_ns, command in commands]
             prepared_entries = [_prepare_entry(entry) for entry in entries]
-            with self._write_lock, self._write_transaction() as connection:
-                command_seqs = _write_commands(connection, prepared_commands)
-                receipts = _write_entries(connection, prepared_entries)
+            with self._write_lock:
+                staged = BalanceCache()
+                with self._write_transaction() as connection:
+                    command_seqs = _write_commands(connection, prepared_commands)
+                    receipts = _write_entries(
+                        connection, prepared_entries, self._balance_cache, staged
+                    )
+                # Committed: only now may the cache reflect what was written.
+                self._balance_cache.absorb(staged)
         return AppendResult(command_seqs, receipts)
 
     def rebuild_balances(self) -> None:
         """Replace the balance projection with the sums of the postings."""
         with self._write_lock, self._write_transaction() as connection:
+            self._balance_cache.clear()
             connection.execute(_balance.delete())
             rows = [
                 {"account": account, "asset": asset, "balance_units": units}
@@ -283,13 +291,8 @@ class Ledger:
 
     def tree(self) -> MerkleTree:
         """The Merkle tree over every entry's canonical bytes, leaf ``i`` = entry ``i + 1``."""
-        with self.snapshot() as connection:
-            return MerkleTree(
-                [
-                    sha256(b"\x00" + document).digest()
-                    for _, document, _ in iter_entry_documents(connection)
-                ]
-            )
+        with gc_paused(), self.snapshot() as connection:
+            return MerkleTree(scan_ledger(connection).leaves)
 
     def digest(self) -> Digest:
         return self.tree().digest()
@@ -307,21 +310,55 @@ class Ledger:
         return self.tree().consistency_proof(old_size, new_size)
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a bulk append or a verification pass.
+class BalanceCache:
+    """The balances this process last wrote, valid while the ledger's head is unchanged.
 
-    Both allocate many short-lived acyclic tuples and bytes, which trigger collections that
-    walk every object of the process and cost a third of the append rate (measured); the
-    collector resumes afterwards. Reference counting still frees everything as usual.
+    Reading the balances a batch touches cost about a tenth of an append; a writer that is
+    the only one (the usual case: one sequencer per process) can keep them. Every write checks
+    the head it finds against the head the cache reflects, and reloads from the database
+    when another writer has appended in between.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+
+    MAX_ACCOUNTS = 1_000_000
+
+    __slots__ = ("balances", "head_seq")
+
+    def __init__(self) -> None:
+        self.head_seq: int | None = None
+        self.balances: dict[tuple[str, str], int] = {}
+
+    def clear(self) -> None:
+        self.head_seq = None
+        self.balances = {}
+
+    def balances_of(
+        self, account_names: set[str], head_seq: int, connection: Connection
+    ) -> dict[tuple[str, str], int]:
+        """Current balances of ``account_names``, from the cache or the database."""
+        if self.head_seq != head_seq:
+            self.clear()
+        cached, asset_of = self.balances, accounts.asset_of
+        balances: dict[tuple[str, str], int] = {}
+        missing = set()
+        for account in account_names:
+            key = (account, asset_of(account))
+            units = cached.get(key)
+            if units is None:
+                missing.add(account)
+            else:
+                balances[key] = units
+        if missing:
+            balances.update(_load_balances(connection, missing))
+        return balances
+
+    def absorb(self, staged: BalanceCache) -> None:
+        """Take the balances of a committed write."""
+        if staged.head_seq is None:
+            return
+        if len(self.balances) + len(staged.balances) > self.MAX_ACCOUNTS:
+            self.balances = {}
+        self.balances.update(staged.balances)
+        self.head_seq = staged.head_seq
 
 
 # -- the append path ----------------------------------------------------------------------
@@ -354,14 +391,19 @@ def _write_commands(connection: Connection, commands: list[tuple[int, str]]) -> 
     rows, seqs = [], []
     for ts_ns, command in commands:
         seq += 1
-        previous = sha256(previous + command_document(seq, ts_ns, command)).digest()
+        previous = chain_hash(previous, command_document(seq, ts_ns, command))
         rows.append((seq, ts_ns, command, previous))
         seqs.append(seq)
     _append_rows(connection, _journal, rows)
     return seqs
 
 
-def _write_entries(connection: Connection, prepared: list[tuple[Entry, str]]) -> list[EntryReceipt]:
+def _write_entries(
+    connection: Connection,
+    prepared: list[tuple[Entry, str]],
+    cache: BalanceCache,
+    staged: BalanceCache,
+) -> list[EntryReceipt]:
     if not prepared:
         return []
     existing = _stored_by_key(connection, [entry.key for entry, _ in prepared])
@@ -385,7 +427,7 @@ def _write_entries(connection: Connection, prepared: list[tuple[Entry, str]]) ->
             first_index_of_key[key] = index
             new_indices.append(index)
     if new_indices:
-        _write_new_entries(connection, prepared, new_indices, receipts)
+        _write_new_entries(connection, prepared, new_indices, receipts, cache, staged)
     for index, first in repeats:
         original = receipts[first]
         assert original is not None
@@ -398,11 +440,13 @@ def _write_new_entries(
     prepared: list[tuple[Entry, str]],
     new_indices: list[int],
     receipts: list[EntryReceipt | None],
+    cache: BalanceCache,
+    staged: BalanceCache,
 ) -> None:
     head = connection.execute(_ENTRY_HEAD).first()
     seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
     touched = {p[0] for i in new_indices for p in prepared[i][0].postings}
-    balances = _load_balances(connection, touched)
+    balances = cache.balances_of(touched, seq, connection)
     is_non_negative = accounts.is_non_negative
     issuance_kind = EntryKind.LICENCE_ISSUANCE
     entry_rows: list[tuple[Any, ...]] = []
@@ -437,6 +481,7 @@ def _write_new_entries(
     if posting_rows:
         _append_rows(connection, _posting, posting_rows)
         _store_balances(connection, balances)
+    staged.head_seq, staged.balances = seq, balances
 
 
 def _append_rows(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
@@ -583,59 +628,3 @@ def _sum_postings(connection: Connection) -> dict[tuple[str, str], int]:
         text("SELECT account, asset, SUM(amount_units) FROM ledger_posting GROUP BY account, asset")
     )
     return {(account, asset): int(units) for account, asset, units in rows}
-
-
-# -- streaming reads for verification and proofs ------------------------------------------
-
-
-def iter_rows(connection: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
-    """Stream the rows of ``sql`` as plain tuples through the driver's own cursor.
-
-    The hot read path of verification: it skips SQLAlchemy's row objects, and on PostgreSQL
-    uses a server-side cursor so memory stays bounded whatever the ledger's size.
-    """
-    driver_connection = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        cursor = driver_connection.cursor(name=f"ledger_{uuid.uuid4().hex}")
-        cursor.itersize = _STREAM_CHUNK_ROWS
-    else:
-        cursor = driver_connection.cursor()
-    try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(_STREAM_CHUNK_ROWS):
-            yield from rows
-    finally:
-        cursor.close()
-
-
-def iter_entry_documents(connection: Connection) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(seq, canonical bytes, stored chain hash)`` of every entry, in order.
-
-    Postings are read in one ordered pass beside the entries and matched by sequence
-    number; a posting whose entry does not exist is skipped here and reported by
-    :func:`ledger.verify.verify`.
-    """
-    postings = iter_rows(
-        connection,
-        "SELECT entry_seq, account, asset, amount_units FROM ledger_posting "
-        "ORDER BY entry_seq, idx",
-    )
-    entries = iter_rows(
-        connection, "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq"
-    )
-    pending = next(postings, None)
-    for seq, ts_ns, kind, key, body, stored_hash in entries:
-        entry_postings = []
-        while pending is not None and pending[0] <= seq:
-            if pending[0] == seq:
-                entry_postings.append(pending[1:])
-            pending = next(postings, None)
-        yield seq, entry_document(seq, ts_ns, kind, key, body, entry_postings), bytes(stored_hash)
-
-
-def iter_command_documents(connection: Connection) -> Iterable[tuple[int, bytes, bytes]]:
-    """``(seq, canonical bytes, stored chain hash)`` of every journal row, in order."""
-    for seq, ts_ns, command, stored_hash in iter_rows(
-        connection, "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
-    ):
-        yield seq, command_document(seq, ts_ns, command), bytes(stored_hash)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.canonical import CanonicalJSONError, canonical_json
-from ledger.chain import GENESIS_HASH, chain_hash, entry_document, first_broken_link
+from ledger.chain import entry_document
 
 
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:
@@ -35,14 +35,3 @@ def test_entry_document_is_the_canonical_json_of_the_row() -> None:
             "postings": [list(p) for p in postings],
         }
     )
-
-
-def test_first_broken_link_names_only_the_changed_row() -> None:
-    documents = [b"one", b"two", b"three", b"four"]
-    links, previous = [], GENESIS_HASH
-    for seq, document in enumerate(documents, start=1):
-        previous = chain_hash(previous, document)
-        links.append((seq, document, previous))
-    assert first_broken_link(links) is None
-    links[2] = (3, b"thr3e", links[2][2])
-    assert first_broken_link(links) == 3

@@ -11,6 +11,7 @@ from ledger import (
     accounts,
     entries,
 )
+from ledger.database import create_engine
 from ledger.store import MAX_BATCH_ENTRIES
 from tests.ledger.helpers import EXPIRES_AT_NS, PROVIDER, SYMBOL, funded_ledger, trade
 
@@ -204,3 +205,33 @@ def test_migrations_run_twice_leave_the_schema_as_is(ledger: Ledger) -> None:
     assert entry_count(ledger) == 1
     tables = set(sqlalchemy.inspect(ledger.engine).get_table_names())
     assert {"ledger_journal", "ledger_entry", "ledger_posting", "ledger_balance"} <= tables
+
+
+def test_a_refused_batch_leaves_no_trace_in_later_appends(ledger: Ledger) -> None:
+    ledger.append_entries([entries.deposit("ann", 100, key="dep", ts_ns=1)])
+    with pytest.raises(BalanceError):
+        ledger.append_entries(
+            [
+                entries.reservation("ann", 60, key="res-1", ts_ns=2),
+                entries.reservation("ann", 60, key="res-2", ts_ns=3),
+            ]
+        )
+    ledger.append_entries([entries.reservation("ann", 100, key="res-all", ts_ns=4)])
+    assert ledger.balance(accounts.cash_reserved("ann"), "cash") == 100
+
+
+def test_appends_by_another_writer_are_seen_before_the_next_append(
+    ledger: Ledger, database_url: str
+) -> None:
+    other_engine = create_engine(database_url)
+    try:
+        other = Ledger(other_engine)
+        ledger.append_entries([entries.deposit("ann", 100, key="dep", ts_ns=1)])
+        other.append_entries([entries.withdrawal("ann", 100, key="wd", ts_ns=2)])
+        with pytest.raises(BalanceError):
+            ledger.append_entries([entries.reservation("ann", 50, key="res", ts_ns=3)])
+        ledger.append_entries([entries.deposit("ann", 7, key="dep-2", ts_ns=4)])
+        assert ledger.balance(accounts.cash_available("ann"), "cash") == 7
+        assert ledger.balances() == ledger.balances_from_postings()
+    finally:
+        other_engine.dispose()
