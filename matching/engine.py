@@ -194,16 +194,17 @@ class Engine:
                                                IOC_REMAINDER)))  # fmt: skip
             else:
                 # Rest at the back of the level (inlined HalfBook.add and _index).
+                assert price is not None  # only limit orders rest in continuous trading
                 if is_buy:
                     half = book.bids
                     key = price
                 else:
                     half = book.asks
-                    key = -price  # type: ignore[operator]
+                    key = -price
                 levels = half.levels
                 level = levels.get(key)
                 if level is None:
-                    level = levels[key] = Level(price)  # type: ignore[arg-type]
+                    level = levels[key] = Level(price)
                     keys = half.keys
                     if not keys or key > keys[-1]:
                         keys.append(key)
@@ -303,12 +304,14 @@ class Engine:
             return events
         del self._orders[order_id]
         side = order.side
+        price = order.price
+        assert price is not None  # only limit orders rest in a level
         if side is BUY:
             half = book.bids
-            key = order.price
+            key = price
         else:
             half = book.asks
-            key = -order.price  # type: ignore[operator]
+            key = -price
         level = half.levels[key]
         quantity = order.remaining
         order.remaining = 0
@@ -319,7 +322,7 @@ class Engine:
             if level.dead > DEAD_ENTRIES_SWEEP_MIN and level.dead > len(level.orders) >> 1:
                 level.sweep()
         else:
-            half.drop_level(key)  # type: ignore[arg-type]
+            half.drop_level(key)
         bids, asks = book.bids, book.asks
         bid_keys, ask_keys = bids.keys, asks.keys
         if bid_keys:
@@ -677,10 +680,11 @@ class Engine:
         second_price = next((o.price for o in bids if bid_left[o.order_id]), None)
         first_price_wins = book.spec.sealed_bid_pricing is SealedBidPricing.FIRST_PRICE
         symbol = book.spec.symbol
-        priced = [
-            (bid, ask, bid.price if first_price_wins else max(ask.price, second_price or 0), q)
-            for bid, ask, q in awards
-        ]  # type: ignore[type-var]
+        priced: list[tuple[Order, Order, int, int]] = []
+        for bid, ask, quantity in awards:
+            assert bid.price is not None and ask.price is not None
+            award_price = bid.price if first_price_wins else max(ask.price, second_price or 0)
+            priced.append((bid, ask, award_price, quantity))
         price = priced[0][2] if priced else None
         volume = sum(q for _, _, _, q in priced)
         buy, sell = _volumes_at(book, price)

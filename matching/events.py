@@ -29,10 +29,6 @@ class InstrumentAdded(NamedTuple):
     symbol: str
     phase: Phase
 
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
-
 
 class Accepted(NamedTuple):
     order_id: int
@@ -44,10 +40,6 @@ class Accepted(NamedTuple):
     quantity: int
     tif: TimeInForce
 
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
-
 
 class Rejected(NamedTuple):
     """A command refused before it changed anything. ``order_id`` is None for non-order ones."""
@@ -55,10 +47,6 @@ class Rejected(NamedTuple):
     order_id: int | None
     symbol: str | None
     reason: RejectReason
-
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
 
 
 class Trade(NamedTuple):
@@ -76,10 +64,6 @@ class Trade(NamedTuple):
     seq: int
     ts: int
 
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
-
 
 class Cancelled(NamedTuple):
     """An order left the book unfilled for ``quantity`` units."""
@@ -90,10 +74,6 @@ class Cancelled(NamedTuple):
     quantity: int
     reason: CancelReason
 
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
-
 
 class Amended(NamedTuple):
     order_id: int
@@ -103,10 +83,6 @@ class Amended(NamedTuple):
     quantity: int
     remaining: int
     priority_kept: bool
-
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
 
 
 class AuctionResult(NamedTuple):
@@ -119,18 +95,10 @@ class AuctionResult(NamedTuple):
     seq: int
     ts: int
 
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
-
 
 class PhaseChanged(NamedTuple):
     symbol: str
     phase: Phase
-
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
 
 
 class BookChanged(NamedTuple):
@@ -142,10 +110,6 @@ class BookChanged(NamedTuple):
     best_ask: int | None
     best_ask_quantity: int
     levels: tuple[LevelChange, ...]
-
-    __eq__ = _same_event
-    __ne__ = _different_event
-    __hash__ = tuple.__hash__
 
 
 Event = (
@@ -159,6 +123,16 @@ Event = (
     | PhaseChanged
     | BookChanged
 )
+
+
+# Equality by type and value (a Trade never equals a Cancelled with the same fields).
+for _event_type in (
+    InstrumentAdded, Accepted, Rejected, Trade, Cancelled, Amended, AuctionResult, PhaseChanged,
+    BookChanged,
+):  # fmt: skip
+    _event_type.__eq__ = _same_event  # type: ignore[method-assign,assignment]
+    _event_type.__ne__ = _different_event  # type: ignore[method-assign,assignment]
+    _event_type.__hash__ = tuple.__hash__  # type: ignore[method-assign,assignment]
 
 
 def event_to_dict(event: Event) -> dict[str, object]:
