@@ -34,15 +34,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def iter_rows(connection: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+def iter_rows(
+    connection: Connection, sql: str, *, binary: bool = False
+) -> Iterator[tuple[Any, ...]]:
     """Stream the rows of ``sql`` as plain tuples through the driver's own cursor.
 
     The hot read path of verification: it skips SQLAlchemy's row objects, and on PostgreSQL
     uses a server-side cursor so memory stays bounded whatever the ledger's size.
+    ``binary`` asks PostgreSQL for its binary format, which is cheaper to load for integers
+    and ``bytea`` (the entry rows: 72 ms -> 44 ms for 22,000 rows) and dearer for text (the
+    posting rows: 78 ms -> 123 ms); SQLite ignores it.
     """
     driver_connection = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        cursor = driver_connection.cursor(name=f"ledger_{uuid.uuid4().hex}")
+        cursor = driver_connection.cursor(name=f"ledger_{uuid.uuid4().hex}", binary=binary)
         cursor.itersize = _STREAM_CHUNK_ROWS
     else:
         cursor = driver_connection.cursor()

@@ -7,12 +7,13 @@ Verification and the Merkle tree (for digests and proofs) are both built on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from itertools import groupby
 from operator import itemgetter
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from ledger.chain import GENESIS_HASH, entry_document
@@ -21,7 +22,26 @@ from ledger.rows import iter_rows
 __all__ = ["EntryScan", "Problem", "scan_entries", "scan_ledger"]
 
 _LEAF_PREFIX = b"\x00"
-_ENTRY_SEQ_OF_POSTING = itemgetter(3)
+_END = (None, None)
+
+_ENTRIES_SQL = "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq"
+# SQLite hands each entry's postings over as one JSON array, built in C. Fetching posting
+# rows as Python tuples cost 0.6 us a row; the arrays and their parsing take three quarters
+# of that, and the grouping by entry in Python goes away (the scan: 227 -> 187 ms). The
+# GROUP BY on the prefix of the primary key runs as a plain scan of the clustered table in
+# (entry_seq, idx) order, so each array lists the entry's postings in idx order (were they
+# ever fed in another order, the entry's bytes would change and verification would report
+# it: a false alarm, never a pass). The scan parses the arrays back into values and encodes
+# them itself: SQLite's JSON text is never hashed, only the values read from the rows.
+_SQLITE_POSTINGS_SQL = (
+    "SELECT entry_seq, json_group_array(json_array(account, asset, amount_units)) "
+    "FROM ledger_posting GROUP BY entry_seq ORDER BY entry_seq"
+)
+# PostgreSQL builds JSON per row slowly (json_agg measured at four times the row fetch), so
+# its postings come as rows and are grouped here.
+_POSTINGS_SQL = (
+    "SELECT entry_seq, account, asset, amount_units FROM ledger_posting ORDER BY entry_seq, idx"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,54 +69,64 @@ class EntryScan:
 
 def scan_ledger(connection: Connection) -> EntryScan:
     """Scan every entry of the database behind ``connection``, which must be a snapshot."""
-    return scan_entries(
-        iter_rows(
-            connection,
-            "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq",
-        ),
-        iter_rows(
-            connection,
-            "SELECT account, asset, amount_units, entry_seq FROM ledger_posting "
-            "ORDER BY entry_seq, idx",
-        ),
-    )
+    entries = iter_rows(connection, _ENTRIES_SQL, binary=True)
+    if connection.dialect.name == "sqlite":
+        return scan_entries(entries, _parsed_groups(iter_rows(connection, _SQLITE_POSTINGS_SQL)))
+    return scan_entries(entries, _grouped_rows(iter_rows(connection, _POSTINGS_SQL)))
+
+
+def _parsed_groups(
+    rows: Iterable[tuple[int, str]],
+) -> Iterator[tuple[int, list[list[str | int]]]]:
+    loads = orjson.loads
+    for entry_seq, postings_json in rows:
+        yield entry_seq, loads(postings_json)
+
+
+def _grouped_rows(
+    rows: Iterable[tuple[int, str, str, int]],
+) -> Iterator[tuple[int, list[tuple[str, str, int]]]]:
+    for entry_seq, group in groupby(rows, itemgetter(0)):
+        yield entry_seq, [row[1:] for row in group]
 
 
 def scan_entries(
     entries: Iterable[tuple[int, int, str, str, str, bytes]],
-    postings: Iterable[tuple[str, str, int, int]],
+    postings_by_entry: Iterable[tuple[int, Sequence[Sequence[str | int]]]],
 ) -> EntryScan:
-    """One pass over entry rows and posting rows, both in sequence order.
+    """One pass over entry rows and their postings, both in sequence order.
 
-    Recomputes each entry's canonical bytes (hash chain and Merkle leaf), checks its
-    postings balance per asset and are non-zero, notices postings whose entry is missing,
-    and sums every (account, asset). This loop is verification's hot path.
+    ``entries`` yields ``(seq, ts_ns, kind, key, body, chain_hash)``; ``postings_by_entry``
+    yields ``(entry_seq, [(account, asset, amount_units), ...])`` for every entry that has
+    postings, in ``entry_seq`` order, each entry's postings in ``idx`` order. Recomputes
+    each entry's canonical bytes (hash chain and Merkle leaf), checks its postings balance
+    per asset and are non-zero, notices postings whose entry is missing, and sums every
+    (account, asset). This loop is verification's hot path: its names are bound to locals.
     """
     scan = EntryScan()
     leaves, sums, problems = scan.leaves, scan.sums, scan.problems
-    append_leaf = leaves.append
+    append_leaf, document_of, hash_of, sums_get = leaves.append, entry_document, sha256, sums.get
     previous = GENESIS_HASH
     chain_bad = unbalanced = zero = False
     posting_count = 0
-    # Postings arrive as (account, asset, amount, entry_seq), grouped by entry in C.
-    groups = groupby(postings, _ENTRY_SEQ_OF_POSTING)
-    group_seq, group = next(groups, (None, None))
+    groups = iter(postings_by_entry)
+    group_seq, group = next(groups, _END)
     orphan_seq = None
     for expected_seq, (seq, ts_ns, kind, key, body, stored) in enumerate(entries, start=1):
         while group_seq is not None and group_seq < seq:
             if orphan_seq is None:
                 orphan_seq = group_seq
-            group_seq, group = next(groups, (None, None))
+            group_seq, group = next(groups, _END)
         if group_seq == seq:
-            entry_postings = [row[:3] for row in group]
-            group_seq, group = next(groups, (None, None))
+            entry_postings = group
+            group_seq, group = next(groups, _END)
             posting_count += len(entry_postings)
             totals: dict[str, int] = {}
             for account, asset, amount in entry_postings:
                 totals[asset] = totals.get(asset, 0) + amount
                 pair = (account, asset)
-                sums[pair] = sums.get(pair, 0) + amount
-                if amount == 0 and not zero:
+                sums[pair] = sums_get(pair, 0) + amount
+                if not amount and not zero:
                     zero = True
                     problems.append(Problem("ledger_entry", f"seq {seq}", "zero posting", seq))
             if not unbalanced and any(totals.values()):
@@ -108,9 +138,9 @@ def scan_entries(
                     )
                 )
         else:
-            entry_postings = []
-        document = entry_document(seq, ts_ns, kind, key, body, entry_postings)
-        append_leaf(sha256(_LEAF_PREFIX + document).digest())
+            entry_postings = ()
+        document = document_of(seq, ts_ns, kind, key, body, entry_postings)
+        append_leaf(hash_of(_LEAF_PREFIX + document).digest())
         stored = bytes(stored)
         if not chain_bad:
             if seq != expected_seq:
@@ -118,7 +148,7 @@ def scan_entries(
                 problems.append(
                     Problem("ledger_entry", f"seq {seq}", f"expected seq {expected_seq}", seq)
                 )
-            elif sha256(previous + document).digest() != stored:
+            elif hash_of(previous + document).digest() != stored:
                 chain_bad = True
                 problems.append(
                     Problem(

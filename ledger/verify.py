@@ -13,6 +13,8 @@ Checked, from the rows alone, in one consistent snapshot:
 Each row is checked against the *stored* hash of the row before it, so a single changed row
 is named alone instead of every row after it. The entries are read in one streaming pass,
 :func:`ledger.scan.scan_entries`, which does every per-entry and per-posting check.
+Verification is bound by reading rows into Python; see ``docs/ledger-benchmarks.md`` for what
+it costs and what was tried.
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ def verify(ledger: Ledger) -> VerifyReport:
 def _verify_journal(report: VerifyReport, connection: Connection) -> int:
     previous, count = GENESIS_HASH, 0
     rows = iter_rows(
-        connection, "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
+        connection,
+        "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq",
+        binary=True,
     )
     for expected_seq, (seq, ts_ns, command, stored) in enumerate(rows, start=1):
         count = expected_seq
