@@ -64,6 +64,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         self.cancelled: dict[int, int] = {}
         self.limit: dict[int, int | None] = {}
         self.side: dict[int, Side] = {}
+        self.history: list[tuple[Command, list[Event]]] = []
 
     def run(self, make: type, *args: object, **kwargs: object) -> list[Event]:
         self.seq += 1
@@ -72,6 +73,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         expected = self.model.apply(command)
         assert got == expected, f"{command}\nengine:    {got}\nreference: {expected}"
         self.engine.check_invariants()
+        self.history.append((command, got))
         self.account(got)
         return got
 
@@ -270,6 +272,13 @@ class EngineMatchesReference(RuleBasedStateMachine):
     @rule(symbol=symbols, phase=busy_phases, cancel_resting=st.booleans())
     def set_phase(self, symbol, phase, cancel_resting) -> None:
         self.run(SetPhase, symbol, phase, cancel_resting=cancel_resting and phase.value == "halted")
+
+    def teardown(self) -> None:
+        """Replaying the same commands into a fresh engine gives the same events and state."""
+        replica = Engine()
+        for command, events in self.history:
+            assert replica.apply(command) == events, command
+        assert replica.state_hash() == self.engine.state_hash()
 
     @invariant()
     def quantity_is_conserved(self) -> None:
