@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.orderflow import (
     FlowTally,
@@ -361,3 +363,43 @@ def test_tally_counts_rows_orders_rejections_and_volume():
     }
     assert (tally.trades, tally.volume, tally.symbols["X"].last_price) == (1, 2, 7)
     assert [line for line, _ in tally.first_rejections] == [4, 5]
+
+
+# ---------------------------------------------------------------------------- any input
+
+_junk = st.text(max_size=4)
+
+
+def _column(*values: str) -> st.SearchStrategy[str]:
+    """The column's meaningful values, and now and then a value of the wrong kind."""
+    return st.sampled_from((*values, *values, *values, "x", "1.5"))
+
+
+_row = st.tuples(
+    _column("new", "new", "new", "cancel", "amend", "phase", "uncross", "expire"),
+    _column("", "1", "2", "3", "4"),
+    _column("", "a", "b"),
+    _column("", "S", "T"),
+    _column("", "buy", "sell"),
+    _column("", "limit", "market"),
+    _column("", "99", "100", "101", "0", "-1", "99999999999999999999"),
+    _column("", "1", "5", "0", "-2"),
+    _column("", "GTC", "IOC", "FOK", "DAY", "GTD"),
+    _column("", "pre_open", "auction", "continuous", "halted", "closed"),
+).map(",".join)
+_rows = st.lists(st.one_of(_row, _row, _row, _junk), max_size=15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=_rows)
+def test_any_file_either_runs_or_names_its_bad_line(rows):
+    """Whatever a file holds, reading it gives commands the engine takes without an
+    exception, or one OrderFlowError naming a line of the file; nothing else escapes."""
+    lines = [HEADER, *(f"{i + 1},{i},{row}" for i, row in enumerate(rows))]
+    engine = Engine()
+    try:
+        for _, command in parse_order_flow(lines):
+            engine.apply(command)
+            engine.check_invariants()
+    except OrderFlowError as problem:
+        assert 1 <= problem.line <= len(lines)
