@@ -21,6 +21,7 @@ import resource
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from loadtests.naive_engine import NaiveBook
@@ -215,6 +216,7 @@ def breakdown(operations: int, runs: int, seed: int) -> None:
         trades = any(isinstance(e, Trade) for e in engine.apply(command))
         kind = "cancel" if isinstance(command, Cancel) else command.order_type.value
         kinds.append(kind + (" that trades" if trades else ""))
+    counts = Counter(kinds)
     books: dict[str, Callable[[], Callable[..., object]]] = {
         "engine": lambda: _fresh_engine().apply,
         "naive": lambda: NaiveBook().apply,
@@ -232,7 +234,7 @@ def breakdown(operations: int, runs: int, seed: int) -> None:
                 spent[kind] = spent.get(kind, 0.0) + clock() - start
             gc.enable()
             for kind, seconds in spent.items():
-                samples.setdefault(kind, []).append(seconds / kinds.count(kind) * 1e6)
+                samples.setdefault(kind, []).append(seconds / counts[kind] * 1e6)
         cells = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(samples.items()))
         print(f"{name:6s} us/op: {cells}")
 

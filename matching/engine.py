@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 
 from matching.auction import Clearing, clearing_price
-from matching.book import DEAD_ENTRIES_SWEEP_MIN, Book, HalfBook, Level, Order
+from matching.book import Book, HalfBook, Level, Order
 from matching.commands import (
     AddInstrument,
     Amend,
@@ -219,21 +219,8 @@ class Engine:
                     changes.insert(0, (BUY, price, level.total))
                 else:
                     changes.append((SELL, price, level.total))
-        if changes and not book.hidden:  # inlined _book_changed
-            bids, asks = book.bids, book.asks
-            bid_keys, ask_keys = bids.keys, asks.keys
-            if bid_keys:
-                bid = bids.levels[bid_keys[-1]]
-                best_bid, best_bid_quantity = bid.price, bid.total
-            else:
-                best_bid, best_bid_quantity = None, 0
-            if ask_keys:
-                ask = asks.levels[ask_keys[-1]]
-                best_ask, best_ask_quantity = ask.price, ask.total
-            else:
-                best_ask, best_ask_quantity = None, 0
-            events.append(_new(BookChanged, (symbol, best_bid, best_bid_quantity, best_ask,
-                                             best_ask_quantity, tuple(changes))))  # fmt: skip
+        if changes and not book.hidden:
+            self._book_changed(book, changes, events)
         return events
 
     def _collect(self, book: Book, order: Order, events: list[Event]) -> None:
@@ -288,7 +275,6 @@ class Engine:
         return R.MATCHING_PHASE_REJECTS_ORDERS
 
     def _cancel(self, c: Cancel) -> list[Event]:
-        # Hot path: HalfBook.remove and _book_changed inlined (~10% of a cancel).
         order_id = c.order_id
         order = self._orders.get(order_id)
         if order is None or order.participant != c.participant:
@@ -303,43 +289,12 @@ class Engine:
             self._publish_diff(book, before, events)
             return events
         del self._orders[order_id]
-        side = order.side
-        price = order.price
-        assert price is not None  # only limit orders rest in a level
-        if side is BUY:
-            half = book.bids
-            key = price
-        else:
-            half = book.asks
-            key = -price
-        level = half.levels[key]
-        quantity = order.remaining
-        order.remaining = 0
-        total = level.total - quantity
-        level.total = total
-        if total:
-            level.dead += 1
-            if level.dead > DEAD_ENTRIES_SWEEP_MIN and level.dead > len(level.orders) >> 1:
-                level.sweep()
-        else:
-            half.drop_level(key)
-        bids, asks = book.bids, book.asks
-        bid_keys, ask_keys = bids.keys, asks.keys
-        if bid_keys:
-            bid = bids.levels[bid_keys[-1]]
-            best_bid, best_bid_quantity = bid.price, bid.total
-        else:
-            best_bid, best_bid_quantity = None, 0
-        if ask_keys:
-            ask = asks.levels[ask_keys[-1]]
-            best_ask, best_ask_quantity = ask.price, ask.total
-        else:
-            best_ask, best_ask_quantity = None, 0
-        return [
-            _new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER)),
-            _new(BookChanged, (order.symbol, best_bid, best_bid_quantity, best_ask,
-                               best_ask_quantity, ((side, level.price, total),))),
-        ]  # fmt: skip
+        half = book.bids if order.side is BUY else book.asks
+        level = half.levels[order.price * half.sign]  # type: ignore[operator]
+        quantity = half.remove(order)
+        events = [_new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER))]
+        self._book_changed(book, [(order.side, level.price, level.total)], events)
+        return events
 
     def _amend(self, c: Amend) -> list[Event]:
         order = self._orders.get(c.order_id)
@@ -351,21 +306,24 @@ class Engine:
             return [Rejected(c.order_id, order.symbol, reason)]
         price = order.price if c.price is None else c.price
         quantity = order.quantity if c.quantity is None else c.quantity
-        before = book.depth_snapshot()
         events: list[Event] = []
         if price == order.price and quantity <= order.quantity:
+            # Keeping priority changes at most the order's own level: publish just that one.
             reduction = order.quantity - quantity
-            if reduction and not order.is_market:
-                half = book.half(order.side)
-                half.levels[order.price * half.sign].total -= reduction  # type: ignore[operator]
             order.remaining -= reduction
             order.quantity = quantity
             events.append(
                 Amended(order.order_id, order.participant, order.symbol, order.price,
                         quantity, order.remaining, True)
             )  # fmt: skip
-            self._publish_diff(book, before, events)
+            if reduction and not order.is_market:
+                half = book.half(order.side)
+                level = half.levels[order.price * half.sign]  # type: ignore[operator]
+                level.total -= reduction
+                if not book.hidden:
+                    self._book_changed(book, [(order.side, level.price, level.total)], events)
             return events
+        before = book.depth_snapshot()
         # Losing priority: the order re-enters as a fresh entry at the back of its new level.
         # A new object, because the old one may stay in its old queue as a dead entry.
         self._unlink(book, order)
