@@ -15,7 +15,13 @@ from ledger.canonical import canonical_json
 from ledger.chain import GENESIS_HASH, chain_hash, command_document, entry_document
 from ledger.database import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, get_engine
 from ledger.entries import ComplianceDecision, Entry, EntryKind, Posting
-from ledger.errors import BalanceError, EntryError, IdempotencyConflict, LedgerError
+from ledger.errors import (
+    BalanceError,
+    EntryError,
+    IdempotencyConflict,
+    JournalConflict,
+    LedgerError,
+)
 from ledger.merkle import (
     ConsistencyProof,
     Digest,
@@ -47,6 +53,7 @@ __all__ = [
     "EntryReceipt",
     "IdempotencyConflict",
     "InclusionProof",
+    "JournalConflict",
     "JournalRecord",
     "Ledger",
     "LedgerError",

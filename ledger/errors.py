@@ -6,6 +6,7 @@ __all__ = [
     "BalanceError",
     "EntryError",
     "IdempotencyConflict",
+    "JournalConflict",
     "LedgerError",
 ]
 
@@ -25,3 +26,7 @@ class IdempotencyConflict(LedgerError):
 class BalanceError(LedgerError):
     """An entry would take an account below its floor (a participant below zero, or the
     licences issued for an instrument beyond its issuance cap)."""
+
+
+class JournalConflict(LedgerError):
+    """The journal's head moved under a writer that expected it not to (a second writer)."""

@@ -24,7 +24,7 @@ from ledger.canonical import CanonicalJSONError, canonical_json, parse_json
 from ledger.chain import GENESIS_HASH, chain_hash, command_document, entry_document
 from ledger.database import WRITE_OPTION, get_engine
 from ledger.entries import Entry, EntryKind, Posting
-from ledger.errors import BalanceError, EntryError, IdempotencyConflict
+from ledger.errors import BalanceError, EntryError, IdempotencyConflict, JournalConflict
 from ledger.merkle import ConsistencyProof, Digest, InclusionProof, MerkleTree
 from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow
 from ledger.rows import gc_paused
@@ -161,6 +161,7 @@ class Ledger:
         *,
         commands: Sequence[tuple[int, Mapping[str, Any]]] = (),
         entries: Sequence[Entry] = (),
+        journal_head_seq: int | None = None,
     ) -> AppendResult:
         """Append journal commands and ledger entries in one transaction, all or nothing.
 
@@ -169,8 +170,10 @@ class Ledger:
         yields the stored entry's receipt with ``created=False``; with other content it
         raises :class:`IdempotencyConflict`. New entries get the next sequence numbers in
         order. Raises :class:`BalanceError` if an entry would take a participant's balance
-        (or the provider's unsold licences) below zero or issue beyond the cap. On any error
-        nothing is written.
+        (or the provider's unsold licences) below zero or issue beyond the cap. A writer that
+        keeps state derived from the journal passes the ``journal_head_seq`` it has seen:
+        if another writer has appended since, :class:`JournalConflict` is raised. On any
+        error nothing is written.
         """
         if len(entries) > MAX_BATCH_ENTRIES or len(commands) > MAX_BATCH_COMMANDS:
             raise EntryError(
@@ -183,7 +186,7 @@ class Ledger:
             with self._write_lock:
                 staged = BalanceCache()
                 with self._write_transaction() as connection:
-                    command_seqs = _write_commands(connection, prepared_commands)
+                    command_seqs = _write_commands(connection, prepared_commands, journal_head_seq)
                     receipts = _write_entries(
                         connection, prepared_entries, self._balance_cache, staged
                     )
@@ -244,6 +247,12 @@ class Ledger:
         """Number of entries in the settlement ledger."""
         with self.engine.connect() as connection:
             head = connection.execute(_ENTRY_HEAD).first()
+        return 0 if head is None else head[0]
+
+    def journal_head_seq(self) -> int:
+        """The sequence number of the journal's last command (0 when empty)."""
+        with self.engine.connect() as connection:
+            head = connection.execute(_JOURNAL_HEAD).first()
         return 0 if head is None else head[0]
 
     def entry(self, seq: int) -> StoredEntry | None:
@@ -383,11 +392,17 @@ def _prepare_entry(entry: Entry) -> tuple[Entry, str]:
         raise EntryError(f"{entry.key}: body is not canonical JSON: {error}") from None
 
 
-def _write_commands(connection: Connection, commands: list[tuple[int, str]]) -> list[int]:
-    if not commands:
+def _write_commands(
+    connection: Connection, commands: list[tuple[int, str]], expected_head_seq: int | None
+) -> list[int]:
+    if not commands and expected_head_seq is None:
         return []
     head = connection.execute(_JOURNAL_HEAD).first()
     seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+    if expected_head_seq is not None and seq != expected_head_seq:
+        raise JournalConflict(
+            f"the journal's head is {seq}, not {expected_head_seq}: another writer appended"
+        )
     rows, seqs = [], []
     for ts_ns, command in commands:
         seq += 1

@@ -775,6 +775,32 @@ class Engine:
 
     # ------------------------------------------------------------------ queries
 
+    def check(self, command: NewOrder | Amend | Cancel) -> RejectReason | None:
+        """The reason :meth:`apply` would reject ``command`` with, or None; changes nothing.
+
+        Lets a caller refuse a command before journalling it: whatever passes here, ``apply``
+        accepts (the engine is deterministic and nothing happens in between).
+        """
+        if type(command) is NewOrder:
+            book = self._books.get(command.symbol)
+            if book is None:
+                return R.VALIDATION_UNKNOWN_INSTRUMENT
+            reason = self._order_problem(book, command)
+            if (
+                reason is None
+                and command.post_only
+                and book.phase is CONTINUOUS
+                and self._would_take(book, command.side is BUY, command.price)
+            ):
+                return R.MATCHING_POST_ONLY_WOULD_TAKE
+            return reason
+        order = self._orders.get(command.order_id)
+        if order is None or order.participant != command.participant:
+            return R.MATCHING_UNKNOWN_ORDER
+        if type(command) is Amend:
+            return self._amend_problem(self._books[order.symbol], order, command)
+        return None
+
     def symbols(self) -> list[str]:
         return sorted(self._books)
 

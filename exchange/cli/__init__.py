@@ -6,6 +6,8 @@ import typer
 
 from exchange.cli.ledger import app as ledger_app
 from exchange.cli.match import match
+from exchange.cli.participant import app as participant_app
+from exchange.cli.serve import serve
 
 app = typer.Typer(
     name="dataex",
@@ -15,7 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("match")(match)
+app.command("serve")(serve)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(participant_app, name="participant")
 
 
 def main() -> None:

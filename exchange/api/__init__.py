@@ -1,0 +1,3 @@
+from exchange.api.app import create_app
+
+__all__ = ["create_app"]

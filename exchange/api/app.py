@@ -1,0 +1,75 @@
+"""The FastAPI application: REST under ``/v1``, WebSocket streams, OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from exchange.settings import Settings
+
+from .deps import RuntimeDep
+from .errors import install_error_handlers
+from .routes import account, instruments, market, orders, participants, products, ws
+from .runtime import Runtime
+from .schemas import HealthPublic
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+dataex: an exchange for data-product licences.
+
+Authenticate with your API key in the `X-API-Key` header. Market data needs no key.
+Cash and prices are decimal strings in currency units (CNY, two decimal places); a price must
+lie on the instrument's tick grid. Quantities are integer licence units. Every error is a 4xx
+with `{"detail": "...", "reason": "CODE"}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    on_start: Callable[[Runtime], None] | None = None,
+    on_stop: Callable[[Runtime], None] | None = None,
+) -> FastAPI:
+    """The exchange's app. Opening it (its lifespan) migrates the database, rebuilds the
+    exchange from the journal and starts the sequencer; ``on_start`` then runs (the demo
+    market uses it), and ``on_stop`` before the sequencer stops."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.open(settings)
+        runtime.hub.loop = asyncio.get_running_loop()
+        app.state.runtime = runtime
+        try:
+            if on_start is not None:
+                on_start(runtime)
+            yield
+        finally:
+            if on_stop is not None:
+                on_stop(runtime)
+            runtime.close()
+
+    app = FastAPI(
+        title="dataex",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    v1 = APIRouter(prefix="/v1")
+    for module in (participants, products, instruments, orders, account, market, ws):
+        v1.include_router(module.router)
+
+    @v1.get("/health", response_model=HealthPublic, tags=["health"])
+    async def health(runtime: RuntimeDep) -> HealthPublic:
+        return runtime.read(lambda exchange: HealthPublic(
+            status="ok", journal_seq=exchange.head_seq, instruments=len(exchange.instruments),
+            open_orders=exchange.engine.open_order_count(),
+        ))  # fmt: skip
+
+    app.include_router(v1)
+    return app

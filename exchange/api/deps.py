@@ -1,0 +1,66 @@
+"""Dependencies of the routes: the runtime, the authenticated participant, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from exchange.participants import ApiKey, Participant, Role
+
+from .errors import ApiError
+from .runtime import Runtime
+
+__all__ = ["CurrentParticipant", "RuntimeDep", "requires"]
+
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your API key")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def authenticate(runtime: Runtime, key: str | None) -> Participant:
+    """The participant holding ``key``; 401 if missing or wrong, 429 if over its rate."""
+    if not key:
+        raise ApiError(401, f"this needs an API key in the {API_KEY_HEADER} header",
+                       "AUTH_MISSING_KEY", {"WWW-Authenticate": "ApiKey"})  # fmt: skip
+    parsed = ApiKey.parse(key)
+    participant = (
+        None if parsed is None
+        else runtime.read(lambda exchange: exchange.authenticate(parsed.key_id, parsed.secret))
+    )  # fmt: skip
+    if participant is None:
+        raise ApiError(401, "the API key is not valid", "AUTH_INVALID_KEY",
+                       {"WWW-Authenticate": "ApiKey"})  # fmt: skip
+    wait_s = runtime.limiter.allow(participant.key_id)
+    if wait_s:
+        raise ApiError(429, "too many requests for this API key; slow down", "RATE_LIMITED",
+                       {"Retry-After": str(max(1, round(wait_s)))})  # fmt: skip
+    return participant
+
+
+def current_participant(runtime: RuntimeDep, key: str | None = Security(_api_key)) -> Participant:
+    return authenticate(runtime, key)
+
+
+CurrentParticipant = Annotated[Participant, Depends(current_participant)]
+
+
+def requires(*roles: Role) -> Callable[[Participant], Participant]:
+    """A dependency: the current participant, if it holds one of ``roles`` (else 403)."""
+    wanted = frozenset(roles)
+
+    def check(participant: CurrentParticipant) -> Participant:
+        if not participant.has_any(wanted):
+            names = ", ".join(sorted(wanted))
+            raise ApiError(403, f"this needs one of the roles: {names}", "AUTH_FORBIDDEN")
+        return participant
+
+    return check

@@ -1,0 +1,141 @@
+"""Fan-out of committed events to WebSocket subscribers.
+
+The sequencer calls :meth:`Hub.on_commit` on its own thread after each durable commit; the
+hub hands the batch to the event loop, which turns it into messages for each market channel
+(one per symbol: book changes, trades, auction results, phases) and each private channel (one
+per participant: its own order events and fills). A subscriber's queue is bounded; one that
+falls behind is disconnected rather than let the server's memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from enum import StrEnum
+from typing import Any
+
+from exchange.money import format_minor
+from exchange.service import Outcome
+from matching import (
+    Accepted,
+    Amended,
+    AuctionResult,
+    BookChanged,
+    Cancelled,
+    Event,
+    PhaseChanged,
+    Trade,
+)
+
+from .schemas import iso
+
+__all__ = ["MAX_SUBSCRIBER_QUEUE", "Hub"]
+
+MAX_SUBSCRIBER_QUEUE = 1_000
+MAX_SUBSCRIBERS = 1_000
+
+
+def _price(minor: int | None) -> str | None:
+    return None if minor is None else format_minor(minor)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._market: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        self._private: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(
+            set
+        )
+
+    def subscriber_count(self) -> int:
+        return sum(map(len, self._market.values())) + sum(map(len, self._private.values()))
+
+    def subscribe(self, channel: str, key: str) -> asyncio.Queue[dict[str, Any] | None]:
+        """A queue of messages for ``channel`` ("market" or "private") and ``key``."""
+        if self.subscriber_count() >= MAX_SUBSCRIBERS:
+            raise OverflowError("too many subscribers")
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(MAX_SUBSCRIBER_QUEUE)
+        (self._market if channel == "market" else self._private)[key].add(queue)
+        return queue
+
+    def unsubscribe(self, channel: str, key: str, queue: asyncio.Queue) -> None:
+        (self._market if channel == "market" else self._private)[key].discard(queue)
+
+    def on_commit(self, committed: list[tuple[int, Outcome]]) -> None:
+        """Called on the sequencer's thread."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and self.subscriber_count():
+            loop.call_soon_threadsafe(self._dispatch, committed)
+
+    def _send(self, queues: set[asyncio.Queue], message: dict[str, Any]) -> None:
+        for queue in list(queues):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                queues.discard(queue)
+                # Tell the subscriber's task to close: it fell too far behind.
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+    def _dispatch(self, committed: list[tuple[int, Outcome]]) -> None:
+        market, private = self._market, self._private
+        for seq, outcome in committed:
+            for event in outcome.events:
+                symbol = getattr(event, "symbol", None)
+                if symbol is not None and market.get(symbol):
+                    message = market_message(seq, event)
+                    if message is not None:
+                        self._send(market[symbol], message)
+                for participant, message in private_messages(seq, event):
+                    if private.get(participant):
+                        self._send(private[participant], message)
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Enums as their values, prices as decimal strings."""
+    out = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()}
+    if "price" in out:
+        out["price"] = _price(out["price"])
+    return out
+
+
+def market_message(seq: int, event: Event) -> dict[str, Any] | None:
+    """The public message for ``event`` on its symbol's market channel, if it has one."""
+    kind = type(event)
+    if kind is BookChanged:
+        return {
+            "type": "book", "seq": seq, "symbol": event.symbol,
+            "best_bid": _price(event.best_bid), "best_bid_quantity": event.best_bid_quantity,
+            "best_ask": _price(event.best_ask), "best_ask_quantity": event.best_ask_quantity,
+            "levels": [[side.value, format_minor(price), quantity]
+                       for side, price, quantity in event.levels],
+        }  # fmt: skip
+    if kind is Trade:
+        aggressor = None if event.aggressor is None else event.aggressor.value
+        return {"type": "trade", "seq": seq, "trade_id": event.trade_id, "symbol": event.symbol,
+                "price": format_minor(event.price), "quantity": event.quantity,
+                "aggressor": aggressor, "time": iso(event.ts)}  # fmt: skip
+    if kind is AuctionResult:
+        return {"type": "auction", "seq": seq, **_plain(event._asdict())}
+    if kind is PhaseChanged:
+        return {"type": "phase", "seq": seq, **_plain(event._asdict())}
+    return None
+
+
+def private_messages(seq: int, event: Event) -> list[tuple[str, dict[str, Any]]]:
+    """(participant, message) for each participant ``event`` concerns privately."""
+    kind = type(event)
+    if kind is Trade:
+        trade = {"trade_id": event.trade_id, "symbol": event.symbol,
+                 "price": format_minor(event.price), "quantity": event.quantity,
+                 "time": iso(event.ts)}  # fmt: skip
+        return [
+            (event.buyer, {"type": "fill", "seq": seq, "side": "buy",
+                           "order_id": event.buy_order_id, **trade}),
+            (event.seller, {"type": "fill", "seq": seq, "side": "sell",
+                            "order_id": event.sell_order_id, **trade}),
+        ]  # fmt: skip
+    if kind is Accepted or kind is Cancelled or kind is Amended:
+        message = {"type": kind.__name__.lower(), "seq": seq, **_plain(event._asdict())}
+        return [(event.participant, message)]
+    return []

@@ -1,0 +1,81 @@
+"""Public market data: book, trade tape, ticker. No API key needed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from exchange.service import Exchange
+
+from ..deps import RuntimeDep
+from ..errors import ApiError
+from ..schemas import BookLevel, BookPublic, TickerPublic, TradePublic
+from ..views import money, trade_view
+
+router = APIRouter(prefix="/market", tags=["market data"])
+
+
+def _known(exchange: Exchange, symbol: str) -> None:
+    if symbol not in exchange.instruments:
+        raise ApiError(404, f"no instrument {symbol}", "NOT_FOUND")
+
+
+@router.get("/{symbol}/book", response_model=BookPublic)
+async def order_book(
+    symbol: str,
+    runtime: RuntimeDep,
+    depth: Annotated[int, Query(ge=1, le=50, description="Levels per side")] = 10,
+) -> BookPublic:
+    """Aggregated depth, best first. A sealed-bid book shows nothing until its close."""
+
+    def read(exchange: Exchange) -> BookPublic:
+        _known(exchange, symbol)
+        bids, asks = exchange.engine.depth(symbol, depth)
+        clearing = exchange.engine.indicative_auction(symbol)
+        return BookPublic(
+            symbol=symbol,
+            phase=exchange.engine.phase(symbol),
+            bids=[BookLevel(price=money(p), quantity=q) for p, q in bids],
+            asks=[BookLevel(price=money(p), quantity=q) for p, q in asks],
+            indicative_price=money(clearing.price) if clearing else None,
+            indicative_volume=clearing.volume if clearing else 0,
+        )
+
+    return runtime.read(read)
+
+
+@router.get("/{symbol}/trades", response_model=list[TradePublic])
+async def trade_tape(
+    symbol: str,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TradePublic]:
+    """The most recent trades, newest first."""
+
+    def read(exchange: Exchange) -> list[TradePublic]:
+        _known(exchange, symbol)
+        return [trade_view(trade) for trade in exchange.market.tape(symbol, limit)]
+
+    return runtime.read(read)
+
+
+@router.get("/{symbol}/ticker", response_model=TickerPublic)
+async def ticker(symbol: str, runtime: RuntimeDep) -> TickerPublic:
+    """Last, open, high, low, VWAP and volume since listing, and the touch."""
+
+    def read(exchange: Exchange) -> TickerPublic:
+        _known(exchange, symbol)
+        t = exchange.market.tickers[symbol]
+        bids, asks = exchange.engine.depth(symbol, 1)
+        bid = bids[0][0] if bids else None
+        ask = asks[0][0] if asks else None
+        mid = (bid + ask) // 2 if bid is not None and ask is not None else None
+        return TickerPublic(
+            symbol=symbol, phase=exchange.engine.phase(symbol), last=money(t.last_price_minor),
+            open=money(t.open_price_minor), high=money(t.high_price_minor),
+            low=money(t.low_price_minor), vwap=money(t.vwap_minor()), volume=t.volume_units,
+            trades=t.trade_count, best_bid=money(bid), best_ask=money(ask), mid=money(mid),
+        )  # fmt: skip
+
+    return runtime.read(read)

@@ -1,0 +1,107 @@
+"""Orders: submit, amend, cancel, and read one's own. Another participant's order is a 404,
+exactly as if it did not exist."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from exchange import commands as cmd
+from exchange.errors import ExchangeError, Reason
+from exchange.money import parse_price
+from exchange.participants import TRADING_ROLES, Participant
+from exchange.service import Exchange
+
+from ..deps import RuntimeDep, requires
+from ..errors import ApiError
+from ..schemas import OrderAmend, OrderCreate, OrderPublic
+from ..views import order_view
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+Trader = Annotated[Participant, Depends(requires(*TRADING_ROLES))]
+
+
+def _tick(exchange: Exchange, symbol: str) -> int:
+    instrument = exchange.instruments.get(symbol)
+    if instrument is None:
+        raise ExchangeError(Reason.VALIDATION_UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
+    return instrument.tick_size_minor
+
+
+def _expire_ns(body: OrderCreate) -> int | None:
+    if body.expire_time is None:
+        return None
+    if body.expire_time.tzinfo is None:
+        raise ApiError(422, "expire_time needs a time zone (e.g. 2026-12-01T00:00:00Z)",
+                       "VALIDATION_INVALID")  # fmt: skip
+    seconds = int(body.expire_time.timestamp())
+    return seconds * 1_000_000_000 + body.expire_time.microsecond * 1_000
+
+
+@router.post("", status_code=201, response_model=OrderPublic)
+async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> OrderPublic:
+    """Submit an order. Acknowledged once journalled: the response shows what happened on
+    arrival (fills, rest, or cancellation). Retrying with the same ``client_order_id`` and
+    the same content returns the original response; other content under it is a 409."""
+    tick = runtime.read(lambda exchange: _tick(exchange, body.symbol))
+    price = None if body.price is None else parse_price(body.price, tick)
+    outcome = await runtime.execute(cmd.SubmitOrder(
+        me.participant_id, body.client_order_id, 0, body.symbol, str(body.side), str(body.type),
+        price, body.quantity, str(body.time_in_force), _expire_ns(body), body.post_only,
+        body.self_trade_prevention,
+    ))  # fmt: skip
+    return order_view(outcome.result)
+
+
+@router.get("", response_model=list[OrderPublic])
+async def list_my_orders(
+    me: Trader,
+    runtime: RuntimeDep,
+    status: Annotated[Literal["open", "all"], Query()] = "all",
+    after: Annotated[int, Query(ge=0, description="Orders with a higher id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[OrderPublic]:
+    """Your orders, oldest first, a page at a time (pass the last ``order_id`` as ``after``)."""
+    records = runtime.read(lambda exchange: exchange.orders_of(
+        me.participant_id, open_only=status == "open", after_id=after, limit=limit
+    ))  # fmt: skip
+    return [order_view(record) for record in records]
+
+
+@router.get("/{order_id}", response_model=OrderPublic)
+async def read_order(order_id: int, me: Trader, runtime: RuntimeDep) -> OrderPublic:
+    record = runtime.read(lambda exchange: exchange.order(me.participant_id, order_id))
+    if record is None:
+        raise ApiError(404, f"no order {order_id}", "VALIDATION_UNKNOWN_ORDER")
+    return order_view(record)
+
+
+@router.delete("/{order_id}", response_model=OrderPublic)
+async def cancel_order(order_id: int, me: Trader, runtime: RuntimeDep) -> OrderPublic:
+    """Cancel what is left of an open order; its reservation is released."""
+    outcome = await runtime.execute(cmd.CancelOrder(me.participant_id, order_id))
+    return order_view(outcome.result)
+
+
+@router.patch("/{order_id}", response_model=OrderPublic)
+async def amend_order(
+    order_id: int, body: OrderAmend, me: Trader, runtime: RuntimeDep
+) -> OrderPublic:
+    """Change the price and/or total quantity. Lowering the quantity keeps time priority; a
+    new price or a higher quantity loses it (and may trade at once)."""
+
+    def tick_of(exchange: Exchange) -> int:
+        record = exchange.order(me.participant_id, order_id)
+        if record is None:
+            raise ExchangeError(Reason.VALIDATION_UNKNOWN_ORDER, f"no order {order_id}")
+        return _tick(exchange, record.symbol)
+
+    tick = runtime.read(tick_of)
+    price = None if body.price is None else parse_price(body.price, tick)
+    if price is None and body.quantity is None:
+        raise ApiError(422, "an amendment changes price, quantity or both", "VALIDATION_INVALID")
+    outcome = await runtime.execute(
+        cmd.AmendOrder(me.participant_id, order_id, price, body.quantity)
+    )
+    return order_view(outcome.result)

@@ -1,0 +1,54 @@
+"""What one serving process holds: the ledger, the sequencer and its exchange, the WebSocket
+hub and the rate limiter. Routes reach it through ``deps.RuntimeDep``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from exchange.commands import Command
+from exchange.sequencer import Sequencer
+from exchange.service import Exchange, Outcome
+from exchange.settings import Settings
+from ledger import Ledger
+
+from .hub import Hub
+from .ratelimit import RateLimiter
+
+__all__ = ["Runtime"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    ledger: Ledger
+    sequencer: Sequencer
+    hub: Hub
+    limiter: RateLimiter
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Open the database (migrating it), rebuild the exchange from the journal, start."""
+        ledger = Ledger.open(settings.database_url)
+        sequencer = Sequencer(ledger)
+        hub = Hub()
+        sequencer.subscribe(hub.on_commit)
+        sequencer.start()
+        limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        return cls(settings, ledger, sequencer, hub, limiter)
+
+    def close(self) -> None:
+        self.sequencer.stop()
+
+    def read(self, query: Callable[[Exchange], T]) -> T:
+        """Run ``query`` on the exchange's state, never half-way through a command."""
+        with self.sequencer.lock:
+            return query(self.sequencer.exchange)
+
+    async def execute(self, command: Command) -> Outcome:
+        """The command's outcome once it is durable, or the error that refused it."""
+        return await asyncio.wrap_future(self.sequencer.submit(command))

@@ -1,0 +1,395 @@
+"""The API's request and response models (never the exchange's own records).
+
+Cash and prices are decimal strings in currency units ("12.50"), converted by
+``exchange.money`` in the routes; quantities are integer licence units; times are ISO 8601.
+Requests refuse unknown fields, and numbers, booleans and amounts of the wrong type, so a typo is a
+422 that names the field, not a silently ignored value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from exchange.catalogue import (
+    Category,
+    Classification,
+    Exclusivity,
+    ProductStatus,
+    Scope,
+    Territory,
+    UpdateFrequency,
+)
+from exchange.orders import OrderStatus
+from exchange.participants import Role
+from ledger import ComplianceDecision
+from matching import OrderType, Phase, SealedBidPricing, Side, TimeInForce, TradingMode
+
+DecimalString = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
+                      pattern=r"^[0-9]+(\.[0-9]+)?$"),
+    Field(description="A decimal amount in currency units, as a string", examples=["12.50"]),
+]  # fmt: skip
+Quantity = Annotated[int, Field(strict=True, gt=0, le=10**12, description="Licence units")]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Score = Annotated[float, Field(strict=True, ge=0, le=1)]
+
+
+def iso(ts_ns: int | None) -> str | None:
+    """Nanoseconds since the epoch as an ISO 8601 UTC time (to the microsecond)."""
+    if ts_ns is None:
+        return None
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000).isoformat()
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- participants -------------------------------------------------------------------------
+
+
+class ParticipantCreate(Request):
+    participant_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    name: Name
+    roles: Annotated[list[Role], Field(min_length=1, max_length=6)]
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"participant_id": "hz-bank", "name": "Hangzhou Bank", "roles": ["buyer"]}
+        ]},
+    )  # fmt: skip
+
+
+class ParticipantPublic(BaseModel):
+    participant_id: str
+    name: str
+    roles: list[Role]
+
+
+class ParticipantCreated(ParticipantPublic):
+    api_key: str = Field(description="Shown once: only its hash is kept")
+
+
+# -- catalogue ----------------------------------------------------------------------------
+
+
+class QualityScores(Request):
+    completeness: Score
+    accuracy: Score
+    timeliness: Score
+    consistency: Score
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductCreate(Request):
+    title: Name
+    description: Text = ""
+    category: Category
+    region: Name
+    record_count: Annotated[int, Field(strict=True, ge=0, le=10**15)]
+    coverage_start: Annotated[str, Field(examples=["2024-01-01"])]
+    coverage_end: Annotated[str, Field(examples=["2025-12-31"])]
+    update_frequency: UpdateFrequency
+    quality: QualityScores
+    personal_information: StrictBool
+    classification: Classification
+    desensitised: StrictBool
+    lawful_source_attestation: Text
+    cost_basis: DecimalString
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "title": "Hangzhou on-street parking occupancy", "description": "Per-bay occupancy",
+            "category": "transport", "region": "Zhejiang", "record_count": 12000000,
+            "coverage_start": "2023-01-01", "coverage_end": "2025-12-31",
+            "update_frequency": "daily",
+            "quality": {"completeness": 0.97, "accuracy": 0.95, "timeliness": 0.9,
+                        "consistency": 0.93},
+            "personal_information": True, "classification": "general", "desensitised": True,
+            "lawful_source_attestation": "Collected under concession contract HZ-2021-17",
+            "cost_basis": "850000.00",
+        }]},
+    )  # fmt: skip
+
+
+class ProductResubmit(Request):
+    classification: Classification
+    personal_information: StrictBool
+    desensitised: StrictBool
+    lawful_source_attestation: Text
+    note: Text = ""
+
+
+class ProductPublic(BaseModel):
+    product_id: str
+    provider: str
+    title: str
+    description: str
+    category: Category
+    region: str
+    record_count: int
+    coverage_start: str
+    coverage_end: str
+    update_frequency: UpdateFrequency
+    quality: dict[str, float]
+    personal_information: bool
+    classification: Classification
+    desensitised: bool
+    lawful_source_attestation: str
+    cost_basis: str
+    status: ProductStatus
+    instruments: list[str]
+    created_at: str | None
+
+
+class ReviewCreate(Request):
+    decision: ComplianceDecision
+    checks: dict[
+        Literal["classification", "desensitisation", "lifecycle_and_retention", "risk_controls"],
+        StrictBool,
+    ]
+    opinion: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "decision": "approved",
+            "checks": {"classification": True, "desensitisation": True,
+                       "lifecycle_and_retention": True, "risk_controls": True},
+            "opinion": "General data, desensitised at source; retention policy adequate.",
+        }]},
+    )  # fmt: skip
+
+
+class RegulatorDecisionCreate(Request):
+    decision: Literal[ComplianceDecision.APPROVED, ComplianceDecision.REJECTED]
+    opinion: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class StatusChange(Request):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class ComplianceRecordPublic(BaseModel):
+    seq: int
+    time: str | None
+    action: str
+    actor: str
+    decision: str | None
+    checks: dict[str, bool]
+    opinion: str
+    status_after: ProductStatus
+
+
+class InstrumentCreate(Request):
+    symbol: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.-]{1,31}$")]
+    product_id: str
+    exclusivity: Exclusivity
+    duration_months: Annotated[int, Field(strict=True, ge=1, le=240)]
+    scope: Scope
+    territory: Territory
+    transferable: StrictBool
+    tick_size: DecimalString
+    lot_size: Quantity = 1
+    trading_mode: TradingMode
+    issuance_cap: Quantity
+    fee_rate_bp: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    price_band_low: DecimalString | None = None
+    price_band_high: DecimalString | None = None
+    sealed_bid_pricing: SealedBidPricing = SealedBidPricing.FIRST_PRICE
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "symbol": "ZJPARK.NX12.COM", "product_id": "P000001",
+            "exclusivity": "non_exclusive", "duration_months": 12, "scope": "commercial",
+            "territory": "domestic", "transferable": True, "tick_size": "1.00", "lot_size": 1,
+            "trading_mode": "continuous", "issuance_cap": 500, "fee_rate_bp": 10,
+        }]},
+    )  # fmt: skip
+
+
+class InstrumentPublic(BaseModel):
+    symbol: str
+    product_id: str
+    provider: str
+    exclusivity: Exclusivity
+    duration_months: int
+    scope: Scope
+    territory: Territory
+    transferable: bool
+    tick_size: str
+    lot_size: int
+    trading_mode: TradingMode
+    issuance_cap: int
+    fee_rate_bp: int
+    price_band_low: str | None
+    price_band_high: str | None
+    sealed_bid_pricing: SealedBidPricing
+    phase: Phase
+    listed_at: str | None
+
+
+class PhaseChange(Request):
+    phase: Phase
+
+
+class AuctionPublic(BaseModel):
+    symbol: str
+    price: str | None
+    volume: int
+    imbalance: int
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+class OrderCreate(Request):
+    client_order_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    symbol: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    side: Side
+    type: OrderType = OrderType.LIMIT
+    price: DecimalString | None = Field(
+        default=None, description="Limit price, or a market order's protection price"
+    )
+    quantity: Quantity
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_time: datetime | None = Field(default=None, description="For GTD orders only")
+    post_only: StrictBool = False
+    self_trade_prevention: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = (
+        "cancel_newest"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "client_order_id": "my-first-order", "symbol": "ZJPARK.NX12.COM", "side": "buy",
+            "type": "limit", "price": "120.00", "quantity": 2, "time_in_force": "GTC",
+        }]},
+    )  # fmt: skip
+
+
+class OrderAmend(Request):
+    price: DecimalString | None = None
+    quantity: Quantity | None = None
+
+
+class OrderPublic(BaseModel):
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    price: str | None
+    quantity: int
+    filled_quantity: int
+    remaining_quantity: int
+    average_price: str | None
+    status: OrderStatus
+    time_in_force: TimeInForce
+    expire_time: str | None
+    post_only: bool
+    cancel_reason: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class FillPublic(BaseModel):
+    trade_id: int
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    price: str
+    quantity: int
+    fee: str
+    liquidity: str
+    time: str | None
+
+
+class HoldingPublic(BaseModel):
+    symbol: str
+    units: int
+    reserved_units: int
+    expires_at: str | None
+
+
+class BalancesPublic(BaseModel):
+    cash_available: str
+    cash_reserved: str
+    holdings: list[HoldingPublic]
+
+
+class CashMovement(Request):
+    participant_id: str
+    amount: DecimalString
+    reference: Annotated[str, StringConstraints(max_length=200)] = ""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"participant_id": "hz-bank", "amount": "100000.00", "reference": "wire 2026-11"}
+        ]},
+    )  # fmt: skip
+
+
+class CashPublic(BaseModel):
+    participant_id: str
+    cash_available: str
+
+
+# -- market data --------------------------------------------------------------------------
+
+
+class BookLevel(BaseModel):
+    price: str
+    quantity: int
+
+
+class BookPublic(BaseModel):
+    symbol: str
+    phase: Phase
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+    indicative_price: str | None = Field(description="The call auction's price if run now")
+    indicative_volume: int
+
+
+class TradePublic(BaseModel):
+    trade_id: int
+    symbol: str
+    price: str
+    quantity: int
+    aggressor: Side | None
+    time: str | None
+
+
+class TickerPublic(BaseModel):
+    symbol: str
+    phase: Phase
+    last: str | None
+    open: str | None
+    high: str | None
+    low: str | None
+    vwap: str | None
+    volume: int
+    trades: int
+    best_bid: str | None
+    best_ask: str | None
+    mid: str | None
+
+
+class HealthPublic(BaseModel):
+    status: str
+    journal_seq: int
+    instruments: int
+    open_orders: int

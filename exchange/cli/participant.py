@@ -1,0 +1,62 @@
+"""``dataex participant create``: add a participant and print its API key (once).
+
+For bootstrapping (the first admin) and for operators at the console. It writes to the
+journal directly; a server running on the same database picks the participant up within a
+second. While a server runs, ``POST /v1/participants`` with an admin key does the same.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from exchange.commands import CreateParticipant
+from exchange.errors import ExchangeError
+from exchange.participants import Role, new_api_key, secret_digest
+from exchange.sequencer import Sequencer
+from exchange.service import OPERATOR
+from ledger import Ledger, LedgerError, database_url
+
+app = typer.Typer(help="Participants of the exchange.", no_args_is_help=True)
+EXIT_BAD_INPUT = 2
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32] or "participant"
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 'Hangzhou Bank'")],
+    role: Annotated[list[Role], typer.Option("--role", help="A role; repeat for several")],
+    participant_id: Annotated[
+        str | None, typer.Option("--id", help="Participant id (default: from the name)")
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: $DATAEX_DATABASE_URL)")
+    ] = None,
+) -> None:
+    """Create a participant with the given roles and print its API key, shown only once."""
+    err = Console(stderr=True)
+    key = new_api_key()
+    command = CreateParticipant(
+        OPERATOR, participant_id or _slug(name), name, [str(r) for r in role], key.key_id,
+        secret_digest(key.secret),
+    )  # fmt: skip
+    try:
+        sequencer = Sequencer(Ledger.open(database_url(database)), housekeeping=False).start()
+    except (LedgerError, OSError, ValueError) as error:
+        err.print(f"[red]error:[/] cannot open the exchange's database: {error}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    try:
+        participant = sequencer.execute(command).result
+    except ExchangeError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        sequencer.stop()
+    roles = ", ".join(sorted(participant.roles))
+    Console().print(f"created {participant.participant_id} ({roles})\napi key: {key}")

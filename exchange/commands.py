@@ -1,0 +1,259 @@
+"""The exchange's commands: every state change, as it is journalled.
+
+Each command is a frozen dataclass of plain JSON values (strings, integers, booleans, lists
+and maps of them), so its journal record is exactly its fields plus its ``verb``. ``actor``
+is the participant who asked. Ids the exchange assigns (product ids, order ids) are in the
+command, so the journal reads on its own and replay can check it assigns the same ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "AmendOrder",
+    "CancelOrder",
+    "Command",
+    "CreateParticipant",
+    "CreateProduct",
+    "Deposit",
+    "Housekeeping",
+    "ListInstrument",
+    "RegulatorDecision",
+    "ReinstateProduct",
+    "ResubmitProduct",
+    "ReviewProduct",
+    "SetPhase",
+    "SubmitOrder",
+    "SuspendProduct",
+    "Uncross",
+    "Withdraw",
+    "command_from_record",
+    "command_to_record",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateParticipant:
+    verb: ClassVar[str] = "create_participant"
+    actor: str
+    participant_id: str
+    name: str
+    roles: list[str]
+    key_id: str
+    secret_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProduct:
+    verb: ClassVar[str] = "create_product"
+    actor: str
+    product_id: str
+    title: str
+    description: str
+    category: str
+    region: str
+    record_count: int
+    coverage_start: str
+    coverage_end: str
+    update_frequency: str
+    quality_bp: dict[str, int]
+    personal_information: bool
+    classification: str
+    desensitised: bool
+    lawful_source_attestation: str
+    cost_basis_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResubmitProduct:
+    """The provider answers a request for changes and puts the product back for review."""
+
+    verb: ClassVar[str] = "resubmit_product"
+    actor: str
+    product_id: str
+    classification: str
+    personal_information: bool
+    desensitised: bool
+    lawful_source_attestation: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewProduct:
+    verb: ClassVar[str] = "review_product"
+    actor: str
+    product_id: str
+    decision: str
+    checks: dict[str, bool]
+    opinion: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegulatorDecision:
+    verb: ClassVar[str] = "regulator_decision"
+    actor: str
+    product_id: str
+    decision: str
+    opinion: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendProduct:
+    verb: ClassVar[str] = "suspend_product"
+    actor: str
+    product_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReinstateProduct:
+    verb: ClassVar[str] = "reinstate_product"
+    actor: str
+    product_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListInstrument:
+    verb: ClassVar[str] = "list_instrument"
+    actor: str
+    symbol: str
+    product_id: str
+    exclusivity: str
+    duration_months: int
+    scope: str
+    territory: str
+    transferable: bool
+    tick_size_minor: int
+    lot_size_units: int
+    trading_mode: str
+    issuance_cap_units: int
+    fee_rate_bp: int
+    price_band_low_minor: int | None
+    price_band_high_minor: int | None
+    sealed_bid_pricing: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    verb: ClassVar[str] = "deposit"
+    actor: str
+    participant_id: str
+    amount_minor: int
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    verb: ClassVar[str] = "withdraw"
+    actor: str
+    participant_id: str
+    amount_minor: int
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    verb: ClassVar[str] = "submit_order"
+    actor: str
+    client_order_id: str
+    order_id: int
+    symbol: str
+    side: str
+    order_type: str
+    price_minor: int | None
+    quantity_units: int
+    tif: str
+    expire_ns: int | None
+    post_only: bool
+    stp: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    verb: ClassVar[str] = "cancel_order"
+    actor: str
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrder:
+    verb: ClassVar[str] = "amend_order"
+    actor: str
+    order_id: int
+    price_minor: int | None
+    quantity_units: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetPhase:
+    verb: ClassVar[str] = "set_phase"
+    actor: str
+    symbol: str
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class Uncross:
+    verb: ClassVar[str] = "uncross"
+    actor: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Housekeeping:
+    """The exchange's own timer: expire GTD orders and lapsed licences due by now."""
+
+    verb: ClassVar[str] = "housekeeping"
+    actor: str
+
+
+Command = (
+    CreateParticipant
+    | CreateProduct
+    | ResubmitProduct
+    | ReviewProduct
+    | RegulatorDecision
+    | SuspendProduct
+    | ReinstateProduct
+    | ListInstrument
+    | Deposit
+    | Withdraw
+    | SubmitOrder
+    | CancelOrder
+    | AmendOrder
+    | SetPhase
+    | Uncross
+    | Housekeeping
+)
+
+_BY_VERB: dict[str, type] = {
+    cls.verb: cls
+    for cls in (
+        CreateParticipant, CreateProduct, ResubmitProduct, ReviewProduct, RegulatorDecision,
+        SuspendProduct, ReinstateProduct, ListInstrument, Deposit, Withdraw, SubmitOrder,
+        CancelOrder, AmendOrder, SetPhase, Uncross, Housekeeping,
+    )
+}  # fmt: skip
+_FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}
+
+
+def command_to_record(command: Command) -> dict[str, Any]:
+    """The journal record of ``command``: its fields and its verb."""
+    record = asdict(command)
+    record["verb"] = command.verb
+    return record
+
+
+def command_from_record(record: dict[str, Any]) -> Command:
+    """The command a journal record holds; ``ValueError`` if it is not one."""
+    verb = record.get("verb")
+    cls = _BY_VERB.get(verb)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown journal verb {verb!r}")
+    values = {key: value for key, value in record.items() if key != "verb"}
+    if set(values) != _FIELDS[verb]:  # type: ignore[index]
+        raise ValueError(f"journal record of {verb} has fields {sorted(values)}")
+    return cls(**values)  # type: ignore[no-any-return]

@@ -1,0 +1,74 @@
+"""The exchange's record of each order and fill, as participants see them.
+
+The engine keeps only live orders; the exchange keeps every order (with its status, fills and
+what risk reserved for it) so that a participant can list and read its own, and every fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from matching import OrderType, SelfTradePrevention, Side, TimeInForce
+
+__all__ = ["Fill", "OrderRecord", "OrderStatus"]
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"  # resting, nothing filled yet
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"  # by its owner, the exchange, expiry, or IOC/FOK/self-trade rules
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    order_id: int
+    client_order_id: str
+    participant: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    price_minor: int | None  # the limit, or a market order's protection price
+    quantity_units: int  # total, after amends
+    tif: TimeInForce
+    expire_ns: int | None
+    post_only: bool
+    stp: SelfTradePrevention
+    created_ns: int
+    updated_ns: int
+    filled_units: int = 0
+    filled_notional_minor: int = 0
+    cancelled_units: int = 0
+    cancel_reason: str | None = None
+    status: OrderStatus = OrderStatus.OPEN
+    # Risk: a buy holds reserve_price_minor x remaining in reserved cash; a sell holds its
+    # remaining units against licence_account (the issuance account or one holding).
+    reserve_price_minor: int = 0
+    reserved_minor: int = 0
+    licence_account: str | None = None
+    licence_expires_ns: int | None = None
+
+    @property
+    def remaining_units(self) -> int:
+        return self.quantity_units - self.filled_units - self.cancelled_units
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is OrderStatus.OPEN or self.status is OrderStatus.PARTIALLY_FILLED
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One side of a trade, as its participant sees it."""
+
+    trade_id: int
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    price_minor: int
+    quantity_units: int
+    fee_minor: int  # paid by the seller
+    liquidity: str  # "maker", "taker" or "auction"
+    ts_ns: int

@@ -1,0 +1,92 @@
+"""Pre-trade risk: what each participant may still commit, mirrored from the ledger.
+
+``balances`` is the exchange's in-memory copy of the ledger's balance projection, kept by
+posting every entry the exchange creates; recovery checks it against the database. Cash is
+reserved in the ledger itself (a reservation entry moves it from available to reserved);
+licence units are reserved here only, against the account a sell order will deliver from
+(the instrument's issuance account for the provider, or one holding with one expiry for a
+resale), because the ledger moves them once, at settlement.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from exchange.catalogue import Instrument
+from exchange.errors import ExchangeError, Reason
+from exchange.money import format_minor
+from ledger import Entry, accounts
+
+__all__ = ["Risk"]
+
+
+class Risk:
+    def __init__(self) -> None:
+        self.balances: defaultdict[str, int] = defaultdict(int)
+        self.licences_reserved: defaultdict[str, int] = defaultdict(int)
+        # Licence holdings per (participant, symbol): expiry -> account, for resale lookups.
+        self.holdings: defaultdict[tuple[str, str], dict[int, str]] = defaultdict(dict)
+
+    def post(self, entry: Entry) -> None:
+        """Mirror an entry the exchange is about to journal."""
+        balances = self.balances
+        for account, _asset, amount in entry.postings:
+            balances[account] += amount
+
+    def cash_available(self, participant: str) -> int:
+        return self.balances[accounts.cash_available(participant)]
+
+    def require_cash(self, participant: str, amount_minor: int) -> None:
+        available = self.cash_available(participant)
+        if amount_minor > available:
+            raise ExchangeError(
+                Reason.RISK_INSUFFICIENT_CASH,
+                f"this needs {format_minor(amount_minor)} of available cash and "
+                f"{format_minor(available)} is available",
+            )
+
+    def licences_free(self, account: str) -> int:
+        return self.balances[account] - self.licences_reserved[account]
+
+    def sell_source(
+        self, participant: str, instrument: Instrument, quantity_units: int, now_ns: int
+    ) -> tuple[str, int | None]:
+        """The account a sell of ``quantity_units`` delivers from, and its licences' expiry.
+
+        The provider sells new licences from the issuance account (expiry set at the trade).
+        Anyone else resells a holding: the licence must be transferable, and one unexpired
+        holding (one expiry) must cover the whole quantity; the earliest such is used.
+        """
+        symbol = instrument.symbol
+        if participant == instrument.provider:
+            account = accounts.issuance(symbol)
+            free = self.licences_free(account)
+            if quantity_units > free:
+                raise ExchangeError(
+                    Reason.RISK_INSUFFICIENT_LICENCES,
+                    f"{free} unsold licence units of {symbol} are free to sell, "
+                    f"not {quantity_units}",
+                )
+            return account, None
+        if not instrument.terms.transferable:
+            raise ExchangeError(
+                Reason.RISK_NOT_TRANSFERABLE, f"licences of {symbol} are not transferable"
+            )
+        best = 0
+        for expires_ns, account in sorted(self.holdings[(participant, symbol)].items()):
+            if expires_ns <= now_ns:
+                continue
+            free = self.licences_free(account)
+            if free >= quantity_units:
+                return account, expires_ns
+            best = max(best, free)
+        raise ExchangeError(
+            Reason.RISK_INSUFFICIENT_LICENCES,
+            f"no unexpired holding of {symbol} has {quantity_units} free units "
+            f"(the largest has {best}); sell each holding separately",
+        )
+
+    def add_holding(self, participant: str, symbol: str, expires_ns: int) -> str:
+        account = accounts.licence_holding(participant, symbol, expires_ns)
+        self.holdings[(participant, symbol)][expires_ns] = account
+        return account

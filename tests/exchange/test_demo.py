@@ -1,0 +1,66 @@
+"""The demo market: built through the exchange's own commands, and kept trading."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exchange.catalogue import ProductStatus
+from exchange.demo import AUCTION_SYMBOL, CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
+from exchange.recovery import recover
+from exchange.sequencer import Sequencer
+from ledger import Ledger, verify
+from ledger.database import dispose_engines
+from matching import Phase
+
+
+@pytest.fixture
+def sequencer(tmp_path: Path) -> Iterator[Sequencer]:
+    sequencer = Sequencer(Ledger.open(f"sqlite:///{tmp_path / 'demo.db'}")).start()
+    yield sequencer
+    sequencer.stop()
+    dispose_engines()
+
+
+def test_demo_lists_each_trading_mode_and_refuses_core_data(sequencer: Sequencer) -> None:
+    guest = seed_demo(sequencer)
+    exchange = sequencer.exchange
+    modes = {instrument.trading_mode for instrument in exchange.instruments.values()}
+    assert modes == {"continuous", "call_auction", "sealed_bid"}
+    statuses = sorted(product.status for product in exchange.products.values())
+    assert statuses.count(ProductStatus.APPROVED) == 3
+    assert ProductStatus.REJECTED in statuses  # the core-data product
+    assert exchange.engine.phase(CONTINUOUS_SYMBOL) is Phase.CONTINUOUS
+    assert exchange.cash_of(guest.participant_id)[0] > 0
+
+
+def test_seeding_twice_adds_only_a_guest(sequencer: Sequencer) -> None:
+    first = seed_demo(sequencer)
+    instruments = dict(sequencer.exchange.instruments)
+    second = seed_demo(sequencer)
+    assert first.participant_id != second.participant_id
+    assert sequencer.exchange.instruments.keys() == instruments.keys()
+
+
+def test_background_traders_trade_and_the_ledger_verifies(sequencer: Sequencer) -> None:
+    seed_demo(sequencer)
+    traders = BackgroundTraders(sequencer, interval_s=0.005)
+    traders.AUCTION_EVERY_S = 0.2
+    traders.start()
+    deadline = time.monotonic() + 10
+    market = sequencer.exchange.market
+    while time.monotonic() < deadline and not (
+        market.tickers[CONTINUOUS_SYMBOL].trade_count and market.tickers[AUCTION_SYMBOL].trade_count
+    ):
+        time.sleep(0.05)
+    traders.stop()
+    assert market.tickers[CONTINUOUS_SYMBOL].trade_count > 0
+    assert market.tickers[AUCTION_SYMBOL].trade_count > 0
+    with sequencer.lock:
+        sequencer.exchange.check_invariants()
+        state = sequencer.exchange.engine.state_hash()
+    assert verify(sequencer.ledger).ok
+    assert recover(sequencer.ledger).engine.state_hash() == state
