@@ -31,6 +31,7 @@ __all__ = [
 # A licence month is the mean Gregorian month (365.2425 / 12 days), so a licence's expiry
 # is a pure function of its start and its duration, with no calendar or time zone involved.
 MONTH_NS = 2_629_746 * 1_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
 BASIS_POINTS = 10_000
 
 
@@ -116,7 +117,7 @@ class DataProduct:
     classification: Classification
     desensitised: bool
     lawful_source_attestation: str
-    cost_basis_minor: int
+    cost_basis_minor: int  # replacement cost of one licence under the reference terms
     created_ns: int
     status: ProductStatus = ProductStatus.PENDING_REVIEW
     status_before_suspension: ProductStatus | None = None
@@ -162,8 +163,11 @@ class Instrument:
         )
 
     def expiry_ns(self, acquired_ns: int) -> int:
-        """When a licence acquired at ``acquired_ns`` expires."""
-        return acquired_ns + self.terms.duration_months * MONTH_NS
+        """When a licence acquired at ``acquired_ns`` expires: ``duration_months`` later,
+        at the end of that UTC day. Licences bought on one day share one expiry, so a
+        holder has one holding (and one ledger account) per day of purchase, not per trade."""
+        end = acquired_ns + self.terms.duration_months * MONTH_NS
+        return -(-end // DAY_NS) * DAY_NS
 
     def fee_minor(self, notional_minor: int) -> int:
         """The exchange's fee on a trade, rounded down to the minor unit."""

@@ -8,7 +8,7 @@ command, so the journal reads on its own and replay can check it assigns the sam
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
@@ -238,11 +238,19 @@ _BY_VERB: dict[str, type] = {
     )
 }  # fmt: skip
 _FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _BY_VERB.values()}
 
 
 def command_to_record(command: Command) -> dict[str, Any]:
-    """The journal record of ``command``: its fields and its verb."""
-    record = asdict(command)
+    """The journal record of ``command``: its fields and its verb.
+
+    Built from precomputed field names (``dataclasses.asdict`` costs ten times as much, and
+    this runs for every order); list and map fields are copied, the rest are immutable.
+    """
+    record = {name: getattr(command, name) for name in _FIELD_NAMES[type(command)]}
+    for name, value in record.items():
+        if type(value) is list or type(value) is dict:
+            record[name] = value.copy()
     record["verb"] = command.verb
     return record
 

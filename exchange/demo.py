@@ -61,7 +61,7 @@ def _product(provider: str, title: str, **fields: object) -> cmd.CreateProduct:
                        "consistency": 9_200},
         "personal_information": False, "classification": "general", "desensitised": False,
         "lawful_source_attestation": "Collected by the provider under its operating licence",
-        "cost_basis_minor": 500_000_00,
+        "cost_basis_minor": 90_00,  # per licence, reference terms
     }  # fmt: skip
     values.update(fields)
     return cmd.CreateProduct(**values)  # type: ignore[arg-type]
@@ -106,7 +106,7 @@ def seed_demo(sequencer: Sequencer) -> DemoGuest:
         )).result.product_id  # fmt: skip
         load = run(_product(
             "zj-grid", "Zhejiang feeder load curves, 15-minute", category="energy",
-            record_count=80_000_000, update_frequency="real_time", cost_basis_minor=2_000_000_00,
+            record_count=80_000_000, update_frequency="real_time", cost_basis_minor=900_000_00,
         )).result.product_id  # fmt: skip
         plates = run(_product(
             "hz-parking", "Licence-plate camera feed (raw)", personal_information=True,

@@ -1,7 +1,8 @@
-"""Public market data kept by the exchange: each instrument's trade tape and ticker.
+"""Public market data kept by the exchange: each instrument's trade tape, ticker and history.
 
-Both are projections of the engine's events and rebuilt with them on recovery. The tape is
-bounded: it keeps the most recent trades of each instrument; the full record is the journal.
+All are projections of the engine's events and rebuilt with them on recovery. The tape (the
+most recent trades, for display) is bounded; the history keeps every trade as a compact
+``(trade_id, price_minor, quantity_units, ts_ns)`` tuple, for bars and valuation.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ class MarketData:
     def __init__(self) -> None:
         self.tapes: dict[str, deque[TapeTrade]] = {}
         self.tickers: dict[str, Ticker] = {}
+        self.history: dict[str, list[tuple[int, int, int, int]]] = {}
+        self.trade_count = 0
 
     def add_instrument(self, symbol: str) -> None:
         self.tapes[symbol] = deque(maxlen=MAX_TAPE_TRADES)
         self.tickers[symbol] = Ticker(symbol)
+        self.history[symbol] = []
 
     def on_trade(self, trade: Trade, ts_ns: int) -> None:
         self.tapes[trade.symbol].append(
@@ -69,6 +73,8 @@ class MarketData:
                       trade.aggressor, ts_ns)
         )  # fmt: skip
         self.tickers[trade.symbol].add(trade.price, trade.quantity, ts_ns)
+        self.history[trade.symbol].append((trade.trade_id, trade.price, trade.quantity, ts_ns))
+        self.trade_count += 1
 
     def tape(self, symbol: str, limit: int) -> list[TapeTrade]:
         """The ``limit`` most recent trades of ``symbol``, newest first."""

@@ -59,7 +59,9 @@ class Sequencer:
     """Owns an :class:`Exchange` and the :class:`Ledger` it writes to.
 
     ``clock`` returns nanoseconds since the epoch (the simulator passes a virtual clock);
-    times are made strictly increasing, so each command has its own.
+    times are made strictly increasing, so each command has its own. Due expiries always
+    run before the next command; ``housekeeping=False`` only stops the idle timer from
+    running them when no command comes (a short-lived console sequencer).
     """
 
     def __init__(
@@ -74,7 +76,8 @@ class Sequencer:
         self.exchange = exchange if exchange is not None else recover(ledger)
         self.clock = clock
         # Held while the batch is applied in memory; readers take it to see one state.
-        self.lock = threading.Lock()
+        # Reentrant: a failed command rebuilds the state while the batch still holds it.
+        self.lock = threading.RLock()
         self._queue: queue.Queue[tuple[Command, Future[Outcome]] | None] = queue.Queue(
             MAX_QUEUED_COMMANDS
         )
@@ -146,7 +149,8 @@ class Sequencer:
                     stopping = True
                 else:
                     batch.append(item)
-            # Once a tick, busy or not: follow other writers, and run the exchange's timer.
+            # Once a tick, busy or not: follow other writers, and run the exchange's timer
+            # (commands that arrive run it themselves when it is due).
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + TICK_INTERVAL_S
                 self._catch_up()
@@ -198,13 +202,24 @@ class Sequencer:
                 index += 1
                 if future is not None and not future.set_running_or_notify_cancel():
                     continue
-                seq = exchange.head_seq + 1
                 ts_ns = max(self.clock(), exchange.last_ts_ns + 1)
                 try:
+                    if type(command) is not Housekeeping and exchange.housekeeping_due(ts_ns):
+                        # Expiries first, as their own journalled command, so that nothing
+                        # trades a lapsed licence or an expired order.
+                        seq = exchange.head_seq + 1
+                        expiries = exchange.execute(Housekeeping(OPERATOR), seq, ts_ns)
+                        records.append((ts_ns, command_to_record(expiries.command)))
+                        ledger_entries.extend(expiries.entries)
+                        committed.append((seq, expiries))
+                        ts_ns += 1
+                    seq = exchange.head_seq + 1
                     outcome = exchange.execute(command, seq, ts_ns)
                 except ExchangeError as error:
                     if future is not None:
-                        future.set_exception(error)
+                        # Without its traceback the error keeps no frame (and so no batch)
+                        # alive until the next full garbage collection.
+                        future.set_exception(error.with_traceback(None))
                     continue
                 except Exception as error:
                     # A bug: the state may be half-changed, so it is rebuilt from the journal.

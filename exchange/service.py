@@ -197,6 +197,12 @@ class Exchange:
         handler = self._handlers.get(type(command))
         if handler is None:
             raise _invalid(f"unknown command {type(command).__name__}")
+        if handler != self._housekeeping and self.housekeeping_due(ts_ns):
+            # Nothing may trade a lapsed licence or an expired order: expiries come first.
+            raise ExchangeError(
+                Reason.VALIDATION_HOUSEKEEPING_DUE,
+                "expiries are due: housekeeping must run before this command",
+            )
         outcome = handler(command, seq, ts_ns)
         if outcome.command is not None:
             self.head_seq = seq
@@ -204,7 +210,11 @@ class Exchange:
         return outcome
 
     def housekeeping_due(self, now_ns: int) -> bool:
-        """Whether a GTD order or a licence has expired by ``now_ns`` and is still there."""
+        """Whether a GTD order or a licence has expired by ``now_ns`` and is still there.
+
+        While it is, every other command is refused; the sequencer runs ``Housekeeping``
+        before any command that arrives at such a time.
+        """
         return bool(
             (self._gtd_expiries and self._gtd_expiries[0][0] <= now_ns)
             or (self._licence_expiries and self._licence_expiries[0][0] <= now_ns)
@@ -591,18 +601,18 @@ class Exchange:
             order_type, tif, c.expire_ns, bool(c.post_only), stp,
         )  # fmt: skip
         _refuse(self.engine.check(new_order))
+        self._refuse_self_cross(actor, c.symbol, side, c.price_minor,
+                                order_type is OrderType.MARKET)  # fmt: skip
         record = OrderRecord(
             order_id, client_order_id, actor, c.symbol, side, order_type, c.price_minor,
             c.quantity_units, tif, c.expire_ns, bool(c.post_only), stp, ts, ts,
         )  # fmt: skip
         outcome = Outcome(replace(c, order_id=order_id))
         if side is Side.BUY:
+            # A market buy without a protection price has passed the engine's check only
+            # because the band's top bounds it.
             price = c.price_minor if c.price_minor is not None else instrument.price_band_high_minor
-            if price is None:
-                raise ExchangeError(
-                    Reason.RISK_PROTECTION_PRICE_REQUIRED,
-                    "a market buy needs a protection price (the most it may pay)",
-                )
+            assert price is not None
             amount = price * c.quantity_units
             self.risk.require_cash(actor, amount)
             record.reserve_price_minor, record.reserved_minor = price, amount
@@ -630,6 +640,32 @@ class Exchange:
         self.client_orders[(actor, client_order_id)] = (fingerprint, outcome.result)
         return outcome
 
+    def _refuse_self_cross(
+        self, participant: str, symbol: str, side: Side, price: int | None, is_market: bool
+    ) -> None:
+        """In a call or sealed-bid phase, refuse an order that would cross the participant's
+        own opposite order: the auction has no self-trade prevention, and a participant
+        cannot settle with itself. (Continuous matching prevents self-trades itself.)"""
+        if self.engine.phase(symbol) not in _COLLECTING:
+            return
+        for order_id in self.orders_by_participant.get(participant, ()):
+            own = self.orders[order_id]
+            if own.symbol != symbol or own.side is side or not own.is_open:
+                continue
+            own_market = own.order_type is OrderType.MARKET
+            if is_market or own_market or own.price_minor is None or price is None:
+                crosses = True
+            else:
+                buy, sell = (
+                    (price, own.price_minor) if side is Side.BUY else (own.price_minor, price)
+                )
+                crosses = buy >= sell
+            if crosses:
+                raise ExchangeError(
+                    Reason.RISK_SELF_TRADE,
+                    f"this would cross your own order {order_id} in the auction",
+                )
+
     def _cancel_order(self, c: cmd.CancelOrder, seq: int, ts: int) -> Outcome:
         order = self._own_order(c.actor, c.order_id)
         cancel = Cancel(seq, ts, order.order_id, order.participant)
@@ -655,7 +691,11 @@ class Exchange:
         _refuse(self.engine.check(amend))
         quantity = order.quantity_units if c.quantity_units is None else c.quantity_units
         remaining = quantity - order.filled_units
+        if c.price_minor is not None:
+            self._refuse_self_cross(order.participant, order.symbol, order.side, c.price_minor,
+                                    order.order_type is OrderType.MARKET)  # fmt: skip
         outcome = Outcome(c)
+        releases: dict[int, int] = {}
         if order.side is Side.BUY:
             price = order.reserve_price_minor if c.price_minor is None else c.price_minor
             change = price * remaining - order.reserved_minor
@@ -666,10 +706,8 @@ class Exchange:
                     order_id=order.order_id,
                 ))  # fmt: skip
             elif change < 0:
-                self._emit(outcome, entries.release(
-                    order.participant, -change, key=f"release:{seq}:{order.order_id}",
-                    ts_ns=ts, order_id=order.order_id,
-                ))  # fmt: skip
+                # Released with whatever the amend's own trades release: one entry per order.
+                releases[order.order_id] = -change
             order.reserve_price_minor, order.reserved_minor = price, price * remaining
         else:
             extra = remaining - order.remaining_units
@@ -684,7 +722,7 @@ class Exchange:
         order.quantity_units = quantity
         if c.price_minor is not None:
             order.price_minor = c.price_minor
-        self._engine(amend, outcome, seq, ts)
+        self._engine(amend, outcome, seq, ts, releases)
         outcome.result = replace(order)
         return outcome
 
@@ -753,10 +791,21 @@ class Exchange:
         self.risk.post(entry)
         outcome.entries.append(entry)
 
-    def _engine(self, command: Any, outcome: Outcome, seq: int, ts: int) -> None:
-        """Apply an engine command that was checked to succeed, and settle its events."""
+    def _engine(
+        self,
+        command: Any,
+        outcome: Outcome,
+        seq: int,
+        ts: int,
+        releases: dict[int, int] | None = None,
+    ) -> None:
+        """Apply an engine command that was checked to succeed, and settle its events.
+
+        ``releases`` (order id -> cash) is what the caller already frees; each order's
+        releases in one command are posted as one entry, keyed by the command and the order.
+        """
         events = self.engine.apply(command)
-        releases: dict[int, int] = {}
+        releases = {} if releases is None else releases
         for event in events:
             kind = type(event)
             if kind is Trade:
@@ -922,6 +971,9 @@ def _refuse(reason: RejectReason | None) -> None:
     )  # fmt: skip
     if reason is RejectReason.VALIDATION_UNKNOWN_INSTRUMENT:
         code = Reason.VALIDATION_UNKNOWN_INSTRUMENT
+    elif reason is RejectReason.VALIDATION_PROTECTION_PRICE_REQUIRED:
+        code = Reason.RISK_PROTECTION_PRICE_REQUIRED
+        words = "a market buy needs a protection price (the most it may pay)"
     elif reason is RejectReason.MATCHING_UNKNOWN_ORDER:
         code = Reason.VALIDATION_UNKNOWN_ORDER
     elif reason is RejectReason.MATCHING_PHASE_REJECTS_ORDERS:

@@ -17,14 +17,23 @@ class Settings:
     database_url: str
     rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # per API key, sustained
     rate_limit_burst: int = int(2 * DEFAULT_RATE_LIMIT_PER_S)
-    max_page_size: int = 500
-    max_book_depth: int = 50
+
+    def __post_init__(self) -> None:
+        if not self.rate_limit_per_s > 0 or self.rate_limit_burst < 1:
+            raise ValueError(
+                f"the rate limit must be a positive number of requests per second with a "
+                f"burst of at least 1, not {self.rate_limit_per_s} and {self.rate_limit_burst}"
+            )
 
     @classmethod
     def from_env(cls, database: str | None = None) -> Settings:
         """``DATAEX_DATABASE_URL`` (default SQLite ``dataex.db``) and ``DATAEX_RATE_LIMIT``
         (requests per second per key)."""
-        rate = float(os.environ.get("DATAEX_RATE_LIMIT", DEFAULT_RATE_LIMIT_PER_S))
+        text = os.environ.get("DATAEX_RATE_LIMIT", str(DEFAULT_RATE_LIMIT_PER_S))
+        try:
+            rate = float(text)
+        except ValueError:
+            raise ValueError(f"DATAEX_RATE_LIMIT={text!r} is not a number") from None
         return cls(
             database_url=database_url(database),
             rate_limit_per_s=rate,

@@ -72,3 +72,52 @@ busy_phases = st.sampled_from(
         Phase.CLOSED,
     )
 )
+
+
+# -- exchange service: order flow on one transferable instrument (tests/exchange) ----------
+# Steps are plain tuples that the test turns into commands, so this module stays free of the
+# exchange's imports. Prices are in ticks (the test multiplies by the tick size); ``pick``
+# chooses among the actor's earlier orders, modulo how many it has.
+
+EXCHANGE_PROVIDER = "prov"
+EXCHANGE_BUYERS = ("ann", "bob", "cat")
+
+
+def exchange_submits() -> st.SearchStrategy[tuple]:
+    """("submit", actor, side, order_type, price_ticks, quantity_units, tif, expire_after_ns):
+    primary sells by the provider, buys and resales by the buyers."""
+    tif = st.sampled_from(("GTC", "GTC", "GTC", "IOC", "FOK", "GTD"))
+    order_type = st.sampled_from(("limit", "limit", "limit", "limit", "market"))
+    price_ticks = st.integers(min_value=8, max_value=12)
+    expire_after_ns = st.integers(min_value=1, max_value=40)
+    primary = st.tuples(
+        st.just("submit"), st.just(EXCHANGE_PROVIDER), st.just("sell"), order_type,
+        price_ticks, st.integers(min_value=1, max_value=6), tif, expire_after_ns,
+    )  # fmt: skip
+    by_buyer = st.tuples(
+        st.just("submit"), st.sampled_from(EXCHANGE_BUYERS), st.sampled_from(("buy", "sell")),
+        order_type, price_ticks, st.integers(min_value=1, max_value=4), tif, expire_after_ns,
+    )  # fmt: skip
+    return st.one_of(primary, by_buyer, by_buyer)
+
+
+def exchange_steps() -> st.SearchStrategy[tuple]:
+    """One step of exchange order flow: a submit, or a cancel, amend, identical retry of an
+    earlier order, or a wait (the clock moves, then housekeeping is asked for)."""
+    actors = st.sampled_from((EXCHANGE_PROVIDER, *EXCHANGE_BUYERS))
+    pick = st.integers(min_value=0, max_value=30)
+    amend = st.tuples(
+        st.just("amend"), actors, pick,
+        st.one_of(st.none(), st.integers(min_value=8, max_value=12)),
+        st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
+    )  # fmt: skip
+    return st.one_of(
+        exchange_submits(),
+        exchange_submits(),
+        exchange_submits(),
+        st.tuples(st.just("cancel"), actors, pick),
+        amend,
+        amend,
+        st.tuples(st.just("retry"), actors, pick),
+        st.tuples(st.just("wait"), st.sampled_from(("short", "short", "half_licence"))),
+    )

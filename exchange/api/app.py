@@ -12,7 +12,7 @@ from exchange.settings import Settings
 
 from .deps import RuntimeDep
 from .errors import install_error_handlers
-from .routes import account, instruments, market, orders, participants, products, ws
+from .routes import account, instruments, market, orders, participants, pricing, products, ws
 from .runtime import Runtime
 from .schemas import HealthPublic
 
@@ -61,7 +61,7 @@ def create_app(
     )
     install_error_handlers(app)
     v1 = APIRouter(prefix="/v1")
-    for module in (participants, products, instruments, orders, account, market, ws):
+    for module in (participants, products, instruments, orders, account, market, pricing, ws):
         v1.include_router(module.router)
 
     @v1.get("/health", response_model=HealthPublic, tags=["health"])

@@ -1,11 +1,11 @@
 """What one serving process holds: the ledger, the sequencer and its exchange, the WebSocket
-hub and the rate limiter. Routes reach it through ``deps.RuntimeDep``."""
+hub, the rate limiter and the valuation market. Routes reach it through ``deps.RuntimeDep``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from exchange.commands import Command
@@ -15,6 +15,7 @@ from exchange.settings import Settings
 from ledger import Ledger
 
 from .hub import Hub
+from .pricing import PricingCache
 from .ratelimit import RateLimiter
 
 __all__ = ["Runtime"]
@@ -29,6 +30,7 @@ class Runtime:
     sequencer: Sequencer
     hub: Hub
     limiter: RateLimiter
+    pricing: PricingCache = field(default_factory=PricingCache)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:

@@ -103,7 +103,10 @@ class ProductCreate(Request):
     classification: Classification
     desensitised: StrictBool
     lawful_source_attestation: Text
-    cost_basis: DecimalString
+    cost_basis: DecimalString = Field(
+        description="Replacement cost of supplying one licence under the reference terms "
+        "(non-exclusive, 12 months, internal use, domestic), for the cost approach"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -116,7 +119,7 @@ class ProductCreate(Request):
                         "consistency": 0.93},
             "personal_information": True, "classification": "general", "desensitised": True,
             "lawful_source_attestation": "Collected under concession contract HZ-2021-17",
-            "cost_basis": "850000.00",
+            "cost_basis": "95.00",
         }]},
     )  # fmt: skip
 
@@ -393,3 +396,78 @@ class HealthPublic(BaseModel):
     journal_seq: int
     instruments: int
     open_orders: int
+
+
+# -- pricing and valuation ----------------------------------------------------------------
+
+
+class BarPublic(BaseModel):
+    start: str | None
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: int
+    vwap: str
+    trades: int
+
+
+class IndexPointPublic(BaseModel):
+    period_start: str
+    value: float = Field(description="The category's price index, first period = 100")
+    trades: int
+
+
+class TermsIn(Request):
+    exclusivity: Exclusivity
+    duration_months: Annotated[int, Field(strict=True, ge=1, le=240)]
+    scope: Scope
+    territory: Territory
+
+
+class ProductAttributes(Request):
+    """A product described only by its attributes (it need not be in the catalogue)."""
+
+    category: Category
+    region: Name
+    record_count: Annotated[int, Field(strict=True, ge=1, le=10**15)]
+    coverage_months: Annotated[float, Field(gt=0, le=12_000)]
+    update_frequency: UpdateFrequency
+    quality: QualityScores
+    cost_basis: DecimalString = Field(
+        description="Replacement cost of one licence (reference terms)"
+    )
+
+
+class IncomeIn(Request):
+    annual_cash_flows: Annotated[list[DecimalString], Field(min_length=1, max_length=100)]
+    discount_rate: Annotated[float, Field(gt=-1, le=10)]
+    attribution: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+
+class ValuationRequest(Request):
+    product_id: str | None = Field(default=None, description="A catalogue product, or ...")
+    product: ProductAttributes | None = Field(default=None, description="... its attributes")
+    terms: TermsIn
+    as_of: str | None = Field(default=None, description="Valuation date (ISO), default today")
+    income: IncomeIn | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "product_id": "P000001",
+            "terms": {"exclusivity": "non_exclusive", "duration_months": 24,
+                      "scope": "commercial", "territory": "domestic"},
+        }]},
+    )  # fmt: skip
+
+
+class ComparablePublic(BaseModel):
+    product_id: str
+    terms: str
+    price: str
+    price_date: str
+    last_trade_date: str
+    trades: int
+    units: int
+    similarity: float

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from exchange.cli.export import export_command
 from exchange.cli.ledger import app as ledger_app
 from exchange.cli.match import match
 from exchange.cli.participant import app as participant_app
+from exchange.cli.replay import replay_command
 from exchange.cli.serve import serve
+from exchange.cli.value import app as value_app
 
 app = typer.Typer(
     name="dataex",
@@ -18,8 +21,11 @@ app = typer.Typer(
 )
 app.command("match")(match)
 app.command("serve")(serve)
+app.command("replay")(replay_command)
+app.command("export")(export_command)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(participant_app, name="participant")
+app.add_typer(value_app, name="value")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from exchange.api.runtime import Runtime
 from exchange.settings import Settings
 
 EXIT_BAD_INPUT = 2
+GC_THRESHOLD_OBJECTS = 100_000
 
 
 def serve(
@@ -32,10 +34,17 @@ def serve(
     On start the database is migrated, the journal verified and the exchange rebuilt from it.
     """
     console = Console(soft_wrap=True)  # keys and commands must stay copyable on one line
-    settings = Settings.from_env(database)
+    try:
+        settings = Settings.from_env(database)
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     traders = []
 
     def start(runtime: Runtime) -> None:
+        # The state rebuilt from the journal lives as long as the process: keep the
+        # collector from walking it again and again.
+        gc.freeze()
         if not demo:
             return
         from exchange.demo import CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
@@ -60,6 +69,8 @@ def serve(
             trader.stop()
 
     app = create_app(settings, on_start=start, on_stop=stop)
+    # Every order leaves long-lived records behind; collect the young generation less often.
+    gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
     console.print(f"dataex serving {settings.database_url} on http://{host}:{port}")
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level)

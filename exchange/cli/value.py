@@ -1,0 +1,263 @@
+"""``dataex value``: market-approach valuations from researchers' own files, no exchange.
+
+    dataex value batch --products P.csv --trades T.csv --targets G.csv --out V.csv [--html DIR]
+    dataex value report --products P.csv --trades T.csv --product-id ID [terms] [--json F]
+
+The imperative shell around ``exchange.pricing``: it reads the files
+(``exchange.pricing.csvio``), prepares one market per valuation date (trades after the date
+are left out), values each target and writes the results. Outputs are written under
+temporary names and moved into place only when complete. A file that cannot be read stops
+the run with one ``error:`` line naming the file, line and column, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Annotated, NoReturn, TypeVar
+
+import typer
+
+from exchange.catalogue import Exclusivity, Scope, Territory
+from exchange.pricing import (
+    FACTOR_NAMES,
+    Market,
+    ProductRecord,
+    TargetSpec,
+    TermsRecord,
+    TradeRecord,
+    ValuationReport,
+    prepare_market,
+    value,
+)
+from exchange.pricing.csvio import (
+    VALUATION_COLUMNS,
+    CsvFileError,
+    TargetRow,
+    read_products,
+    read_targets,
+    read_trades,
+    valuation_row,
+)
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    help="Value data-product licences from comparables in your own CSV files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+ProductsOption = Annotated[
+    Path,
+    typer.Option("--products", metavar="PRODUCTS.csv", help="Products (docs/valuation.md)."),
+]
+TradesOption = Annotated[
+    Path, typer.Option("--trades", metavar="TRADES.csv", help="Trades (docs/valuation.md).")
+]
+
+
+@app.command("batch")
+def batch(
+    products: ProductsOption,
+    trades: TradesOption,
+    targets: Annotated[
+        Path, typer.Option("--targets", metavar="TARGETS.csv", help="What to value.")
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="VALUATIONS.csv", help="Results.")],
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="DIR", help="Also write one HTML report per target."),
+    ] = None,
+) -> None:
+    """Value every target of TARGETS.csv and write one row per target to VALUATIONS.csv."""
+    _check_distinct([products, trades, targets, out])
+    if not out.parent.is_dir():
+        _fail(f"{out}: directory {out.parent} does not exist")
+    product_records, trade_records = _read_market_files(products, trades)
+    target_rows = _guarded(lambda: read_targets(targets, product_records))
+    if html is not None:
+        _guarded(lambda: html.mkdir(parents=True, exist_ok=True))
+    markets: dict[dt.date, Market] = {}
+    reports: list[ValuationReport] = []
+    for row in target_rows:
+        market = markets.get(row.as_of)
+        if market is None:
+            market = markets[row.as_of] = _prepare(product_records, trade_records, row.as_of)
+        reports.append(_value(market, product_records, row, targets))
+
+    def write() -> None:
+        with _replacing(out) as file:
+            writer = csv.writer(file, lineterminator="\n")
+            writer.writerow(VALUATION_COLUMNS)
+            writer.writerows(valuation_row(report) for report in reports)
+        if html is not None:
+            for number, report in enumerate(reports, start=1):
+                name = f"{number:05d}_{_safe(report.product.product_id)}.html"
+                with _replacing(html / name) as file:
+                    file.write(report.to_html())
+
+    _guarded(write)
+    fallbacks = sum(report.method != "market" for report in reports)
+    typer.echo(
+        f"valued {len(reports)} targets ({len(reports) - fallbacks} market approach, "
+        f"{fallbacks} cost fallback) from {len(trade_records)} trades of "
+        f"{len(product_records)} products; wrote {out}"
+        + (f" and {len(reports)} reports in {html}" if html is not None else "")
+    )
+
+
+@app.command("report")
+def report(
+    products: ProductsOption,
+    trades: TradesOption,
+    product_id: Annotated[str, typer.Option("--product-id", help="The product to value.")],
+    exclusivity: Annotated[Exclusivity, typer.Option(help="Licence exclusivity.")] = (
+        Exclusivity.NON_EXCLUSIVE
+    ),
+    duration_months: Annotated[int, typer.Option(min=1, max=600, help="Licence months.")] = 12,
+    scope: Annotated[Scope, typer.Option(help="Licence scope.")] = Scope.INTERNAL,
+    territory: Annotated[Territory, typer.Option(help="Licence territory.")] = (Territory.DOMESTIC),
+    as_of: Annotated[
+        str | None, typer.Option(help="Valuation date (ISO); default: the last trade's day.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON.")
+    ] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
+    ] = None,
+) -> None:
+    """Value one product under the given terms and print its comparables table."""
+    product_records, trade_records = _read_market_files(products, trades)
+    if product_id not in product_records:
+        _fail(f"{products}: no product {product_id!r}")
+    day: dt.date | None = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+    elif trade_records:
+        day = max(trade.traded_at for trade in trade_records)
+    else:
+        _fail(f"{trades}: no trades, so --as-of is needed")
+    assert day is not None
+    market = _prepare(product_records, trade_records, day)
+    terms = TermsRecord(exclusivity, duration_months, scope, territory)
+    result = value(market, TargetSpec(product_records[product_id], terms, day))
+    for output, text in ((json_out, result.to_json), (html_out, result.to_html)):
+        if output is not None:
+            _guarded(lambda output=output, text=text: _write_text(output, text()))
+    for line in summary_lines(result):
+        typer.echo(line)
+
+
+def summary_lines(report: ValuationReport) -> Iterator[str]:
+    """The report as plain text: the value, its range, the table and the reconciliation."""
+    yield f"{report.product.product_id}, {report.terms.label()}, on {report.as_of.isoformat()}"
+    yield (
+        f"value {report.value:,.2f} ({report.method}), 80% range {report.low:,.2f} - "
+        f"{report.high:,.2f}, expected error +-{report.expected_error_pct:.1f}%"
+    )
+    if report.comparables:
+        short = {"supply_demand": "s-d", "exclusivity": "excl", "territory": "terr"}
+        factor_head = " ".join(f"{short.get(n, n)[:6]:>6}" for n in FACTOR_NAMES)
+        yield (
+            f"{'#':>2} {'product':<14} {'terms':<34} {'price':>11} {factor_head} "
+            f"{'total':>6} {'adjusted':>11} {'weight':>6}"
+        )
+        for row in report.comparables:
+            factors = " ".join(f"{row.factors[n]:>6.3f}" for n in FACTOR_NAMES)
+            yield (
+                f"{row.rank:>2} {row.comparable.product_id[:14]:<14} "
+                f"{row.comparable.terms.label()[:34]:<34} {row.comparable.price:>11,.2f} "
+                f"{factors} {row.total_factor:>6.3f} {row.adjusted_price:>11,.2f} "
+                f"{row.weight:>6.3f}"
+            )
+    for flag in report.flags:
+        yield f"flag: {flag}"
+    yield from report.reconciliation.explanation
+
+
+def _read_market_files(
+    products: Path, trades: Path
+) -> tuple[dict[str, ProductRecord], list[TradeRecord]]:
+    product_records = _guarded(lambda: read_products(products))
+    trade_records = _guarded(lambda: read_trades(trades, product_records))
+    return product_records, trade_records
+
+
+def _prepare(
+    products: dict[str, ProductRecord], trades: list[TradeRecord], as_of: dt.date
+) -> Market:
+    try:
+        return prepare_market(products.values(), trades, as_of=as_of)
+    except ValueError as error:  # the readers validate every record, so this is unexpected
+        _fail(f"cannot prepare the market on {as_of.isoformat()}: {error}")
+
+
+def _value(
+    market: Market, products: dict[str, ProductRecord], row: TargetRow, path: Path
+) -> ValuationReport:
+    target = TargetSpec(products[row.product_id], row.terms, row.as_of, income=row.income)
+    try:
+        return value(market, target)
+    except ValueError as error:
+        _fail(f"{path}:{row.line}: {error}")
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Run a file action, turning file errors into one line and exit status 2."""
+    try:
+        return action()
+    except CsvFileError as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check_distinct(paths: list[Path]) -> None:
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            _fail(f"{path} is given twice (also as {seen[key]}); inputs and outputs must differ")
+        seen[key] = path
+
+
+def _safe(name: str) -> str:
+    """A product id as a file-name part: letters, digits, '.', '_' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+
+
+def _write_text(path: Path, text: str) -> None:
+    with _replacing(path) as file:
+        file.write(text)
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[IO[str]]:
+    """A text file that becomes ``path`` if the block succeeds and vanishes if it fails."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            yield file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,281 @@
+"""A prepared market: the tables, the calibration and the per-date instrument summaries that
+every valuation on it shares.
+
+``prepare_market`` does the heavy work once (O(trades), the calibration's solve and the
+range's back-test, ``exchange.pricing.interval``), so that
+one valuation afterwards costs a similarity search over one category's instruments and a few
+dozen scalar formulas. Trades after ``as_of`` are left out entirely: neither the calibration
+nor the comparables see the future of the date the market is prepared for.
+
+An instrument's comparable price on a date is its VWAP over the ``COMPARABLE_WINDOW_DAYS``
+ending at its last trade on or before that date, dated at the window's volume-weighted mean
+day; summaries are computed per date for all instruments at once (vectorised) and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from exchange.pricing.calibration import Calibration, calibrate
+from exchange.pricing.cost_income import cost_approach
+from exchange.pricing.factors import DEFAULT_PARAMETERS, FactorParameters
+from exchange.pricing.features import (
+    FREQUENCY_RANK,
+    QUALITY_FLOOR,
+    SCOPE_RANK,
+    is_cross_border,
+    is_exclusive,
+)
+from exchange.pricing.index import IndexPoint
+from exchange.pricing.interval import RangeCalibration, calibrate_range
+from exchange.pricing.records import ProductRecord, TermsRecord, TradeRecord
+from exchange.pricing.similarity import FeatureArrays
+from exchange.pricing.tables import InstrumentTable, ProductTable, TradeTable, build_tables
+
+__all__ = ["COMPARABLE_WINDOW_DAYS", "CostStats", "InstrumentSnapshot", "Market", "prepare_market"]
+
+COMPARABLE_WINDOW_DAYS = 180
+# Limit: per-date summaries kept (least recently computed dropped first).
+SNAPSHOT_CACHE_DATES = 64
+# Cost dispersion: a category's own counts as this many instruments' worth of the pooled one;
+# below MIN_COST_INSTRUMENTS priced instruments overall the default is used.
+COST_SHRINK_INSTRUMENTS = 20
+MIN_COST_INSTRUMENTS = 5
+DEFAULT_COST_LOG_SD = 0.6
+_DAY_KEY = 10_000_000  # > any date ordinal: instrument x _DAY_KEY + day sorts like the trades
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSnapshot:
+    """Every instrument's comparable price on ``as_of`` (NaN: no trade by then)."""
+
+    as_of: dt.date
+    price: np.ndarray
+    mean_day: np.ndarray
+    last_day: np.ndarray
+    window_trades: np.ndarray
+    window_units: np.ndarray
+    by_category: dict[int, np.ndarray]  # product category code -> priced instrument rows
+
+
+@dataclass(frozen=True, slots=True)
+class CostStats:
+    """How traded prices (brought to the market's date) compare with their own cost-approach
+    values: per category, the root mean square of log(price / cost value), which is the cost
+    approach's typical error here, and the median and quartiles of the ratio."""
+
+    log_sd: dict[str, float]
+    pooled_log_sd: float
+    ratio_quartiles: dict[str, tuple[float, float, float, int]]  # q1, median, q3, count
+
+    def log_sd_for(self, category: str) -> float:
+        return self.log_sd.get(category, self.pooled_log_sd)
+
+
+class Market:
+    """Products, trades and their calibration, prepared for valuations on or after
+    ``as_of``. Read-only after preparation except for its cache of per-date summaries."""
+
+    __slots__ = (
+        "_category_code",
+        "_cumulative",
+        "_region_code",
+        "_snapshots",
+        "as_of",
+        "calibration",
+        "cost",
+        "features",
+        "instrument_category",
+        "instruments",
+        "products",
+        "range",
+        "trades",
+    )
+
+    def __init__(
+        self,
+        products: ProductTable,
+        instruments: InstrumentTable,
+        trades: TradeTable,
+        calibration: Calibration,
+        as_of: dt.date,
+    ) -> None:
+        self.products = products
+        self.instruments = instruments
+        self.trades = trades
+        self.calibration = calibration
+        self.as_of = as_of
+        self.instrument_category = products.category[instruments.product]
+        self._category_code = {name: code for code, name in enumerate(products.categories)}
+        self._region_code = {name: code for code, name in enumerate(products.regions)}
+        self.features = self._instrument_features()
+        self._snapshots: dict[dt.date, InstrumentSnapshot] = {}
+        keys = trades.instrument * _DAY_KEY + trades.day
+        units = trades.quantity.astype(np.float64)
+        day0 = int(trades.day.min()) if len(trades) else 0
+
+        def prefix(values: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0.0], np.cumsum(values)])
+
+        self._cumulative = (
+            keys,
+            prefix(trades.price * units),
+            prefix(units),
+            prefix(units * (trades.day - day0)),
+            day0,
+        )
+        self.cost = self._cost_stats()
+        # Set by prepare_market's back-test; unscaled until then.
+        self.range = RangeCalibration(1.0, 0, None, None)
+
+    @property
+    def parameters(self) -> FactorParameters:
+        return self.calibration.parameters
+
+    def product(self, product_id: str) -> ProductRecord | None:
+        row = self.products.row_of.get(product_id)
+        return None if row is None else self.products.records[row]
+
+    def index_points(self, category: str) -> list[IndexPoint]:
+        """The category's price index (first period = 100), for display and the API."""
+        return self.calibration.index.points(category)
+
+    def category_code(self, category: str) -> int | None:
+        return self._category_code.get(category)
+
+    def target_features(self, product: ProductRecord, terms: TermsRecord) -> FeatureArrays:
+        """The similarity features of a target (which need not be in the market)."""
+        region = self._region_code.get(product.region, -1)
+        quality = np.maximum(np.array([product.quality()], dtype=np.float64), QUALITY_FLOOR)
+        return FeatureArrays(
+            region=np.array([region]),
+            log2_records=np.array([math.log2(product.record_count)]),
+            log2_coverage=np.array([math.log2(product.coverage_months)]),
+            frequency_rank=np.array([FREQUENCY_RANK[product.update_frequency]]),
+            quality=quality,
+            exclusive=np.array([is_exclusive(terms.exclusivity)]),
+            log2_duration=np.array([math.log2(terms.duration_months)]),
+            scope_rank=np.array([SCOPE_RANK[terms.scope]]),
+            cross_border=np.array([is_cross_border(terms.territory)]),
+        )
+
+    def _instrument_features(self) -> FeatureArrays:
+        product = self.instruments.product
+        table = self.products
+        return FeatureArrays(
+            region=table.region[product],
+            log2_records=table.log_records[product] / math.log(2),
+            log2_coverage=table.log_coverage[product] / math.log(2),
+            frequency_rank=table.frequency_rank[product],
+            quality=table.quality[product],
+            exclusive=self.instruments.exclusive,
+            log2_duration=np.log2(self.instruments.duration_months),
+            scope_rank=self.instruments.scope_rank,
+            cross_border=self.instruments.cross_border,
+        )
+
+    def snapshot(self, as_of: dt.date) -> InstrumentSnapshot:
+        """Every instrument's comparable price on ``as_of``; cached per date. O(instruments
+        x log trades) the first time."""
+        cached = self._snapshots.get(as_of)
+        if cached is not None:
+            return cached
+        keys, notional, units, unit_days, day0 = self._cumulative
+        rows = np.arange(len(self.instruments.terms), dtype=np.int64)
+        day = as_of.toordinal()
+        block_start = np.searchsorted(keys, rows * _DAY_KEY, side="left")
+        end = np.searchsorted(keys, rows * _DAY_KEY + day, side="right")
+        priced = end > block_start
+        last_day = np.zeros(len(rows), dtype=np.int64)
+        last_day[priced] = self.trades.day[end[priced] - 1]
+        window_first = last_day - COMPARABLE_WINDOW_DAYS + 1
+        start = np.searchsorted(keys, rows * _DAY_KEY + window_first, side="left")
+        start = np.where(priced, start, end)
+        window_units = units[end] - units[start]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            price = np.where(priced, (notional[end] - notional[start]) / window_units, np.nan)
+            mean_day = np.where(
+                priced, day0 + (unit_days[end] - unit_days[start]) / window_units, np.nan
+            )
+        categories = self.instrument_category
+        by_category: dict[int, np.ndarray] = {}
+        priced_rows = rows[priced]
+        order = np.argsort(categories[priced_rows], kind="stable")
+        sorted_rows = priced_rows[order]
+        codes, first = np.unique(categories[sorted_rows], return_index=True)
+        if sorted_rows.size:  # np.split of nothing still gives one (empty) group
+            for code, group in zip(codes, np.split(sorted_rows, first[1:]), strict=True):
+                by_category[int(code)] = group
+        snapshot = InstrumentSnapshot(
+            as_of=as_of,
+            price=price,
+            mean_day=mean_day,
+            last_day=last_day,
+            window_trades=end - start,
+            window_units=window_units.astype(np.int64),
+            by_category=by_category,
+        )
+        if len(self._snapshots) >= SNAPSHOT_CACHE_DATES:
+            del self._snapshots[next(iter(self._snapshots))]
+        self._snapshots[as_of] = snapshot
+        return snapshot
+
+    def _cost_stats(self) -> CostStats:
+        snapshot = self.snapshot(self.as_of)
+        index = self.calibration.index
+        parameters = self.calibration.parameters
+        by_category: dict[str, list[float]] = {}
+        for row in np.flatnonzero(~np.isnan(snapshot.price)):
+            product = self.products.records[self.instruments.product[row]]
+            if product.cost_basis <= 0:
+                continue
+            cost = cost_approach(product, self.instruments.terms[row], parameters, 0.0).value
+            if cost <= 0:
+                continue
+            price_day = dt.date.fromordinal(round(snapshot.mean_day[row]))
+            price = snapshot.price[row] * index.ratio(product.category, price_day, self.as_of)
+            by_category.setdefault(product.category, []).append(math.log(price / cost))
+        everything = [ratio for ratios in by_category.values() for ratio in ratios]
+        if len(everything) < MIN_COST_INSTRUMENTS:
+            return CostStats({}, DEFAULT_COST_LOG_SD, {})
+        pooled = float(np.mean(np.square(everything)))
+        log_sd: dict[str, float] = {}
+        quartiles: dict[str, tuple[float, float, float, int]] = {}
+        for category, ratios in by_category.items():
+            values = np.array(ratios)
+            mean_square = float(np.mean(np.square(values)))
+            shrunk = (len(values) * mean_square + COST_SHRINK_INSTRUMENTS * pooled) / (
+                len(values) + COST_SHRINK_INSTRUMENTS
+            )
+            log_sd[category] = math.sqrt(shrunk)
+            q1, median, q3 = np.exp(np.quantile(values, [0.25, 0.5, 0.75]))
+            quartiles[category] = (float(q1), float(median), float(q3), len(values))
+        return CostStats(log_sd, math.sqrt(pooled), quartiles)
+
+
+def prepare_market(
+    products: Iterable[ProductRecord],
+    trades: Iterable[TradeRecord],
+    *,
+    as_of: dt.date | None = None,
+    defaults: FactorParameters = DEFAULT_PARAMETERS,
+) -> Market:
+    """Tables, calibration and cost statistics for valuations on ``as_of`` (by default the
+    day of the last trade). Trades after ``as_of`` are ignored. Raises ValueError for an
+    invalid record, a duplicate product, a trade of an unknown product, or no ``as_of`` and
+    no trades to take it from."""
+    trade_list = list(trades)
+    if as_of is None:
+        if not trade_list:
+            raise ValueError("as_of is needed when there are no trades")
+        as_of = max(trade.traded_at for trade in trade_list)
+    product_table, instrument_table, trade_table = build_tables(products, trade_list, as_of)
+    calibration = calibrate(product_table, instrument_table, trade_table, as_of, defaults)
+    market = Market(product_table, instrument_table, trade_table, calibration, as_of)
+    market.range = calibrate_range(market)
+    return market

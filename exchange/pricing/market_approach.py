@@ -1,0 +1,254 @@
+"""The market approach: each comparable's price adjusted by the factors, then weighted.
+
+For comparable i::
+
+    adjusted_i = price_i x prod_k factor_ik            (exchange.pricing.factors)
+    weight_i   ~ similarity_i x recency_i x volume_i x adjustment_i, normalised to sum 1
+    value      = sum_i weight_i x adjusted_i           (so the table adds up to the value)
+
+- recency    = 0.5 ** (age in days / 365), age from the comparable's price date;
+- volume     = n / (n + kappa), n the trades in its window, kappa = within-product over
+               between-product residual variance (calibration): the share of a comparable's
+               price that is signal rather than trade-to-trade noise;
+- adjustment = min(F, 1 / F), F the total factor without the supply-demand factor (which is
+               the same for every comparable): a comparable adjusted by x2 or /2 counts
+               half, because every adjustment is itself an estimate.
+
+The range is ``value x exp(+-z se)`` with z = 1.2816 (a central 80% interval) and, in logs::
+
+    se^2 = between_c + dispersion^2 / (n_eff - 1)
+
+``between_c`` is the variance of a product's own deviation from what its features predict
+(the calibration's leave-one-out residuals, between products, for the category): the part of
+the subject's value no comparable can reveal. ``dispersion^2`` is the weighted variance of
+the comparables' log adjusted prices and ``n_eff = 1 / sum_p (sum of weights of product p)^2``
+their effective number, counted by product (instruments of one product are not independent);
+``n_eff - 1`` is floored at 0.5. This model standard error is then multiplied by the
+market's back-tested scale (``exchange.pricing.interval``), which corrects it by how the
+approach actually erred on held-out traded products. The expected error is the median
+absolute error the scaled standard error implies: ``exp(0.6745 se) - 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exchange.pricing.comparables import MIN_COMPARABLES, Comparable
+from exchange.pricing.factors import (
+    FACTOR_NAMES,
+    FactorParameters,
+    coverage_factor,
+    date_factor,
+    duration_factor,
+    exclusivity_factor,
+    flag_factor,
+    flag_total,
+    freshness_factor,
+    quality_factor,
+    region_factor,
+    scope_factor,
+    supply_demand_factor,
+    territory_factor,
+    volume_factor,
+)
+from exchange.pricing.features import is_cross_border, is_exclusive
+from exchange.pricing.index import PriceIndex
+from exchange.pricing.records import ProductRecord, TargetSpec, TermsRecord
+
+__all__ = [
+    "RECENCY_HALF_LIFE_DAYS",
+    "Z_80",
+    "AdjustedComparable",
+    "MarketApproachResult",
+    "adjust",
+    "market_approach",
+]
+
+RECENCY_HALF_LIFE_DAYS = 365
+Z_80 = 1.2815515655446004
+Z_50 = 0.6744897501960817
+MIN_EXTRA_COMPARABLES = 0.5  # floor of n_eff - 1
+# Volume weight's kappa stays within [0.1, 10]: between "one trade is the whole story" and
+# "ten trades are needed to see through the noise".
+KAPPA_BOUNDS = (0.1, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustedComparable:
+    """One row of the comparables table: the comparable, every factor, the weight and its
+    parts, the contribution to the value, and the flags raised."""
+
+    rank: int
+    comparable: Comparable
+    product: ProductRecord
+    factors: dict[str, float]
+    total_factor: float
+    adjusted_price: float
+    weight_parts: dict[str, float]
+    weight: float
+    contribution: float
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketApproachResult:
+    """The market approach's value and range, or ``value`` None when fewer than
+    ``MIN_COMPARABLES`` comparables were found (``found`` then lists them)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    log_se: float | None
+    expected_error_pct: float | None
+    comparables: tuple[AdjustedComparable, ...]
+    found: tuple[Comparable, ...]
+    candidates: int
+    effective_comparables: float | None
+    dispersion_log_sd: float | None
+    between_log_sd: float
+    supply_demand: float
+
+
+def adjust(
+    subject: ProductRecord,
+    terms: TermsRecord,
+    comparable: Comparable,
+    comparable_product: ProductRecord,
+    parameters: FactorParameters,
+    index: PriceIndex,
+    target: TargetSpec,
+    supply_demand: float,
+) -> dict[str, float]:
+    """Every factor (in ``FACTOR_NAMES`` order) that takes the comparable to the subject."""
+    c_terms = comparable.terms
+    return {
+        "date": date_factor(
+            math.exp(index.log_level(subject.category, target.as_of)),
+            math.exp(index.log_level(subject.category, comparable.price_date)),
+        ),
+        "volume": volume_factor(
+            subject.record_count, comparable_product.record_count, parameters.volume_elasticity
+        ),
+        "quality": quality_factor(
+            subject.quality(), comparable_product.quality(), parameters.quality_elasticities
+        ),
+        "exclusivity": exclusivity_factor(
+            bool(is_exclusive(terms.exclusivity)),
+            bool(is_exclusive(c_terms.exclusivity)),
+            parameters.exclusivity_premium,
+        ),
+        "duration": duration_factor(
+            terms.duration_months,
+            c_terms.duration_months,
+            parameters.duration_rate_per_year,
+            parameters.duration_elasticity,
+        ),
+        "scope": scope_factor(terms.scope, c_terms.scope, parameters),
+        "territory": territory_factor(
+            bool(is_cross_border(terms.territory)),
+            bool(is_cross_border(c_terms.territory)),
+            parameters.cross_border_premium,
+        ),
+        "freshness": freshness_factor(
+            subject.update_frequency, comparable_product.update_frequency, parameters
+        ),
+        "coverage": coverage_factor(
+            subject.coverage_months,
+            comparable_product.coverage_months,
+            parameters.coverage_elasticity,
+        ),
+        "region": region_factor(subject.region, comparable_product.region, parameters),
+        "supply_demand": supply_demand,
+    }
+
+
+def market_approach(
+    target: TargetSpec,
+    comparables: list[Comparable],
+    comparable_products: list[ProductRecord],
+    candidates: int,
+    parameters: FactorParameters,
+    index: PriceIndex,
+    between_var: float,
+    within_var: float,
+    interval_scale: float = 1.0,
+) -> MarketApproachResult:
+    """Adjust and weight ``comparables`` (best first) into a value and a range.
+
+    ``between_var`` and ``within_var`` are the calibration's residual variances for the
+    target's category; ``interval_scale`` widens (>1) or narrows the range's z.
+    """
+    supply_demand = supply_demand_factor(target.book)
+    between_sd = math.sqrt(between_var)
+    if len(comparables) < MIN_COMPARABLES:
+        return MarketApproachResult(
+            None, None, None, None, None, (), tuple(comparables), candidates, None, None,
+            between_sd, supply_demand,
+        )  # fmt: skip
+    kappa = min(max(within_var / between_var, KAPPA_BOUNDS[0]), KAPPA_BOUNDS[1])
+    rows: list[tuple[Comparable, ProductRecord, dict[str, float], float, dict[str, float]]] = []
+    for comparable, product in zip(comparables, comparable_products, strict=True):
+        factors = adjust(
+            target.product, target.terms, comparable, product, parameters, index, target,
+            supply_demand,
+        )  # fmt: skip
+        total = math.prod(factors[name] for name in FACTOR_NAMES)
+        # The supply-demand factor is the same for every comparable: it says nothing about
+        # which comparable needed the larger adjustment.
+        specific = total / supply_demand
+        age_days = max((target.as_of - comparable.price_date).days, 0)
+        parts = {
+            "similarity": comparable.similarity,
+            "recency": 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS),
+            "volume": comparable.trades / (comparable.trades + kappa),
+            "adjustment": min(specific, 1 / specific),
+        }
+        rows.append((comparable, product, factors, total, parts))
+    raw_weights = [math.prod(parts.values()) for *_, parts in rows]
+    weight_sum = sum(raw_weights)
+    assert weight_sum > 0, "every weight part is positive"
+    adjusted: list[AdjustedComparable] = []
+    for rank, ((comparable, product, factors, total, parts), raw) in enumerate(
+        zip(rows, raw_weights, strict=True), start=1
+    ):
+        weight = raw / weight_sum
+        adjusted_price = comparable.price * total
+        flags = [flag for name in FACTOR_NAMES if (flag := flag_factor(name, factors[name]))]
+        if (flag := flag_total(total)) is not None:
+            flags.append(flag)
+        adjusted.append(
+            AdjustedComparable(
+                rank, comparable, product, factors, total, adjusted_price, parts, weight,
+                weight * adjusted_price, tuple(flags),
+            )
+        )  # fmt: skip
+    value = math.fsum(row.contribution for row in adjusted)
+    log_prices = [math.log(row.adjusted_price) for row in adjusted]
+    log_mean = sum(row.weight * x for row, x in zip(adjusted, log_prices, strict=True))
+    dispersion = sum(
+        row.weight * (x - log_mean) ** 2 for row, x in zip(adjusted, log_prices, strict=True)
+    )
+    by_product: dict[str, float] = {}
+    for row in adjusted:
+        by_product[row.comparable.product_id] = by_product.get(row.comparable.product_id, 0.0) + (
+            row.weight
+        )
+    effective = 1 / sum(w * w for w in by_product.values())
+    model_se = math.sqrt(between_var + dispersion / max(effective - 1, MIN_EXTRA_COMPARABLES))
+    log_se = interval_scale * model_se
+    spread = math.exp(Z_80 * log_se)
+    return MarketApproachResult(
+        value=value,
+        low=value / spread,
+        high=value * spread,
+        log_se=log_se,
+        expected_error_pct=100 * math.expm1(Z_50 * log_se),
+        comparables=tuple(adjusted),
+        found=tuple(comparables),
+        candidates=candidates,
+        effective_comparables=effective,
+        dispersion_log_sd=math.sqrt(dispersion),
+        between_log_sd=between_sd,
+        supply_demand=supply_demand,
+    )

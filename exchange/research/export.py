@@ -1,0 +1,182 @@
+"""Exports: the research tables of a database, in CSV, JSON lines, Parquet or LOBSTER files.
+
+``trades``, ``orders``, ``events``, ``book`` and ``journal`` come from a replay of the journal
+(which is checked against the recorded settlement on the way: a database that does not
+replay exports nothing); ``ledger`` is read straight from the settlement ledger, its hash
+chain checked. A time window keeps the rows stamped within it; the replay stops at its end,
+so ``orders`` and ``book`` describe that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from exchange.research.formats import Format, write_table
+from exchange.research.journal import BrokenChain, DatabaseJournal, InputError
+from exchange.research.lobster import LobsterExport
+from exchange.research.replay import Mismatch, ReplayListener, ReplayReport, Until, replay
+from exchange.research.tables import (
+    TABLES,
+    BookRows,
+    EventsRows,
+    JournalRows,
+    OrdersRows,
+    Sink,
+    TradesRows,
+    Window,
+    ledger_row,
+)
+from ledger import Ledger
+
+__all__ = [
+    "ExportError",
+    "ExportReport",
+    "What",
+    "collect",
+    "export_lobster",
+    "export_table",
+]
+
+
+class What(StrEnum):
+    TRADES = "trades"
+    ORDERS = "orders"
+    EVENTS = "events"
+    BOOK = "book"
+    LEDGER = "ledger"
+    JOURNAL = "journal"
+
+
+_REPLAYED: dict[What, Callable[[Window, Sink], ReplayListener]] = {
+    What.TRADES: TradesRows,
+    What.ORDERS: OrdersRows,
+    What.EVENTS: EventsRows,
+    What.BOOK: BookRows,
+    What.JOURNAL: JournalRows,
+}
+_WITHOUT_SYMBOL = (What.LEDGER, What.JOURNAL)
+
+
+class ExportError(Exception):
+    """The database does not replay into its record: nothing is exported (exit 1)."""
+
+    def __init__(self, mismatch: Mismatch) -> None:
+        super().__init__(
+            f"the journal does not replay into the recorded settlement at {mismatch}; "
+            "`dataex replay` shows both sides"
+        )
+        self.mismatch = mismatch
+
+
+@dataclass(slots=True)
+class ExportReport:
+    rows: dict[What, int] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    replay: ReplayReport | None = None
+
+
+def check_window(whats: Sequence[What], window: Window) -> None:
+    """Refuse options that do not apply to a table, rather than ignore them."""
+    for what in whats:
+        if window.symbol is not None and what in _WITHOUT_SYMBOL:
+            raise InputError(f"--symbol does not apply to {what}: it has rows of every symbol")
+        if window.start_ns is not None and what is What.BOOK:
+            raise InputError("the book is a snapshot at --to (or the end): --from does not apply")
+    if (
+        window.start_ns is not None
+        and window.end_ns is not None
+        and window.start_ns > window.end_ns
+    ):
+        raise InputError("--from is after --to")
+
+
+def collect(
+    ledger: Ledger,
+    sinks: dict[What, Sink],
+    window: Window,
+    *,
+    progress: Callable[[int], None] | None = None,
+    extra: Sequence[ReplayListener] = (),
+) -> ReplayReport | None:
+    """Feed each table's rows to its sink: one replay for every replayed table, one read of
+    the ledger for ``ledger``. Raises :class:`ExportError` if the database does not replay
+    (or its ledger chain is broken)."""
+    check_window(list(sinks), window)
+    report = None
+    listeners = [_REPLAYED[what](window, sink) for what, sink in sinks.items() if what in _REPLAYED]
+    listeners += extra
+    journal = DatabaseJournal(ledger)
+    if listeners:
+        until = None if window.end_ns is None else Until(ts_ns=window.end_ns)
+        report = replay(journal, until=until, progress=progress, listeners=listeners)
+        if report.mismatch is not None:
+            raise ExportError(report.mismatch)
+        for listener in listeners:
+            finish = getattr(listener, "finish", None)
+            if finish is not None:
+                finish(report.exchange)
+    if What.LEDGER in sinks:
+        sink = sinks[What.LEDGER]
+        try:
+            with journal.open() as stream:
+                assert stream.entries is not None
+                for entry in stream.entries:
+                    if window.end_ns is not None and entry.ts_ns > window.end_ns:
+                        break
+                    if window.contains(entry.ts_ns):
+                        sink(ledger_row(entry))
+        except BrokenChain as broken:
+            raise ExportError(Mismatch(0, None, str(broken))) from None
+    return report
+
+
+def export_table(
+    ledger: Ledger,
+    what: What,
+    format: Format,
+    path: Path | None,
+    window: Window,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """Write one table to ``path`` (None: standard output) in ``format``."""
+    check_window([what], window)
+    result = ExportReport()
+    with write_table(path, format, TABLES[what]) as writer:
+        result.replay = collect(ledger, {what: writer.write}, window, progress=progress)
+    result.rows[what] = writer.rows
+    if path is not None:
+        result.files.append(path)
+    return result
+
+
+def export_lobster(
+    ledger: Ledger,
+    symbol: str,
+    levels: int,
+    directory: Path,
+    window: Window,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[ExportReport, LobsterExport]:
+    """Write ``symbol``'s LOBSTER message and order-book files into ``directory``."""
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    lobster = LobsterExport(symbol, levels, directory, window)
+    result = ExportReport()
+    try:
+        until = None if window.end_ns is None else Until(ts_ns=window.end_ns)
+        result.replay = replay(
+            DatabaseJournal(ledger), until=until, progress=progress, listeners=[lobster]
+        )
+        if result.replay.mismatch is not None:
+            raise ExportError(result.replay.mismatch)
+        lobster.finish(result.replay.exchange)
+    except BaseException:
+        lobster.abandon()
+        raise
+    result.files = list(lobster.files)
+    return result, lobster

@@ -1,0 +1,259 @@
+"""Table files: CSV, JSON lines and Parquet writers for the research tables, and a reader.
+
+Every format holds the same values (see ``docs/research.md``):
+
+- **CSV**: a header row of the column names, then one row per record, UTF-8, ``\\n`` line
+  ends. Integers in decimal; booleans ``true``/``false``; JSON columns as their canonical
+  JSON text; an absent value (null) is an empty field.
+- **JSON lines**: one JSON object per record with the columns as keys, in column order;
+  JSON columns are embedded as JSON values (objects, lists), absent values are ``null``.
+- **Parquet**: one column per table column: ``int64``, ``string`` (text and JSON text),
+  ``bool``; absent values are nulls. Needs ``pyarrow`` (``pip install 'dataex[research]'``).
+
+:func:`read_table` reads any of them back into the same Python values, so an export can be
+checked against its source.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from exchange.research.journal import InputError
+from exchange.research.tables import Column, Kind, Row
+from ledger.canonical import CanonicalJSONError, canonical_json
+
+__all__ = [
+    "PARQUET_BATCH_ROWS",
+    "Format",
+    "MissingDependency",
+    "TableWriter",
+    "read_table",
+    "replacing",
+    "require",
+    "temporary_beside",
+    "write_table",
+]
+
+PARQUET_BATCH_ROWS = 65_536
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class MissingDependency(ImportError):
+    """An optional package that this feature needs is not installed."""
+
+
+def require(module: str, feature: str) -> Any:
+    """Import ``module`` (pandas, pyarrow), or say how to install it."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise MissingDependency(
+            f"{feature} needs {module.split('.')[0]}, which is not installed: "
+            "pip install 'dataex[research]'"
+        ) from None
+
+
+class TableWriter:
+    """Writes rows of one table in one format to an open file (see :func:`write_table`)."""
+
+    def __init__(self, file: IO[bytes], format: Format, columns: tuple[Column, ...]) -> None:
+        self.columns = columns
+        self.format = format
+        self.rows = 0
+        self._file = file
+        self._names = [column.name for column in columns]
+        self._json_at = [i for i, column in enumerate(columns) if column.kind is Kind.JSON]
+        if format is Format.CSV:
+            self._text = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
+            self._csv = csv.writer(self._text, lineterminator="\n")
+            self._csv.writerow(self._names)
+        elif format is Format.PARQUET:
+            pa = require("pyarrow", "Parquet export")
+            self._pq = require("pyarrow.parquet", "Parquet export")
+            types = {Kind.INTEGER: pa.int64(), Kind.TEXT: pa.string(), Kind.BOOLEAN: pa.bool_(),
+                     Kind.JSON: pa.string()}  # fmt: skip
+            self._schema = pa.schema(
+                [pa.field(c.name, types[c.kind], nullable=c.nullable) for c in columns]
+            )
+            self._parquet = self._pq.ParquetWriter(file, self._schema)
+            self._batch: list[list[Any]] = [[] for _ in columns]
+
+    def write(self, row: Row) -> None:
+        self.rows += 1
+        if self.format is Format.CSV:
+            self._csv.writerow(["" if v is None else _csv_text(v) for v in row])
+        elif self.format is Format.JSONL:
+            values = list(row)
+            for index in self._json_at:
+                if values[index] is not None:
+                    values[index] = orjson.Fragment(values[index])
+            self._file.write(
+                orjson.dumps(dict(zip(self._names, values, strict=True)),
+                             option=orjson.OPT_APPEND_NEWLINE)
+            )  # fmt: skip
+        else:
+            for column, value in zip(self._batch, row, strict=True):
+                column.append(value)
+            if len(self._batch[0]) >= PARQUET_BATCH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        pa = require("pyarrow", "Parquet export")
+        self._parquet.write_table(pa.Table.from_arrays(self._batch, schema=self._schema))
+        self._batch = [[] for _ in self.columns]
+
+    def close(self) -> None:
+        if self.format is Format.CSV:
+            self._text.flush()
+            self._text.detach()
+        elif self.format is Format.PARQUET:
+            if self._batch[0]:
+                self._flush()
+            self._parquet.close()
+
+
+def _csv_text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file in ``path``'s directory (descriptor, name), with the permissions
+    a file created there would have (``mkstemp`` makes it private)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)
+    return handle, temporary
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file that becomes ``path`` if the block succeeds and vanishes if it fails."""
+    handle, temporary = temporary_beside(path)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            yield file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def write_table(
+    path: Path | None, format: Format, columns: tuple[Column, ...]
+) -> Iterator[TableWriter]:
+    """A writer of ``columns`` rows to ``path`` (None: standard output, not for Parquet).
+
+    The file appears only when the block succeeds, so a failed export leaves nothing behind.
+    """
+    if path is None:
+        if format is Format.PARQUET:
+            raise InputError("Parquet cannot go to standard output: give --out FILE")
+        writer = TableWriter(sys.stdout.buffer, format, columns)
+        yield writer
+        writer.close()
+        sys.stdout.buffer.flush()
+        return
+    with replacing(path) as file:
+        writer = TableWriter(file, format, columns)
+        yield writer
+        writer.close()
+
+
+# -- reading back ----------------------------------------------------------------------------
+
+
+def read_table(path: Path, format: Format, columns: tuple[Column, ...]) -> list[Row]:
+    """The rows of a table file written by :func:`write_table`, as the same Python values
+    (JSON columns as canonical JSON text). Raises :class:`InputError` naming the row and
+    column of a value that does not fit."""
+    if format is Format.PARQUET:
+        pq = require("pyarrow.parquet", "Reading Parquet")
+        table = pq.read_table(path)
+        names = [column.name for column in columns]
+        if table.column_names != names:
+            raise InputError(f"{path}: columns {table.column_names}, expected {names}")
+        return [tuple(row[name] for name in names) for row in table.to_pylist()]
+    rows = []
+    with path.open("rb") as file:
+        if format is Format.CSV:
+            reader = csv.reader(io.TextIOWrapper(file, encoding="utf-8", newline=""))
+            header = next(reader, None)
+            if header != [column.name for column in columns]:
+                raise InputError(f"{path}:1: header {header}, expected the table's columns")
+            for number, fields in enumerate(reader, start=2):
+                rows.append(_csv_row(fields, columns, f"{path}:{number}"))
+        else:
+            for number, line in enumerate(file, start=1):
+                rows.append(_jsonl_row(line, columns, f"{path}:{number}"))
+    return rows
+
+
+def _csv_row(fields: list[str], columns: tuple[Column, ...], where: str) -> Row:
+    if len(fields) != len(columns):
+        raise InputError(f"{where}: {len(fields)} fields, expected {len(columns)}")
+    values = []
+    for number, (text, column) in enumerate(zip(fields, columns, strict=True), start=1):
+        values.append(_value(text, column, f"{where}: column {number} ({column.name})"))
+    return tuple(values)
+
+
+def _value(text: str, column: Column, where: str) -> Any:
+    if text == "" and column.nullable:
+        return None
+    if column.kind is Kind.INTEGER:
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(f"{where}: {text!r} is not an integer") from None
+    if column.kind is Kind.BOOLEAN:
+        if text not in ("true", "false"):
+            raise InputError(f"{where}: {text!r} is not true or false")
+        return text == "true"
+    if column.kind is Kind.JSON:
+        return _canonical(text, where)
+    return text
+
+
+def _canonical(text: str | bytes, where: str) -> str:
+    try:
+        return canonical_json(orjson.loads(text)).decode()
+    except (orjson.JSONDecodeError, CanonicalJSONError) as error:
+        raise InputError(f"{where}: not canonical JSON: {error}") from None
+
+
+def _jsonl_row(line: bytes, columns: tuple[Column, ...], where: str) -> Row:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"{where}: column {error.colno}: not JSON: {error.msg}") from None
+    if not isinstance(value, dict) or list(value) != [column.name for column in columns]:
+        raise InputError(f"{where}: expected an object with the table's columns in order")
+    values = []
+    for column in columns:
+        item = value[column.name]
+        if item is not None and column.kind is Kind.JSON:
+            item = _canonical(orjson.dumps(item), f"{where}: {column.name}")
+        values.append(item)
+    return tuple(values)

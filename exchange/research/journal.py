@@ -1,0 +1,382 @@
+"""Journals to replay: the database's, or a JSONL file exported from it.
+
+Both are read as a stream of :class:`RecordedCommand` (each journal row, its hash checked
+against the row before it) and of the settlement entries recorded for them, each entry's
+hash checked too. A row whose hash does not follow from its content and its predecessor's
+hash was changed behind the ledger's back (or damaged): reading stops there with
+:class:`BrokenChain`, which names it. Rows are checked against the *stored* hash of the row
+before, as ``ledger.verify`` does, so one changed row is named alone.
+
+The JSONL journal (``dataex export --what journal --format jsonl``) holds one JSON object per
+line, in sequence order from seq 1::
+
+    {"seq": 1, "ts_ns": ..., "command": {...}, "chain_hash": "<hex>", "entries": [...]}
+
+``command`` is the journalled command; ``chain_hash`` the journal's SHA-256 chain hash of the
+row, in hex. ``entries`` (optional, but on every line or on none) lists the settlement
+entries the command created, each ``{"seq": ..., "ts_ns": ..., "kind": ..., "key": ...,
+"body": {...}, "postings": [[account, asset, amount_units], ...], "chain_hash": "<hex>"}``.
+Hashes are over the canonical JSON of each row (``ledger.chain``), so re-serialising a line
+with other key order or spacing changes nothing; changing any value breaks the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from ledger import GENESIS_HASH, Ledger, StoredEntry, chain_hash, command_document, entry_document
+from ledger.canonical import CanonicalJSONError, canonical_json
+from ledger.entries import Posting
+from ledger.rows import iter_rows
+
+__all__ = [
+    "BrokenChain",
+    "DatabaseJournal",
+    "InputError",
+    "Journal",
+    "JournalFile",
+    "JournalStream",
+    "RecordedCommand",
+    "count_lines",
+    "entry_json",
+]
+
+# A JSONL line longer than this is refused: a command is a few hundred bytes, and a command's
+# entries are bounded by the exchange (one per trade, at most a few thousand).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+_JOURNAL_SQL = "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
+_ENTRIES_SQL = "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq"
+# As in ledger.scan: SQLite hands each entry's postings over as one JSON array built in C;
+# PostgreSQL sends rows, grouped here.
+_SQLITE_POSTINGS_SQL = (
+    "SELECT entry_seq, json_group_array(json_array(account, asset, amount_units)) "
+    "FROM ledger_posting GROUP BY entry_seq ORDER BY entry_seq"
+)
+_POSTINGS_SQL = (
+    "SELECT entry_seq, account, asset, amount_units FROM ledger_posting ORDER BY entry_seq, idx"
+)
+_LINE_KEYS = frozenset({"seq", "ts_ns", "command", "chain_hash", "entries"})
+_ENTRY_KEYS = frozenset({"seq", "ts_ns", "kind", "key", "body", "postings", "chain_hash"})
+_NO_POSTINGS: tuple[Posting, ...] = ()
+
+
+def count_lines(path: Path) -> int:
+    """The number of lines of a file (for progress bars), read in 1 MiB chunks."""
+    count = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
+class InputError(Exception):
+    """An input that cannot be read at all (a file's line or column, an option): exit 2."""
+
+
+class BrokenChain(Exception):
+    """A recorded row whose hash does not follow from its content: changed or damaged.
+
+    ``table`` is ``journal`` or ``ledger``; ``seq`` the row's sequence number.
+    """
+
+    def __init__(self, table: str, seq: int, what: str) -> None:
+        super().__init__(f"{table} row {seq}: {what}")
+        self.table = table
+        self.seq = seq
+        self.what = what
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCommand:
+    """One journal row: the command, its canonical JSON text as hashed, and, when the source
+    groups them (a JSONL file with entries), the entries recorded for it."""
+
+    seq: int
+    ts_ns: int
+    command: dict[str, Any]
+    command_json: str
+    chain_hash: bytes
+    entries: list[StoredEntry] | None = None
+
+
+@dataclass(slots=True)
+class JournalStream:
+    """What a replay reads: the commands, and the recorded entries in order when they come
+    as one stream (the database) rather than grouped by command (``RecordedCommand.entries``).
+    ``has_entries`` is False when the source recorded no settlement at all."""
+
+    commands: Iterator[RecordedCommand]
+    entries: Iterator[StoredEntry] | None
+    has_entries: bool
+
+
+class Journal(Protocol):
+    """A journal that can be replayed (see :func:`exchange.research.replay`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def head_seq(self) -> int:
+        """The last sequence number, for progress (it need not be exact)."""
+        ...
+
+    def open(self) -> Any:
+        """A context manager giving a :class:`JournalStream`."""
+        ...
+
+
+# -- the database --------------------------------------------------------------------------
+
+
+class DatabaseJournal:
+    """The journal and settlement ledger of a database, read in one consistent snapshot."""
+
+    def __init__(self, ledger: Ledger, name: str | None = None) -> None:
+        self.ledger = ledger
+        self.name = name or ledger.engine.url.render_as_string(hide_password=True)
+
+    def head_seq(self) -> int:
+        return self.ledger.journal_head_seq()
+
+    @contextmanager
+    def open(self) -> Iterator[JournalStream]:
+        with self.ledger.snapshot() as connection:
+            journal = iter_rows(connection, _JOURNAL_SQL, binary=True)
+            entries = iter_rows(connection, _ENTRIES_SQL, binary=True)
+            if connection.dialect.name == "sqlite":
+                postings = _parsed_groups(iter_rows(connection, _SQLITE_POSTINGS_SQL))
+            else:
+                postings = _grouped_rows(iter_rows(connection, _POSTINGS_SQL))
+            yield JournalStream(_commands(journal), _entries(entries, postings), True)
+
+
+def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedCommand]:
+    """Journal rows as commands, each row's hash checked against its predecessor's."""
+    loads, document_of, hash_of = orjson.loads, command_document, chain_hash
+    previous = GENESIS_HASH
+    for expected_seq, (seq, ts_ns, command_json, stored) in enumerate(rows, start=1):
+        stored = bytes(stored)
+        if seq != expected_seq:
+            raise BrokenChain("journal", seq, f"expected seq {expected_seq}: a row is missing")
+        if hash_of(previous, document_of(seq, ts_ns, command_json)) != stored:
+            raise BrokenChain("journal", seq, "hash mismatch: the row changed")
+        try:
+            command = loads(command_json)
+        except orjson.JSONDecodeError:
+            raise BrokenChain("journal", seq, "the command is not JSON") from None
+        yield RecordedCommand(seq, ts_ns, command, command_json, stored)
+        previous = stored
+
+
+def _entries(
+    rows: Iterable[tuple[int, int, str, str, str, bytes]],
+    postings_by_entry: Iterator[tuple[int, tuple[Posting, ...]]],
+) -> Iterator[StoredEntry]:
+    """Entry rows with their postings, each entry's hash checked against its predecessor's."""
+    document_of, hash_of = entry_document, chain_hash
+    previous = GENESIS_HASH
+    group_seq, group = next(postings_by_entry, (None, _NO_POSTINGS))
+    for expected_seq, (seq, ts_ns, kind, key, body, stored) in enumerate(rows, start=1):
+        stored = bytes(stored)
+        if seq != expected_seq:
+            raise BrokenChain("ledger", seq, f"expected seq {expected_seq}: a row is missing")
+        if group_seq is not None and group_seq < seq:
+            raise BrokenChain("ledger", group_seq, "postings of a missing entry")
+        if group_seq == seq:
+            postings = group
+            group_seq, group = next(postings_by_entry, (None, _NO_POSTINGS))
+        else:
+            postings = _NO_POSTINGS
+        if hash_of(previous, document_of(seq, ts_ns, kind, key, body, postings)) != stored:
+            raise BrokenChain("ledger", seq, "hash mismatch: the entry or its postings changed")
+        yield StoredEntry(seq, kind, key, ts_ns, body, postings, stored)
+        previous = stored
+    if group_seq is not None:
+        raise BrokenChain("ledger", group_seq, "postings of a missing entry")
+
+
+def _parsed_groups(rows: Iterable[tuple[int, str]]) -> Iterator[tuple[int, tuple[Posting, ...]]]:
+    loads = orjson.loads
+    for entry_seq, postings_json in rows:
+        yield entry_seq, tuple(map(tuple, loads(postings_json)))  # type: ignore[arg-type]
+
+
+def _grouped_rows(
+    rows: Iterable[tuple[int, str, str, int]],
+) -> Iterator[tuple[int, tuple[Posting, ...]]]:
+    for entry_seq, group in groupby(rows, itemgetter(0)):
+        yield entry_seq, tuple(row[1:] for row in group)  # type: ignore[misc]
+
+
+# -- the JSONL file ------------------------------------------------------------------------
+
+
+def entry_json(entry: StoredEntry) -> dict[str, Any]:
+    """An entry as a JSON object of the JSONL journal (its body spliced in verbatim)."""
+    return {
+        "seq": entry.seq,
+        "ts_ns": entry.ts_ns,
+        "kind": entry.kind,
+        "key": entry.key,
+        "body": orjson.Fragment(entry.body_json),
+        "postings": [list(posting) for posting in entry.postings],
+        "chain_hash": entry.chain_hash.hex(),
+    }
+
+
+class JournalFile:
+    """A JSONL journal file (see the module docstring). Reading checks both hash chains."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = str(path)
+
+    def head_seq(self) -> int:
+        """The number of lines: the last seq of a well-formed file."""
+        return count_lines(self.path)
+
+    @contextmanager
+    def open(self) -> Iterator[JournalStream]:
+        with self.path.open("rb") as file:
+            first = file.readline(MAX_LINE_BYTES)
+            if not first.strip():
+                raise InputError(f"{self.path}:1: the journal is empty")
+            has_entries = "entries" in self._parse(first, 1)
+            file.seek(0)
+            yield JournalStream(self._commands(file, has_entries), None, has_entries)
+
+    def _parse(self, line: bytes, number: int) -> dict[str, Any]:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            raise InputError(
+                f"{self.path}:{number}: column {error.colno}: not JSON: {error.msg}"
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"{self.path}:{number}: a line must be a JSON object")
+        return value
+
+    def _commands(self, lines: Iterable[bytes], has_entries: bool) -> Iterator[RecordedCommand]:
+        previous, previous_entry = GENESIS_HASH, GENESIS_HASH
+        entry_seq = 0
+        for number, line in enumerate(lines, start=1):
+            if len(line) > MAX_LINE_BYTES:
+                raise InputError(f"{self.path}:{number}: line longer than {MAX_LINE_BYTES} bytes")
+            if not line.strip():
+                raise InputError(f"{self.path}:{number}: empty line")
+            where = f"{self.path}:{number}"
+            value = self._parse(line, number)
+            unknown = set(value) - _LINE_KEYS
+            if unknown:
+                raise InputError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+            seq = _integer(value, "seq", where)
+            ts_ns = _integer(value, "ts_ns", where)
+            stored = _hex(value, "chain_hash", where)
+            command = value.get("command")
+            if not isinstance(command, dict):
+                raise InputError(f"{where}: 'command' must be a JSON object")
+            command_json = _canonical(command, f"{where}: 'command'")
+            if seq != number:
+                if number == 1:
+                    raise InputError(
+                        f"{where}: the journal starts at seq {seq}; a replay needs every "
+                        "command from seq 1"
+                    )
+                raise BrokenChain("journal", seq, f"expected seq {number}: a row is missing")
+            if chain_hash(previous, command_document(seq, ts_ns, command_json)) != stored:
+                raise BrokenChain("journal", seq, "hash mismatch: the row changed")
+            entries = None
+            if has_entries:
+                if "entries" not in value:
+                    raise InputError(f"{where}: 'entries' is missing (line 1 has them)")
+                raw = value["entries"]
+                if not isinstance(raw, list):
+                    raise InputError(f"{where}: 'entries' must be a list")
+                entries = []
+                for index, item in enumerate(raw):
+                    entry = _entry(item, f"{where}: entries[{index}]")
+                    entry_seq += 1
+                    if entry.seq != entry_seq:
+                        raise BrokenChain(
+                            "ledger", entry.seq, f"expected seq {entry_seq}: an entry is missing"
+                        )
+                    document = entry_document(
+                        entry.seq, entry.ts_ns, entry.kind, entry.key, entry.body_json,
+                        entry.postings,
+                    )  # fmt: skip
+                    if chain_hash(previous_entry, document) != entry.chain_hash:
+                        raise BrokenChain("ledger", entry.seq, "hash mismatch: the entry changed")
+                    previous_entry = entry.chain_hash
+                    entries.append(entry)
+            elif "entries" in value:
+                raise InputError(f"{where}: 'entries' is here but not on line 1")
+            yield RecordedCommand(seq, ts_ns, command, command_json, stored, entries)
+            previous = stored
+
+
+def _integer(value: dict[str, Any], name: str, where: str) -> int:
+    item = value.get(name)
+    if type(item) is not int or item < 0:
+        raise InputError(f"{where}: {name!r} must be a non-negative integer, got {item!r}")
+    return item
+
+
+def _hex(value: dict[str, Any], name: str, where: str) -> bytes:
+    item = value.get(name)
+    try:
+        if not isinstance(item, str):
+            raise ValueError
+        digest = bytes.fromhex(item)
+    except ValueError:
+        raise InputError(f"{where}: {name!r} must be a SHA-256 hash in hex") from None
+    if len(digest) != 32:
+        raise InputError(f"{where}: {name!r} must be a SHA-256 hash in hex (64 digits)")
+    return digest
+
+
+def _canonical(value: Any, where: str) -> str:
+    try:
+        return canonical_json(value).decode()
+    except CanonicalJSONError as error:
+        raise InputError(f"{where}: {error}") from None
+
+
+def _entry(item: Any, where: str) -> StoredEntry:
+    if not isinstance(item, dict):
+        raise InputError(f"{where} must be a JSON object")
+    if set(item) != _ENTRY_KEYS:
+        missing = sorted(_ENTRY_KEYS - set(item)) or sorted(set(item) - _ENTRY_KEYS)
+        raise InputError(f"{where}: field {missing[0]!r} is missing or unknown")
+    seq = _integer(item, "seq", where)
+    ts_ns = _integer(item, "ts_ns", where)
+    kind, key, body = item["kind"], item["key"], item["body"]
+    if not isinstance(kind, str) or not isinstance(key, str):
+        raise InputError(f"{where}: 'kind' and 'key' must be strings")
+    if not isinstance(body, dict):
+        raise InputError(f"{where}: 'body' must be a JSON object")
+    postings: list[tuple[str, str, int]] = []
+    raw = item["postings"]
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: 'postings' must be a list")
+    for index, posting in enumerate(raw):
+        if (
+            not isinstance(posting, list)
+            or len(posting) != 3
+            or not isinstance(posting[0], str)
+            or not isinstance(posting[1], str)
+            or type(posting[2]) is not int
+        ):
+            raise InputError(f"{where}: postings[{index}] must be [account, asset, amount]")
+        postings.append(tuple(posting))  # plain tuples: orjson does not encode NamedTuples
+    body_json = _canonical(body, f"{where}: 'body'")
+    stored = _hex(item, "chain_hash", where)
+    return StoredEntry(seq, kind, key, ts_ns, body_json, tuple(postings), stored)  # type: ignore[arg-type]

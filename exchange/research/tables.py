@@ -1,0 +1,332 @@
+"""The research tables: their columns, and the rows each is built from.
+
+Six tables, one definition each, shared by every export format and by the pandas frames:
+
+- ``trades``  one row per trade, from the replay's ``Trade`` events and the settlement entry
+  recorded for each;
+- ``orders``  one row per order, its state at the end of the replay (or at ``--to``);
+- ``events``  one row per matching-engine event, in order;
+- ``book``    every price level of every visible book at the end of the replay (or ``--to``);
+- ``ledger``  one row per settlement-ledger entry, read from the database;
+- ``journal`` one row per journalled command, with the entries it settled (the JSONL form of
+  this table is what ``dataex replay --journal`` reads).
+
+Values are integers (money in minor units, quantities in licence units, times in ns since the
+epoch), text, booleans, or JSON (canonical JSON text: sorted keys, no spaces). A row is a
+tuple in column order. Column meanings are in ``docs/research.md``, which is checked against
+these definitions by the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from exchange import commands as cmd
+from exchange.research.journal import RecordedCommand, entry_json
+from exchange.service import Exchange, Outcome
+from ledger import EntryKind, StoredEntry
+from matching import (
+    Accepted,
+    Amended,
+    AuctionResult,
+    BookChanged,
+    Cancelled,
+    Event,
+    InstrumentAdded,
+    PhaseChanged,
+    Rejected,
+    Side,
+    Trade,
+)
+
+__all__ = [
+    "TABLES",
+    "BookRows",
+    "Column",
+    "EventsRows",
+    "JournalRows",
+    "Kind",
+    "OrdersRows",
+    "Row",
+    "TradesRows",
+    "Window",
+    "ledger_row",
+]
+
+Row = tuple[Any, ...]
+Sink = Callable[[Row], None]
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
+class Kind(StrEnum):
+    INTEGER = "integer"
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    JSON = "json"  # canonical JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: Kind
+    nullable: bool = False
+
+
+def _columns(*specs: str) -> tuple[Column, ...]:
+    """Columns from ``"name kind"`` or ``"name kind?"`` (nullable)."""
+    columns = []
+    for spec in specs:
+        name, kind = spec.split()
+        columns.append(Column(name, Kind(kind.rstrip("?")), kind.endswith("?")))
+    return tuple(columns)
+
+
+TRADE_COLUMNS = _columns(
+    "trade_id integer", "seq integer", "ts_ns integer", "symbol text", "price_minor integer",
+    "quantity_units integer", "notional_minor integer", "fee_minor integer",
+    "buy_order_id integer", "sell_order_id integer", "buyer text", "seller text",
+    "aggressor text?", "primary boolean", "licence_expires_ns integer", "entry_seq integer?",
+)  # fmt: skip
+ORDER_COLUMNS = _columns(
+    "order_id integer", "seq integer", "client_order_id text", "participant text",
+    "symbol text", "side text", "order_type text", "price_minor integer?",
+    "quantity_units integer", "tif text", "expire_ns integer?", "post_only boolean",
+    "stp text", "created_ns integer", "updated_ns integer", "filled_units integer",
+    "filled_notional_minor integer", "cancelled_units integer", "cancel_reason text?",
+    "status text",
+)  # fmt: skip
+EVENT_COLUMNS = _columns(
+    "seq integer", "ts_ns integer", "event_index integer", "event text", "symbol text?",
+    "order_id integer?", "participant text?", "side text?", "order_type text?",
+    "price_minor integer?", "quantity_units integer?", "remaining_units integer?",
+    "tif text?", "trade_id integer?", "buy_order_id integer?", "sell_order_id integer?",
+    "buyer text?", "seller text?", "aggressor text?", "reason text?", "phase text?",
+    "priority_kept boolean?", "volume_units integer?", "imbalance_units integer?",
+    "best_bid_minor integer?", "best_bid_units integer?", "best_ask_minor integer?",
+    "best_ask_units integer?", "levels json?",
+)  # fmt: skip
+BOOK_COLUMNS = _columns(
+    "seq integer", "ts_ns integer", "symbol text", "side text", "level integer",
+    "price_minor integer", "quantity_units integer",
+)  # fmt: skip
+LEDGER_COLUMNS = _columns(
+    "seq integer", "ts_ns integer", "kind text", "key text", "body json", "postings json",
+    "chain_hash text",
+)  # fmt: skip
+JOURNAL_COLUMNS = _columns(
+    "seq integer", "ts_ns integer", "command json", "chain_hash text", "entries json",
+)  # fmt: skip
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "trades": TRADE_COLUMNS,
+    "orders": ORDER_COLUMNS,
+    "events": EVENT_COLUMNS,
+    "book": BOOK_COLUMNS,
+    "ledger": LEDGER_COLUMNS,
+    "journal": JOURNAL_COLUMNS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Rows between two times, both inclusive (None: unbounded), and of one symbol if given."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+    symbol: str | None = None
+
+    def contains(self, ts_ns: int) -> bool:
+        return (self.start_ns is None or ts_ns >= self.start_ns) and (
+            self.end_ns is None or ts_ns <= self.end_ns
+        )
+
+    def has_symbol(self, symbol: str | None) -> bool:
+        return self.symbol is None or symbol == self.symbol
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=_SORT_KEYS).decode()
+
+
+# -- rows built during a replay ----------------------------------------------------------------
+
+
+class TradesRows:
+    """One ``trades`` row per ``Trade`` event, with its settlement (fee, primary, expiry)."""
+
+    def __init__(self, window: Window, sink: Sink) -> None:
+        self.window, self.sink = window, sink
+
+    def on_command(
+        self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
+        recorded: Sequence[StoredEntry],
+    ) -> None:  # fmt: skip
+        trades = [e for e in outcome.events if type(e) is Trade]
+        if not trades or not self.window.contains(record.ts_ns):
+            return
+        settled = {e.key: e for e in outcome.entries if e.kind is EntryKind.TRADE_SETTLEMENT}
+        entry_seqs = {e.key: e.seq for e in recorded}
+        for trade in trades:
+            if not self.window.has_symbol(trade.symbol):
+                continue
+            key = f"trade:{trade.trade_id}"
+            body = settled[key].body
+            aggressor = None if trade.aggressor is None else trade.aggressor.value
+            self.sink((
+                trade.trade_id, record.seq, record.ts_ns, trade.symbol, trade.price,
+                trade.quantity, body["notional_minor"], body["fee_minor"], trade.buy_order_id,
+                trade.sell_order_id, trade.buyer, trade.seller, aggressor, body["primary"],
+                body["expires_at_ns"], entry_seqs.get(key),
+            ))  # fmt: skip
+
+
+class EventsRows:
+    """One ``events`` row per matching-engine event."""
+
+    def __init__(self, window: Window, sink: Sink) -> None:
+        self.window, self.sink = window, sink
+
+    def on_command(
+        self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
+        recorded: Sequence[StoredEntry],
+    ) -> None:  # fmt: skip
+        if not outcome.events or not self.window.contains(record.ts_ns):
+            return
+        for index, event in enumerate(outcome.events):
+            if self.window.has_symbol(event.symbol):
+                self.sink(event_row(record.seq, record.ts_ns, index, event))
+
+
+_EVENT_INDEX = {column.name: i for i, column in enumerate(EVENT_COLUMNS)}
+
+
+def event_row(seq: int, ts_ns: int, index: int, event: Event) -> Row:
+    """The ``events`` row of one event (``index``: its place among its command's events)."""
+    row: list[Any] = [None] * len(EVENT_COLUMNS)
+    row[0], row[1], row[2], row[3] = seq, ts_ns, index, type(event).__name__
+    values = _EVENT_FIELDS[type(event)](event)
+    for name, value in values.items():
+        row[_EVENT_INDEX[name]] = value
+    return tuple(row)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+_EVENT_FIELDS: dict[type, Callable[[Any], dict[str, Any]]] = {
+    InstrumentAdded: lambda e: {"symbol": e.symbol, "phase": str(e.phase)},
+    Accepted: lambda e: {
+        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
+        "side": str(e.side), "order_type": str(e.order_type), "price_minor": e.price,
+        "quantity_units": e.quantity, "tif": str(e.tif),
+    },
+    Rejected: lambda e: {"order_id": e.order_id, "symbol": e.symbol, "reason": str(e.reason)},
+    Trade: lambda e: {
+        "trade_id": e.trade_id, "symbol": e.symbol, "price_minor": e.price,
+        "quantity_units": e.quantity, "buy_order_id": e.buy_order_id,
+        "sell_order_id": e.sell_order_id, "buyer": e.buyer, "seller": e.seller,
+        "aggressor": _text(e.aggressor),
+    },
+    Cancelled: lambda e: {
+        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
+        "quantity_units": e.quantity, "reason": str(e.reason),
+    },
+    Amended: lambda e: {
+        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
+        "price_minor": e.price, "quantity_units": e.quantity, "remaining_units": e.remaining,
+        "priority_kept": e.priority_kept,
+    },
+    AuctionResult: lambda e: {
+        "symbol": e.symbol, "price_minor": e.price, "volume_units": e.volume,
+        "imbalance_units": e.imbalance,
+    },
+    PhaseChanged: lambda e: {"symbol": e.symbol, "phase": str(e.phase)},
+    BookChanged: lambda e: {
+        "symbol": e.symbol, "best_bid_minor": e.best_bid, "best_bid_units": e.best_bid_quantity,
+        "best_ask_minor": e.best_ask, "best_ask_units": e.best_ask_quantity,
+        "levels": _json([[str(side), price, quantity] for side, price, quantity in e.levels]),
+    },
+}  # fmt: skip
+
+
+class OrdersRows:
+    """The ``orders`` table: every order submitted in the window, as it stands at the end."""
+
+    def __init__(self, window: Window, sink: Sink) -> None:
+        self.window, self.sink = window, sink
+        self.submitted_at: dict[int, int] = {}  # order id -> seq of its SubmitOrder
+
+    def on_command(
+        self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
+        recorded: Sequence[StoredEntry],
+    ) -> None:  # fmt: skip
+        command = outcome.command
+        if type(command) is cmd.SubmitOrder:
+            self.submitted_at[command.order_id] = record.seq
+
+    def finish(self, exchange: Exchange) -> None:
+        for order_id, seq in self.submitted_at.items():
+            order = exchange.orders[order_id]
+            if not self.window.contains(order.created_ns) or not self.window.has_symbol(
+                order.symbol
+            ):
+                continue
+            self.sink((
+                order.order_id, seq, order.client_order_id, order.participant, order.symbol,
+                str(order.side), str(order.order_type), order.price_minor, order.quantity_units,
+                str(order.tif), order.expire_ns, order.post_only, str(order.stp),
+                order.created_ns, order.updated_ns, order.filled_units,
+                order.filled_notional_minor, order.cancelled_units, order.cancel_reason,
+                str(order.status),
+            ))  # fmt: skip
+
+
+class BookRows:
+    """The ``book`` table: every visible price level at the end, bids then asks, best first."""
+
+    def __init__(self, window: Window, sink: Sink) -> None:
+        self.window, self.sink = window, sink
+
+    def on_command(self, *args: Any) -> None:
+        pass
+
+    def finish(self, exchange: Exchange) -> None:
+        engine = exchange.engine
+        seq, ts_ns = exchange.head_seq, exchange.last_ts_ns
+        for symbol in engine.symbols():
+            if not self.window.has_symbol(symbol):
+                continue
+            bids, asks = engine.depth(symbol, 2**62)
+            for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+                for level, (price, quantity) in enumerate(levels, start=1):
+                    self.sink((seq, ts_ns, symbol, side.value, level, price, quantity))
+
+
+class JournalRows:
+    """The ``journal`` table: each command with the entries recorded for it."""
+
+    def __init__(self, window: Window, sink: Sink) -> None:
+        self.window, self.sink = window, sink
+
+    def on_command(
+        self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
+        recorded: Sequence[StoredEntry],
+    ) -> None:  # fmt: skip
+        if not self.window.contains(record.ts_ns):
+            return
+        entries = orjson.dumps([entry_json(e) for e in recorded], option=_SORT_KEYS).decode()
+        self.sink((record.seq, record.ts_ns, record.command_json, record.chain_hash.hex(), entries))
+
+
+def ledger_row(entry: StoredEntry) -> Row:
+    """The ``ledger`` row of one stored entry."""
+    return (
+        entry.seq, entry.ts_ns, entry.kind, entry.key, entry.body_json,
+        _json([list(posting) for posting in entry.postings]), entry.chain_hash.hex(),
+    )  # fmt: skip

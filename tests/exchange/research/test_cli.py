@@ -1,0 +1,241 @@
+"""``dataex replay`` and ``dataex export``: what a person sees, and the exit status.
+
+0 when the record is reproduced; 1 at the first difference, both sides shown; 2 for an input
+that cannot be used, one ``error:`` line naming the file, line and column; never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from exchange.cli import app
+from ledger import Ledger
+from tests.exchange.helpers import SYMBOL
+from tests.exchange.research.conftest import Recorded, sqlite_url
+from tests.exchange.research.test_lobster import MESSAGES, ORDERBOOK, lines, write
+from tests.exchange.research.test_replay import allow_changes, rehash, write_lines
+
+runner = CliRunner()
+
+
+def dataex(*args: object):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+def test_replay_of_a_database_prints_a_summary_and_exits_0(recorded: Recorded) -> None:
+    result = dataex("replay", "--database", recorded.url, "--no-progress")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"commands:    {recorded.commands:,} replayed" in out
+    assert f"entries:     {recorded.entries:,} settled, checked against the record" in out
+    assert f"trades:      {recorded.trades:,}" in out
+    assert f"state hash:  {recorded.state_hash}" in out
+    assert "result:      the replay reproduces the recorded settlement" in out
+    assert result.stderr == ""
+
+
+def test_replay_until_writes_the_book_of_that_moment(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    book = tmp_path / "book.csv"
+    result = dataex(
+        "replay", "--database", recorded_sqlite.url, "--until", recorded_sqlite.midpoint_seq,
+        "--book-out", book,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"stopped:     at seq {recorded_sqlite.midpoint_seq} (--until)" in result.stdout
+    with book.open() as file:
+        rows = list(csv.DictReader(file))
+    # At the midpoint: bob's amended bid of 4 at 480.00 and prov's 7 left at 520.00.
+    assert [(r["symbol"], r["side"], r["price"], r["quantity"]) for r in rows] == [
+        (SYMBOL, "buy", "48000", "4"),
+        (SYMBOL, "sell", "52000", "7"),
+    ]
+
+
+def test_a_changed_database_row_exits_1_naming_it(sqlite_copy: Ledger) -> None:
+    allow_changes(sqlite_copy, "ledger_journal")
+    with sqlite_copy.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = 12")
+    result = dataex("replay", "--database", sqlite_url(sqlite_copy), "--no-progress")
+    assert result.exit_code == 1
+    assert "commands:    11 replayed" in result.stdout
+    assert "differs at journal seq 12: journal row hash mismatch: the row changed" in result.stdout
+    assert result.stderr.startswith("error: the replay differs from the record at journal seq 12")
+
+
+def test_a_forged_journal_shows_the_recorded_and_the_replayed_entry(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    exported = tmp_path / "journal.jsonl"
+    result = dataex(
+        "export", "--database", recorded_sqlite.url, "--what", "journal", "--format", "jsonl",
+        "--out", exported,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"wrote {recorded_sqlite.commands} journal rows to ")
+    same = dataex("replay", "--journal", exported)
+    assert same.exit_code == 0, same.output
+    assert f"state hash:  {recorded_sqlite.state_hash}" in same.stdout
+
+    journal = [orjson.loads(line) for line in exported.read_bytes().splitlines()]
+    line = next(line for line in journal if line["command"].get("client_order_id") == "a1")
+    line["command"]["quantity_units"] = 5
+    rehash(journal)
+    write_lines(tmp_path / "forged.jsonl", journal)
+    forged = dataex("replay", "--journal", tmp_path / "forged.jsonl")
+    assert forged.exit_code == 1
+    out = forged.stdout
+    assert f"differs at journal seq {line['seq']}" in out
+    assert "ledger entry" in out and "differs in body, postings" in out
+    assert "recorded" in out and "replayed" in out and f"reserve:{line['seq']}" in out
+    assert '"amount_minor":204000' in out and '"amount_minor":255000' in out
+
+
+def test_a_journal_line_that_cannot_be_read_names_its_line_and_column(tmp_path: Path) -> None:
+    command = {
+        "verb": "create_participant",
+        "actor": "operator",
+        "participant_id": "admin",
+        "name": "Admin",
+        "roles": ["admin"],
+        "key_id": "k",
+        "secret_sha256": "0" * 64,
+    }
+    good = {"seq": 1, "ts_ns": 5, "command": command, "chain_hash": ""}  # fmt: skip
+    rehash([good])
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(orjson.dumps(good) + b"\n" + b'{"seq": 2, "ts_ns": 6,, }\n')
+    result = dataex("replay", "--journal", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}:2: column 23: not JSON")
+    path.write_bytes(orjson.dumps(good | {"seq": "one"}) + b"\n")
+    result = dataex("replay", "--journal", path)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {path}:1: 'seq' must be a non-negative integer, got 'one'\n",
+    )  # fmt: skip
+    path.write_bytes(orjson.dumps(good | {"price": 1.5}) + b"\n")
+    assert dataex("replay", "--journal", path).stderr == f"error: {path}:1: unknown field 'price'\n"
+
+
+def test_replay_input_mistakes_exit_2_with_one_line(
+    tmp_path: Path, recorded_sqlite: Recorded
+) -> None:
+    cases = [
+        (["replay", "--database", f"sqlite:///{tmp_path / 'none.db'}"],
+         f"error: no SQLite database at '{tmp_path / 'none.db'}'\n"),
+        (["replay", "--database", recorded_sqlite.url, "--journal", tmp_path / "j.jsonl"],
+         "error: give one source, not --database and --journal\n"),
+        (["replay", "--database", recorded_sqlite.url, "--until", "soon"],
+         "error: --until 'soon' is neither a sequence number nor an ISO 8601 time\n"),
+        (["replay", "--orderbook", ORDERBOOK], "error: --orderbook goes with --lobster\n"),
+        (["replay", "--journal", tmp_path / "missing.jsonl"],
+         f"error: {tmp_path / 'missing.jsonl'}: No such file or directory\n"),
+        (["replay", "--lobster", MESSAGES, "--until", "3"],
+         "error: --until applies to journals, not to LOBSTER files\n"),
+        (["replay", "--database", recorded_sqlite.url, "--book-out", tmp_path / "no" / "b.csv"],
+         f"error: {tmp_path / 'no' / 'b.csv'}: directory {tmp_path / 'no'} does not exist\n"),
+    ]  # fmt: skip
+    for args, error in cases:
+        result = dataex(*args, "--no-progress")
+        assert (result.exit_code, result.stderr) == (2, error), args
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_replay_of_lobster_files(tmp_path: Path) -> None:
+    result = dataex("replay", "--lobster", MESSAGES, "--orderbook", ORDERBOOK)
+    assert result.exit_code == 0, result.output
+    assert "order book:  15 rows of 2 levels checked" in result.stdout
+    assert "result:      every order-book row matches the rebuilt book" in result.stdout
+
+    rows = lines(ORDERBOOK)
+    rows[5] = rows[5].replace("10000,30", "10000,35")
+    changed = write(tmp_path / "b.csv", rows)
+    differs = dataex("replay", "--lobster", MESSAGES, "--orderbook", changed)
+    assert differs.exit_code == 1
+    assert "differs at row 6 (message 34203.000001000,4,2,20,10000,1): bid size 1 is 35" in (
+        differs.stdout
+    )
+    assert differs.stderr == (
+        f"error: {MESSAGES}:6: bid size 1 is 35 in the order-book file, 30 in the rebuilt book\n"
+    )
+
+    bad = write(tmp_path / "m.csv", ["34200,1,1,5,100,1", "34201,1,2,five,100,1"])
+    result = dataex("replay", "--lobster", bad)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {bad}:2: column 4 (size): 'five' is not an integer\n",
+    )  # fmt: skip
+
+
+def test_export_writes_a_table_and_says_where(recorded_sqlite: Recorded, tmp_path: Path) -> None:
+    out = tmp_path / "trades.csv"
+    result = dataex("export", "--database", recorded_sqlite.url, "--what", "trades", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"wrote {recorded_sqlite.trades} trades rows to {out} (replayed "
+        f"{recorded_sqlite.commands} commands, settlement checked)\n"
+    )
+    assert len(out.read_text().splitlines()) == recorded_sqlite.trades + 1
+    to_stdout = dataex(
+        "export", "--database", recorded_sqlite.url, "--what", "ledger", "--format", "jsonl",
+        "--out", "-", "--to", "2023-11-14T23:00:00Z",
+    )  # fmt: skip
+    assert to_stdout.exit_code == 0, to_stdout.output
+    ledger_rows = [orjson.loads(line) for line in to_stdout.stdout.splitlines()]
+    assert ledger_rows and all(row["ts_ns"] <= 1_700_002_800 * 10**9 for row in ledger_rows)
+
+
+def test_export_lobster_writes_its_files(recorded_sqlite: Recorded, tmp_path: Path) -> None:
+    result = dataex(
+        "export", "--database", recorded_sqlite.url, "--format", "lobster", "--symbol", SYMBOL,
+        "--levels", "3", "--out", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 4 and "message_3.csv" in files[0].name
+    check = dataex("replay", "--lobster", files[0], "--orderbook", files[1])
+    assert check.exit_code == 0, check.output
+
+
+def test_export_input_mistakes_exit_2_with_one_line(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    url = recorded_sqlite.url
+    cases = [
+        (["--what", "trades", "--format", "parquet", "--out", "-"],
+         "error: Parquet cannot go to standard output: give --out FILE\n"),
+        (["--format", "lobster"], "error: --format lobster needs --symbol\n"),
+        (["--format", "lobster", "--what", "trades", "--symbol", SYMBOL],
+         "error: --format lobster writes messages and an order book: leave out --what\n"),
+        (["--format", "lobster", "--symbol", SYMBOL, "--levels", "0"],
+         "error: --levels must be within 1..200\n"),
+        (["--what", "trades", "--from", "monday", "--out", tmp_path / "t.csv"],
+         "error: --from: 'monday' is not an ISO 8601 time such as 2026-11-28T09:30:00Z\n"),
+        (["--what", "ledger", "--symbol", SYMBOL, "--out", tmp_path / "l.csv"],
+         "error: --symbol does not apply to ledger: it has rows of every symbol\n"),
+        ([], "error: --what is required: trades, orders, events, book, ledger or journal\n"),
+    ]  # fmt: skip
+    for args, error in cases:
+        result = dataex("export", "--database", url, *args)
+        assert (result.exit_code, result.stderr) == (2, error), args
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_of_a_database_that_does_not_replay_exits_1(
+    sqlite_copy: Ledger, tmp_path: Path
+) -> None:
+    allow_changes(sqlite_copy, "ledger_journal")
+    with sqlite_copy.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = 12")
+    out = tmp_path / "out.csv"
+    url = sqlite_url(sqlite_copy)
+    result = dataex("export", "--database", url, "--what", "orders", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: the journal does not replay into the recorded settlement at journal seq 12"
+    )
+    assert not out.exists()

@@ -1,0 +1,292 @@
+"""Exports: every table in every format reads back as the rows it was written from, and those
+rows agree with the record (the ledger's settlements, the original exchange's state)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exchange.research import (
+    TABLES,
+    ExportError,
+    Format,
+    InputError,
+    MissingDependency,
+    What,
+    Window,
+    check_lobster,
+    collect,
+    export_lobster,
+    export_table,
+    frames,
+    read_table,
+)
+from exchange.research.lobster import HALT, SUBMISSION, read_messages
+from exchange.research.tables import Row
+from ledger import EntryKind, Ledger
+from tests.exchange.helpers import SYMBOL
+from tests.exchange.research.conftest import (
+    AUCTION_SYMBOL,
+    HOUR_NS,
+    SEALED_SYMBOL,
+    Recorded,
+)
+
+
+def need_pyarrow() -> None:
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (in the test extra)")
+
+
+@pytest.fixture
+def ledger(recorded_sqlite: Recorded) -> Ledger:
+    ledger = Ledger.open(recorded_sqlite.url)
+    yield ledger  # type: ignore[misc]
+    ledger.engine.dispose()
+
+
+def rows_of(ledger: Ledger, what: What, window: Window | None = None) -> list[Row]:
+    rows: list[Row] = []
+    collect(ledger, {what: rows.append}, window or Window())
+    return rows
+
+
+def as_dicts(what: What, rows: list[Row]) -> list[dict]:
+    names = [column.name for column in TABLES[what]]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+@pytest.mark.parametrize("format", list(Format))
+@pytest.mark.parametrize("what", list(What))
+def test_every_table_reads_back_as_written(
+    ledger: Ledger, tmp_path: Path, what: What, format: Format
+) -> None:
+    if format is Format.PARQUET:
+        need_pyarrow()
+    path = tmp_path / f"{what}.{format}"
+    result = export_table(ledger, what, format, path, Window())
+    expected = rows_of(ledger, what)
+    assert expected, f"the recorded market has {what}"
+    assert result.rows[what] == len(expected)
+    assert read_table(path, format, TABLES[what]) == expected
+
+
+def test_exported_trades_are_the_recorded_settlements(
+    ledger: Ledger, recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    export_table(ledger, What.TRADES, Format.CSV, tmp_path / "t.csv", Window())
+    trades = as_dicts(What.TRADES, read_table(tmp_path / "t.csv", Format.CSV, TABLES["trades"]))
+    settlements = [
+        entry
+        for seq in range(1, ledger.size() + 1)
+        if (entry := ledger.entry(seq)) is not None and entry.kind == EntryKind.TRADE_SETTLEMENT
+    ]
+    assert len(trades) == len(settlements) == recorded_sqlite.trades
+    for trade, entry in zip(trades, settlements, strict=True):
+        body = entry.body
+        assert trade["entry_seq"] == entry.seq and trade["ts_ns"] == entry.ts_ns
+        assert (trade["trade_id"], trade["symbol"], trade["buyer"], trade["seller"]) == (
+            body["trade_id"], body["symbol"], body["buyer"], body["seller"],
+        )  # fmt: skip
+        assert (trade["price_minor"], trade["quantity_units"], trade["fee_minor"]) == (
+            body["price_minor_per_unit"], body["quantity_units"], body["fee_minor"],
+        )  # fmt: skip
+        assert trade["primary"] is body["primary"]
+        assert trade["licence_expires_ns"] == body["expires_at_ns"]
+    aggressors = {(t["symbol"], t["aggressor"]) for t in trades}
+    assert (AUCTION_SYMBOL, None) in aggressors, "auction trades have no aggressor"
+    assert (SYMBOL, "buy") in aggressors
+
+
+def test_exported_ledger_is_every_stored_entry(ledger: Ledger, tmp_path: Path) -> None:
+    export_table(ledger, What.LEDGER, Format.JSONL, tmp_path / "l.jsonl", Window())
+    rows = as_dicts(What.LEDGER, read_table(tmp_path / "l.jsonl", Format.JSONL, TABLES["ledger"]))
+    assert len(rows) == ledger.size()
+    for row in rows:
+        entry = ledger.entry(row["seq"])
+        assert entry is not None
+        assert (row["ts_ns"], row["kind"], row["key"], row["body"]) == (
+            entry.ts_ns, entry.kind, entry.key, entry.body_json,
+        )  # fmt: skip
+        assert orjson.loads(row["postings"]) == [list(p) for p in entry.postings]
+        assert row["chain_hash"] == entry.chain_hash.hex()
+
+
+def test_exported_orders_and_book_are_the_original_exchange_s(
+    ledger: Ledger, recorded_sqlite: Recorded
+) -> None:
+    original = recorded_sqlite.exchange
+    orders = as_dicts(What.ORDERS, rows_of(ledger, What.ORDERS))
+    assert [o["order_id"] for o in orders] == sorted(original.orders)
+    for order in orders:
+        record = original.orders[order["order_id"]]
+        assert (order["status"], order["filled_units"], order["cancelled_units"]) == (
+            record.status, record.filled_units, record.cancelled_units,
+        )  # fmt: skip
+    expired = next(o for o in orders if o["client_order_id"] == "m2")
+    assert (expired["status"], expired["cancel_reason"]) == ("cancelled", "expired")
+    book = as_dicts(What.BOOK, rows_of(ledger, What.BOOK))
+    for symbol in original.engine.symbols():
+        bids, asks = original.engine.depth(symbol, 100)
+        mine = [b for b in book if b["symbol"] == symbol]
+        levels = [(b["side"], b["price_minor"], b["quantity_units"]) for b in mine]
+        assert levels == [("buy", *level) for level in bids] + [("sell", *level) for level in asks]
+    assert not [b for b in book if b["symbol"] == SEALED_SYMBOL], "sealed bids are not shown"
+
+
+def test_events_hold_the_trades_and_the_book_changes(ledger: Ledger) -> None:
+    events = as_dicts(What.EVENTS, rows_of(ledger, What.EVENTS))
+    trades = as_dicts(What.TRADES, rows_of(ledger, What.TRADES))
+    traded = [e for e in events if e["event"] == "Trade"]
+    assert [(e["trade_id"], e["price_minor"], e["quantity_units"]) for e in traded] == [
+        (t["trade_id"], t["price_minor"], t["quantity_units"]) for t in trades
+    ]
+    kinds = {e["event"] for e in events}
+    assert {"Accepted", "Cancelled", "Amended", "AuctionResult", "PhaseChanged"} <= kinds
+    changed = next(e for e in events if e["event"] == "BookChanged")
+    assert orjson.loads(changed["levels"])[0][0] in ("buy", "sell")
+    amended = [e for e in events if e["event"] == "Amended"]
+    assert [e["priority_kept"] for e in amended] == [False, True]
+
+
+def test_a_window_keeps_the_rows_stamped_within_it(
+    ledger: Ledger, recorded_sqlite: Recorded
+) -> None:
+    middle = recorded_sqlite.midpoint_ns
+    everything = as_dicts(What.TRADES, rows_of(ledger, What.TRADES))
+    before = as_dicts(What.TRADES, rows_of(ledger, What.TRADES, Window(end_ns=middle)))
+    after = as_dicts(What.TRADES, rows_of(ledger, What.TRADES, Window(start_ns=middle)))
+    assert before and after and before + after == everything
+    assert all(t["ts_ns"] <= middle for t in before)
+    book_then = rows_of(ledger, What.BOOK, Window(end_ns=middle))
+    assert {row[0] for row in book_then} == {recorded_sqlite.midpoint_seq}
+    only = as_dicts(What.TRADES, rows_of(ledger, What.TRADES, Window(symbol=AUCTION_SYMBOL)))
+    assert only and {t["symbol"] for t in only} == {AUCTION_SYMBOL}
+
+
+def test_options_that_do_not_apply_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match="--symbol does not apply to ledger"):
+        rows_of(ledger, What.LEDGER, Window(symbol=SYMBOL))
+    with pytest.raises(InputError, match="--from does not apply"):
+        rows_of(ledger, What.BOOK, Window(start_ns=1))
+    with pytest.raises(InputError, match="--from is after --to"):
+        rows_of(ledger, What.TRADES, Window(start_ns=2, end_ns=1))
+
+
+def test_a_database_that_does_not_replay_exports_nothing(
+    sqlite_copy: Ledger, tmp_path: Path
+) -> None:
+    with sqlite_copy.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER ledger_journal_no_update")
+        connection.exec_driver_sql(
+            "UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = (SELECT MAX(seq) - 2 "
+            "FROM ledger_journal)"
+        )
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError, match="hash mismatch"):
+        export_table(sqlite_copy, What.TRADES, Format.CSV, out / "trades.csv", Window())
+    assert not list(out.iterdir()), "not even a temporary file is left"
+
+
+# -- LOBSTER -----------------------------------------------------------------------------------
+
+
+def test_lobster_files_rebuild_into_the_exchange_s_book(ledger: Ledger, tmp_path: Path) -> None:
+    result, lobster = export_lobster(ledger, SYMBOL, 5, tmp_path, Window())
+    names = sorted(path.name for path in result.files)
+    assert names == [
+        f"{SYMBOL}_2023-11-14_0_86400000_message_5.csv",
+        f"{SYMBOL}_2023-11-14_0_86400000_orderbook_5.csv",
+        f"{SYMBOL}_2023-11-15_0_86400000_message_5.csv",
+        f"{SYMBOL}_2023-11-15_0_86400000_orderbook_5.csv",
+    ], "one pair per UTC day"
+    messages = 0
+    for day in ("2023-11-14", "2023-11-15"):
+        stem = tmp_path / f"{SYMBOL}_{day}_0_86400000"
+        report = check_lobster(Path(f"{stem}_message_5.csv"), Path(f"{stem}_orderbook_5.csv"))
+        assert report.ok, (day, report.mismatch)
+        messages += report.messages
+    assert messages == lobster.messages
+    first_day = [m for _, m in read_messages(tmp_path / names[0])]
+    assert first_day[0].type == HALT and first_day[0].price == 1, "continuous trading opens"
+    assert first_day[1] == first_day[1]._replace(type=SUBMISSION, size=10, price=500_00)
+    assert {m.type for m in first_day} >= {1, 2, 3, 4, 7}
+
+
+def test_auction_trades_execute_both_resting_sides(ledger: Ledger, tmp_path: Path) -> None:
+    result, _ = export_lobster(ledger, AUCTION_SYMBOL, 2, tmp_path, Window())
+    message_file = next(p for p in result.files if "_message_" in p.name)
+    messages = [m for _, m in read_messages(message_file)]
+    executions = [m for m in messages if m.type == 4]
+    assert sorted((m.direction, m.size) for m in executions) == [(-1, 2), (-1, 3), (1, 2), (1, 3)]
+    assert messages[-1].type == HALT and messages[-1].price == -1, "halted after the auction"
+    orderbook = Path(str(message_file).replace("_message_", "_orderbook_"))
+    assert check_lobster(message_file, orderbook).ok
+
+
+def test_lobster_export_of_a_sealed_bid_book_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="sealed bid"):
+        export_lobster(ledger, SEALED_SYMBOL, 5, tmp_path, Window())
+    with pytest.raises(InputError, match="no instrument 'NOPE'"):
+        export_lobster(ledger, "NOPE", 5, tmp_path, Window())
+    assert not list(tmp_path.iterdir()), "no partial files are left"
+
+
+def test_lobster_window_and_time_of_day(
+    ledger: Ledger, recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    start = recorded_sqlite.midpoint_ns + HOUR_NS
+    result, _ = export_lobster(ledger, SYMBOL, 1, tmp_path, Window(start_ns=start))
+    assert [p.name for p in result.files if "message" in p.name] == [
+        f"{SYMBOL}_2023-11-15_0_86400000_message_1.csv"
+    ]
+    first = next(m for _, m in read_messages(result.files[0]))
+    assert first.time_ns >= start % (86_400 * 10**9)
+
+
+# -- pandas ------------------------------------------------------------------------------------
+
+
+def test_frames_hold_the_exported_rows(ledger: Ledger, tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    need_pyarrow()
+    tables = frames(ledger, ["trades", "orders", "book"])
+    assert set(tables) == {"trades", "orders", "book"}
+    for what, frame in tables.items():
+        export_table(ledger, What(what), Format.PARQUET, tmp_path / f"{what}.parquet", Window())
+        written = read_table(tmp_path / f"{what}.parquet", Format.PARQUET, TABLES[what])
+        assert list(frame.columns) == [column.name for column in TABLES[what]]
+        as_rows = [
+            tuple(None if _missing(v) else v for v in row)
+            for row in frame.astype(object).itertuples(index=False)
+        ]
+        assert as_rows == written
+    trades = tables["trades"]
+    assert str(trades["aggressor"].dtype) == "string" and str(trades["entry_seq"].dtype) == "Int64"
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is pd.NA
+
+
+def test_frames_without_pandas_say_how_to_install_it(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'dataex\[research\]'"):
+        frames(ledger, ["trades"])
+
+
+def test_parquet_without_pyarrow_says_how_to_install_it(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingDependency, match=r"Parquet export needs pyarrow.*\[research\]"):
+        export_table(ledger, What.TRADES, Format.PARQUET, tmp_path / "t.parquet", Window())
+    assert not list(tmp_path.iterdir())
