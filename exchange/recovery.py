@@ -1,7 +1,9 @@
 """Recovery: rebuild the exchange from its order-flow journal, and prove the rebuild right.
 
-The journal is verified first (hash chain, Merkle root, balances), then every command is
-replayed through :meth:`Exchange.execute` at its journalled sequence number and time. Because
+The journal is verified first (hash chain, Merkle root, balances). The newest snapshot that
+matches the journal (``ledger.snapshots``) is loaded if there is one, and every later command
+is replayed through :meth:`Exchange.execute` at its journalled sequence number and time;
+without a usable snapshot the whole journal is replayed. Because
 the exchange is deterministic, the replay must assign the same ids and produce the same
 settlement: it must create exactly as many ledger entries as the database holds, and its
 balances must equal the database's projection, account by account. Any difference stops the
@@ -10,15 +12,20 @@ start with :class:`RecoveryError` naming it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from exchange.commands import command_from_record, command_to_record
 from exchange.service import Exchange
+from exchange.snapshot import load_state
 from ledger import JournalRecord, Ledger, verify
+from ledger.snapshots import latest_snapshot
 
 __all__ = ["RecoveryError", "recover", "replay_record"]
 
 JOURNAL_PAGE = 10_000
+
+log = logging.getLogger(__name__)
 
 
 class RecoveryError(Exception):
@@ -41,6 +48,7 @@ def recover(
     ledger: Ledger,
     *,
     verify_first: bool = True,
+    use_snapshot: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> Exchange:
     """The exchange state that ``ledger``'s journal describes; see the module docstring."""
@@ -48,9 +56,11 @@ def recover(
         report = verify(ledger)
         if not report.ok:
             raise RecoveryError(f"the ledger does not verify: {report.first_problem}")
-    exchange = Exchange()
-    settled = 0
-    start = 1
+    exchange = _from_snapshot(ledger) if use_snapshot else None
+    if exchange is None:
+        exchange = Exchange()
+    settled = exchange.entries_settled
+    start = exchange.head_seq + 1
     while records := ledger.journal(start, JOURNAL_PAGE):
         for record in records:
             settled += replay_record(exchange, record)
@@ -66,4 +76,22 @@ def recover(
         differing = sorted(set(rebuilt.items()) ^ set(recorded.items()))[:3]
         raise RecoveryError(f"rebuilt balances differ from the ledger's: {differing}")
     exchange.check_invariants()
+    return exchange
+
+
+def _from_snapshot(ledger: Ledger) -> Exchange | None:
+    snapshot = latest_snapshot(ledger)
+    if snapshot is None:
+        return None
+    try:
+        exchange = load_state(snapshot.state)
+    except ValueError as error:
+        log.warning("snapshot at journal %d not used: %s", snapshot.journal_seq, error)
+        return None
+    if (exchange.head_seq, exchange.entries_settled) != (
+        snapshot.journal_seq,
+        snapshot.entry_count,
+    ):
+        log.warning("snapshot at journal %d does not match its record", snapshot.journal_seq)
+        return None
     return exchange

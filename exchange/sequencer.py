@@ -28,7 +28,9 @@ from exchange.commands import Command, Housekeeping, command_to_record
 from exchange.errors import ExchangeError
 from exchange.recovery import recover, replay_record
 from exchange.service import OPERATOR, Exchange, Outcome
+from exchange.snapshot import dump_state
 from ledger import Entry, Ledger
+from ledger.snapshots import save_snapshot
 
 __all__ = ["MAX_BATCH_COMMANDS", "Sequencer", "SequencerStopped"]
 
@@ -40,6 +42,7 @@ MAX_BATCH_ENTRIES = 4_000
 MAX_QUEUED_COMMANDS = 100_000
 TICK_INTERVAL_S = 1.0
 REBUILD_ATTEMPTS = 10
+SNAPSHOT_EVERY_COMMANDS = 100_000
 
 
 class SequencerStopped(Exception):
@@ -71,6 +74,7 @@ class Sequencer:
         *,
         clock: Callable[[], int] = time.time_ns,
         housekeeping: bool = True,
+        snapshot_every: int | None = SNAPSHOT_EVERY_COMMANDS,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange if exchange is not None else recover(ledger)
@@ -84,6 +88,8 @@ class Sequencer:
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
         self._housekeeping = housekeeping
+        self.snapshot_every = snapshot_every
+        self._snapshot_seq = self.exchange.head_seq
         self.batches = 0
         self.failed_commits = 0
         self.broken: Exception | None = None
@@ -247,7 +253,23 @@ class Sequencer:
             item.future.set_result(item.outcome)
         for listener in self._listeners:
             listener(committed)
+        if self.snapshot_every and exchange.head_seq - self._snapshot_seq >= self.snapshot_every:
+            self._snapshot()
         return index
+
+    def _snapshot(self) -> None:
+        """Store the state as of the last commit, so recovery replays only what follows."""
+        exchange = self.exchange
+        try:
+            with self.lock:
+                state = dump_state(exchange)
+                seq, entries = exchange.head_seq, exchange.entries_settled
+            save_snapshot(self.ledger, seq, entries, state)
+            self._snapshot_seq = seq
+        except Exception:
+            # A snapshot only saves replay time; the journal stays the record.
+            log.exception("snapshot at journal %d failed", exchange.head_seq)
+            self._snapshot_seq = exchange.head_seq
 
     def _fail_and_rebuild(
         self,

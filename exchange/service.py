@@ -159,6 +159,7 @@ class Exchange:
         self.fills: defaultdict[str, list[Fill]] = defaultdict(list)
         self.head_seq = 0
         self.last_ts_ns = 0
+        self.entries_settled = 0  # ledger entries created by the commands applied so far
         self.next_product = 1
         self.next_order_id = 1
         self._gtd_expiries: list[tuple[int, int]] = []  # (expire_ns, order_id)
@@ -207,6 +208,7 @@ class Exchange:
         if outcome.command is not None:
             self.head_seq = seq
             self.last_ts_ns = ts_ns
+            self.entries_settled += len(outcome.entries)
         return outcome
 
     def housekeeping_due(self, now_ns: int) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BalanceRow", "EntryRow", "JournalRow", "PostingRow"]
+__all__ = ["BalanceRow", "EntryRow", "JournalRow", "PostingRow", "SnapshotRow"]
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid itself (no second index); BIGINT would not be.
 SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -75,3 +75,18 @@ class BalanceRow(SQLModel, table=True):
     account: str = Field(primary_key=True, sa_type=String(ACCOUNT_LENGTH))
     asset: str = Field(primary_key=True, sa_type=String(ASSET_LENGTH))
     balance_units: int = Field(sa_type=BigInteger)
+
+
+class SnapshotRow(SQLModel, table=True):
+    """Opaque state derived from the journal up to ``journal_seq`` (see ``ledger.snapshots``)."""
+
+    __tablename__ = "ledger_snapshot"
+
+    journal_seq: int = Field(
+        primary_key=True, sa_type=SEQ_TYPE, sa_column_kwargs={"autoincrement": False}
+    )
+    journal_chain_hash: bytes = Field(sa_type=LargeBinary)
+    entry_count: int = Field(sa_type=BigInteger)
+    created_ns: int = Field(sa_type=BigInteger)
+    state_sha256: bytes = Field(sa_type=LargeBinary)
+    state: bytes = Field(sa_type=LargeBinary)

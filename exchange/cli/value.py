@@ -2,6 +2,7 @@
 
     dataex value batch --products P.csv --trades T.csv --targets G.csv --out V.csv [--html DIR]
     dataex value report --products P.csv --trades T.csv --product-id ID [terms] [--json F]
+    dataex value product ID [--database URL] [terms] [--json F] [--html F]
 
 The imperative shell around ``exchange.pricing``: it reads the files
 (``exchange.pricing.csvio``), prepares one market per valuation date (trades after the date
@@ -155,6 +156,56 @@ def report(
     market = _prepare(product_records, trade_records, day)
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     result = value(market, TargetSpec(product_records[product_id], terms, day))
+    for output, text in ((json_out, result.to_json), (html_out, result.to_html)):
+        if output is not None:
+            _guarded(lambda output=output, text=text: _write_text(output, text()))
+    for line in summary_lines(result):
+        typer.echo(line)
+
+
+@app.command("product")
+def product(
+    product_id: Annotated[str, typer.Argument(help="A product of the exchange's catalogue.")],
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: $DATAEX_DATABASE_URL)")
+    ] = None,
+    exclusivity: Annotated[Exclusivity, typer.Option(help="Licence exclusivity.")] = (
+        Exclusivity.NON_EXCLUSIVE
+    ),
+    duration_months: Annotated[int, typer.Option(min=1, max=600, help="Licence months.")] = 12,
+    scope: Annotated[Scope, typer.Option(help="Licence scope.")] = Scope.INTERNAL,
+    territory: Annotated[Territory, typer.Option(help="Licence territory.")] = (Territory.DOMESTIC),
+    as_of: Annotated[str | None, typer.Option(help="Valuation date (ISO); default: today.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON.")
+    ] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
+    ] = None,
+) -> None:
+    """Value a product of the exchange from the exchange's own trades (its database)."""
+    from exchange.recovery import RecoveryError, recover
+    from exchange.valuation_inputs import book_snapshot, pricing_records, utc_today
+    from ledger import Ledger, LedgerError, database_url
+
+    day = utc_today()
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+    try:
+        exchange = recover(Ledger.open(database_url(database)))
+    except (LedgerError, RecoveryError, OSError, ValueError) as error:
+        _fail(f"cannot read the exchange's database: {error}")
+    if product_id not in exchange.products:
+        _fail(f"the catalogue has no product {product_id!r}")
+    terms = TermsRecord(exclusivity, duration_months, scope, territory)
+    product_records, trade_records = pricing_records(exchange)
+    market = _prepare({p.product_id: p for p in product_records}, trade_records, day)
+    target = next(p for p in product_records if p.product_id == product_id)
+    book = book_snapshot(exchange, product_id, terms)
+    result = value(market, TargetSpec(target, terms, day, book=book))
     for output, text in ((json_out, result.to_json), (html_out, result.to_html)):
         if output is not None:
             _guarded(lambda output=output, text=text: _write_text(output, text()))

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 
 from ledger import Ledger, migrate
 from ledger.database import dispose_engines
-from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow
+from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow, SnapshotRow
 from ledger.schema import MIGRATIONS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_migrate_runs_from_another_working_directory(
 
 def test_migrated_schema_matches_the_models(ledger: Ledger) -> None:
     metadata = MetaData()
-    for model in (JournalRow, EntryRow, PostingRow, BalanceRow):
+    for model in (JournalRow, EntryRow, PostingRow, BalanceRow, SnapshotRow):
         model.__table__.to_metadata(metadata)
     with ledger.engine.connect() as connection:
         context = MigrationContext.configure(
