@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange import commands as c
+from exchange.cli.serve import GC_THRESHOLD_OBJECTS
 from exchange.errors import ExchangeError
 from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
@@ -526,8 +527,16 @@ def main(argv: list[str] | None = None) -> None:
         help="PostgreSQL server URL; the run uses a fresh schema (default: SQLite temp file)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the sequencer thread")
+    parser.add_argument(
+        "--serve-gc",
+        action="store_true",
+        help="set the collector's threshold as `dataex serve` does (default: Python's)",
+    )
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}")
+    if args.serve_gc:
+        gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
+    print(f"collector thresholds {gc.get_threshold()}")
     run(
         args.operations, args.runs, args.seed, args.threads, args.window, args.database,
         args.profile,
