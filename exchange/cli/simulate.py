@@ -1,0 +1,200 @@
+"""``dataex simulate`` and ``dataex sweep``: agent-based runs of the exchange.
+
+    dataex simulate SCENARIO.toml --seed N [--days D] [--ticks T] [--database URL] [--report DIR]
+    dataex sweep SCENARIO.toml --seeds 1-32 [--workers N] [--days D] [--out sweep.csv]
+
+The imperative shell around ``exchange.simulation``: a run goes through the in-process
+exchange (validation, compliance gate, risk, journal, ledger) on a virtual clock; its
+summary ends with the journal hash, which the same scenario and seed reproduce. A scenario
+that cannot be simulated stops with one ``error:`` line naming the file and the field, and
+exit status 2 (docs/simulation.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from exchange.simulation.runner import SimulationError, run_simulation
+from exchange.simulation.scenario import ScenarioError, load_scenario
+from exchange.simulation.sweep import (
+    SWEEP_COLUMNS,
+    ProcessExecutor,
+    SerialExecutor,
+    parse_seeds,
+    run_sweep,
+)
+
+EXIT_BAD_INPUT = 2
+# The printed table's columns (the CSV has every column of SWEEP_COLUMNS).
+_PRINTED = (
+    ("seed", 6),
+    ("orders", 9),
+    ("trades", 8),
+    ("refused_share", 8),
+    ("mean_spread_bp", 9),
+    ("median_price_to_true", 9),
+    ("mdape_market_holdout_pct", 9),
+    ("mdape_cost_pct", 9),
+    ("mdape_naive_pct", 9),
+    ("acf1_returns", 8),
+    ("excess_kurtosis", 9),
+    ("acf1_abs_returns", 8),
+    ("wall_s", 7),
+    ("journal_hash", 16),
+)
+_HEADINGS = {
+    "refused_share": "refused",
+    "mean_spread_bp": "spread",
+    "median_price_to_true": "px/true",
+    "mdape_market_holdout_pct": "mkt_ho%",
+    "mdape_cost_pct": "cost%",
+    "mdape_naive_pct": "naive%",
+    "acf1_returns": "acf1",
+    "excess_kurtosis": "kurt",
+    "acf1_abs_returns": "acf1|r|",
+    "journal_hash": "hash",
+}
+
+ScenarioArgument = Annotated[
+    Path, typer.Argument(metavar="SCENARIO.toml", help="The scenario (docs/simulation.md).")
+]
+DaysOption = Annotated[
+    int | None, typer.Option("--days", min=1, help="Days to run (default: the scenario's).")
+]
+TicksOption = Annotated[
+    int | None,
+    typer.Option("--ticks", min=1, help="Stop after this many ticks: a short run for checks."),
+]
+
+
+def simulate_command(
+    scenario: ScenarioArgument,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="The run's seed.")],
+    days: DaysOption = None,
+    ticks: TicksOption = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="URL",
+            help="An empty database (default: a new SQLite file in a temp dir).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="DIR", help="Write summary.json and index.html here."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify", help="Verify the ledger and check conservation after the run."
+        ),
+    ] = True,
+) -> None:
+    """Run SCENARIO.toml through the exchange and print its summary and journal hash."""
+    from exchange.simulation.metrics import summarise
+    from exchange.simulation.report import summary_lines, write_report
+
+    loaded = _load(scenario, seed)
+    try:
+        result = run_simulation(
+            loaded, seed, days=days, stop_after_ticks=ticks, database_url=database, check=check
+        )
+    except SimulationError as error:
+        _fail(str(error))
+    summary = summarise(result)
+    if report is not None:
+        try:
+            json_path, html_path = write_report(summary, report)
+        except OSError as error:
+            _fail(f"{error.filename or report}: {error.strerror or error}")
+        typer.echo(f"report: {html_path} and {json_path}")
+    for line in summary_lines(summary):
+        typer.echo(line)
+    if result.verify_ok is False or result.conservation:
+        raise typer.Exit(1)
+
+
+def sweep_command(
+    scenario: ScenarioArgument,
+    seeds: Annotated[
+        str, typer.Option("--seeds", metavar="N-M", help='Seeds, e.g. "1-32" or "1,4,9-12".')
+    ],
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Local worker processes (1: in-process).")
+    ] = os.cpu_count() or 1,
+    days: DaysOption = None,
+    ticks: TicksOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE.csv", help="Where to write the table.")
+    ] = Path("sweep.csv"),
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            metavar="DIR",
+            help="Where each run's SQLite file goes (default: a new temp dir).",
+        ),
+    ] = None,
+) -> None:
+    """Run SCENARIO.toml once per seed, in parallel, and gather one table (CSV + printed)."""
+    try:
+        seed_list = parse_seeds(seeds)
+    except ValueError as error:
+        _fail(f"--seeds: {error}")
+    if not out.parent.is_dir():
+        _fail(f"{out}: directory {out.parent} does not exist")
+    executor = SerialExecutor() if workers == 1 else ProcessExecutor(workers)
+    try:
+        rows = run_sweep(
+            scenario,
+            seed_list,
+            executor=executor,
+            days=days,
+            stop_after_ticks=ticks,
+            directory=directory,
+        )
+    except (ScenarioError, SimulationError) as error:
+        _fail(str(error))
+    with out.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    typer.echo(" ".join(f"{_HEADINGS.get(name, name):>{width}}" for name, width in _PRINTED))
+    for row in rows:
+        typer.echo(" ".join(_cell(row[name], width) for name, width in _PRINTED))
+    hashes = len({row["journal_hash"] for row in rows})
+    typer.echo(f"{len(rows)} runs, {hashes} distinct journal hashes; wrote {out}")
+    if not all(row["ledger_verified"] and row["conserved"] for row in rows):
+        raise typer.Exit(1)
+
+
+def _cell(value: Any, width: int) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    elif isinstance(value, float):
+        text = f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    else:
+        text = str(value)[:width]
+    return f"{text:>{width}}"
+
+
+def _load(path: Path, seed: int) -> Any:
+    try:
+        return load_scenario(path, seed=seed)
+    except ScenarioError as error:
+        _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)

@@ -1,0 +1,777 @@
+"""The simulated traders, one class each, and the context they read.
+
+An agent is a participant's strategy. Each tick the runner calls :meth:`Agent.act`, which
+reads the market through :class:`~exchange.simulation.view.MarketView` and returns the
+commands it wants to send, in order; the runner submits them through the sequencer (the same
+validation, compliance gate, risk checks, journal and settlement as any client) and hands
+each answer back through :meth:`Agent.on_result`. Every random choice comes from the agent's
+own seeded stream, so an agent's decisions depend only on the seed and what it has seen.
+
+Rules (docs/simulation.md, "Agents", says why):
+
+- :class:`Provider` sells new licences of its instruments, pricing from cost: ask = unit cost
+  x markup, unit cost = the product's cost basis x the licence-terms multiplier of the cost
+  approach. It learns from fills: each requote raises the markup by ``learning_rate`` if
+  anything sold since the last, and cuts it by as much once nothing has sold for
+  ``patience_ticks`` (once per such spell; within ``min_markup``..``max_markup``).
+- :class:`Buyer` is zero-intelligence constrained (Gode and Sunder 1993): a private value per
+  instrument, ``v = true value x exp(value_dispersion x z)`` with ``z`` drawn once; on acting,
+  a bid uniform in [``min_bid_fraction`` x v, v], never above v, for at most the units it still
+  wants, within what is left of its budget and its available cash. With ``resell`` (and a
+  transferable licence it holds) it is a ZI-C seller half the time: an ask uniform in
+  [v, v / ``min_bid_fraction``], never below v. With ``rotate``, once it holds all it wants
+  of an instrument it follows another instead, so demand keeps arriving.
+- :class:`MarketMaker` quotes both sides around a reference price (the cost approach's
+  value, moved towards each new trade price by ``ema_weight``), skewed against its inventory
+  (``skew_bp_per_unit``) and within ``max_inventory_units``; it sells only licences it holds.
+- :class:`NoiseTrader` acts with a probability scaled by the market's shared attention (a
+  persistent random level, so activity clusters; counted at most ``ATTENTION_CAP``), buying
+  or selling at random, aggressively (a marketable IOC order) or passively (a limit order
+  some ticks from the reference). With ``trend_weight`` it is a chartist too: it buys with
+  probability 1/2 + ``trend_weight`` after the last price rose over ``trend_ticks`` ticks,
+  1/2 - ``trend_weight`` after it fell.
+- :class:`Lender` does not trade: each day it values the licences pledged to it by the market
+  approach (``exchange.pricing`` on the run's own trades) and records the collateral value
+  and the credit line (loan-to-value x collateral) it would extend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from exchange import commands as cmd
+from exchange.errors import ExchangeError
+from exchange.pricing import (
+    DEFAULT_PARAMETERS,
+    TargetSpec,
+    cost_approach,
+    prepare_market,
+    product_from_catalogue,
+    terms_from_catalogue,
+    value,
+)
+from exchange.pricing.cost_income import terms_multiplier
+from exchange.service import Exchange, Outcome
+from exchange.simulation.scenario import (
+    BuyerParams,
+    LenderParams,
+    ListingSpec,
+    MarketMakerParams,
+    NoiseParams,
+    ProviderParams,
+)
+from exchange.simulation.truth import TrueValues
+from exchange.simulation.view import MarketView
+from exchange.valuation_inputs import book_snapshot, pricing_records
+
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "Buyer",
+    "Lender",
+    "MarketMaker",
+    "NoiseTrader",
+    "Provider",
+]
+
+STP = "cancel_newest"
+# Attention above four times its mean counts as four (a noise trader's chance per tick is
+# activity x attention); with the liquid scenario's log-sd of attention, about 0.64, that
+# clips about one tick in 160.
+ATTENTION_CAP = 4.0
+# The cost approach's range parameter, irrelevant to the value an agent reads from it.
+_COST_LOG_SD = 0.6
+
+
+class AgentContext:
+    """What every agent may know: the market (through the view), the listings, the true
+    values (only buyers read them: their private values are drawn around them), and the
+    current tick, which the runner sets before each round."""
+
+    def __init__(
+        self,
+        view: MarketView,
+        listings: dict[str, ListingSpec],
+        truth: TrueValues,
+        tick_ns: int,
+        product_ids: dict[str, str],
+    ) -> None:
+        self.view = view
+        self.listings = listings
+        self.truth = truth
+        self.tick_ns = tick_ns
+        self.product_ids = product_ids  # scenario key -> the exchange's product id
+        self.tick = 0
+        self.day = 0
+        self.now_ns = 0
+        self.attention = 1.0
+        self.date = dt.date(2000, 1, 1)
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.view.exchange
+
+
+def _floor_to(price: float, tick: int) -> int:
+    return int(price // tick) * tick
+
+
+def _ceil_to(price: float, tick: int) -> int:
+    return -int(-price // tick) * tick
+
+
+def _lots(units: int, lot: int) -> int:
+    return units // lot * lot
+
+
+def _geometric(rng: random.Random, probability: float) -> int:
+    """Ticks skipped before the next success of a coin of ``probability`` per tick."""
+    if probability >= 1.0:
+        return 0
+    return int(math.log(1.0 - rng.random()) / math.log(1.0 - probability))
+
+
+class Agent:
+    """One participant's strategy; see the module docstring for each kind's rule."""
+
+    kind = "agent"
+    # Quoting agents act first in each tick: their commands amend or cancel their own
+    # resting orders, which must not be filled by another agent's order of the same tick
+    # before the amend arrives (it would be refused as an order no longer open).
+    quoting = False
+
+    def __init__(self, participant: str, rng: random.Random) -> None:
+        self.participant = participant
+        self.rng = rng
+        # The runner calls act() from this tick on; an agent that acts at a constant rate
+        # draws its next tick (a geometric wait, the same law as a coin per tick) instead of
+        # being asked every tick.
+        self.wake_tick = 0
+        self._next_client_id = 0
+        self._last_trade_id = 0
+
+    def start(self, context: AgentContext) -> None:
+        """Called once, after the market is built and before the first tick."""
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        return []
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        """The answer to one of this agent's commands (``error`` if it was refused)."""
+
+    def end_of_day(self, context: AgentContext) -> None:
+        """Called after each day's close."""
+
+    def endowment(self) -> list[tuple[str, int]]:
+        """(symbol, units) this agent buys in the initial offering, before the first open."""
+        return []
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def client_id(self) -> str:
+        self._next_client_id += 1
+        return f"sim-{self._next_client_id}"
+
+    def new_fills(self, context: AgentContext) -> list[Any]:
+        fills = context.view.fills_since(self.participant, self._last_trade_id)
+        if fills:
+            self._last_trade_id = fills[-1].trade_id
+        return fills
+
+    def order(
+        self,
+        symbol: str,
+        side: str,
+        price_minor: int,
+        units: int,
+        tif: str = "GTC",
+        expire_ns: int | None = None,
+    ) -> cmd.SubmitOrder:
+        return cmd.SubmitOrder(
+            self.participant,
+            self.client_id(),
+            0,
+            symbol,
+            side,
+            "limit",
+            price_minor,
+            units,
+            tif,
+            expire_ns,
+            False,
+            STP,
+        )
+
+    def _follow(
+        self,
+        context: AgentContext,
+        follows: int,
+        chosen: tuple[str, ...] = (),
+        *,
+        transferable_only: bool = False,
+    ) -> list[str]:
+        """The instruments the agent trades: ``chosen`` if given, else ``follows`` drawn at
+        random (0: all); only transferable ones for an agent that must be able to resell."""
+        symbols = [
+            s
+            for s in context.listings
+            if not transferable_only or context.exchange.instruments[s].terms.transferable
+        ]
+        if chosen:
+            return [s for s in chosen if s in symbols]
+        if 0 < follows < len(symbols):
+            return sorted(self.rng.sample(symbols, follows), key=symbols.index)
+        return symbols
+
+    def _lifetime_ns(self, context: AgentContext, listing: ListingSpec, ticks: int) -> int:
+        """A GTD expiry ``ticks`` ahead; at least one auction ahead in a call market, so an
+        order always meets the next uncross."""
+        if listing.trading_mode == "call_auction":
+            ticks = max(ticks, listing.auction_every_ticks)
+        return context.now_ns + ticks * context.tick_ns
+
+
+# ------------------------------------------------------------------ provider
+
+
+@dataclass(slots=True)
+class _Ask:
+    symbol: str
+    unit_cost_minor: float
+    markup: float
+    next_requote_tick: int
+    order_id: int | None = None
+    sold_units: int = 0
+    last_fill_tick: int = 0
+
+
+class Provider(Agent):
+    kind = "provider"
+    quoting = True
+
+    def __init__(self, participant: str, rng: random.Random, params: ProviderParams) -> None:
+        super().__init__(participant, rng)
+        self.params = params
+        self.asks: dict[str, _Ask] = {}
+
+    def start(self, context: AgentContext) -> None:
+        exchange = context.exchange
+        for symbol in context.listings:
+            instrument = exchange.instruments.get(symbol)
+            if instrument is None or instrument.provider != self.participant:
+                continue
+            product = exchange.products[instrument.product_id]
+            terms = terms_from_catalogue(instrument.terms)
+            unit_cost = product.cost_basis_minor * terms_multiplier(terms, DEFAULT_PARAMETERS)
+            self.asks[symbol] = _Ask(
+                symbol,
+                unit_cost,
+                self.params.markup,
+                next_requote_tick=self.rng.randrange(self.params.requote_ticks),
+            )
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        if not self.asks:
+            return []
+        tick, params, view = context.tick, self.params, context.view
+        for fill in self.new_fills(context):
+            ask = self.asks.get(fill.symbol)
+            if ask is not None:
+                ask.sold_units += fill.quantity_units
+                ask.last_fill_tick = tick
+        commands: list[cmd.Command] = []
+        for ask in self.asks.values():
+            if ask.next_requote_tick > tick:
+                continue
+            ask.next_requote_tick = tick + params.requote_ticks
+            order = view.order(ask.order_id) if ask.order_id is not None else None
+            if ask.sold_units:
+                # Buyers took licences at this price: try a little more.
+                ask.markup = min(params.max_markup, ask.markup * (1 + params.learning_rate))
+            elif tick - ask.last_fill_tick >= params.patience_ticks:
+                ask.markup = max(params.min_markup, ask.markup * (1 - params.learning_rate))
+                ask.last_fill_tick = tick  # one cut per patience spell
+            ask.sold_units = 0
+            listing = context.listings[ask.symbol]
+            price = self.ask_price(ask, listing.tick_size_minor)
+            if order is not None and order.is_open:
+                if order.price_minor != price:
+                    commands.append(cmd.AmendOrder(self.participant, order.order_id, price, None))
+                continue
+            ask.order_id = None
+            units = _lots(min(params.ask_units, view.unsold(ask.symbol)), listing.lot_size_units)
+            if units > 0:
+                commands.append(self.order(ask.symbol, "sell", price, units))
+        return commands
+
+    @staticmethod
+    def ask_price(ask: _Ask, tick: int) -> int:
+        return max(tick, _ceil_to(ask.unit_cost_minor * ask.markup, tick))
+
+    def opening_price(self, symbol: str, tick: int) -> int | None:
+        """The price of the initial offering (the first ask), None if not its instrument."""
+        ask = self.asks.get(symbol)
+        return None if ask is None else self.ask_price(ask, tick)
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        if outcome is not None and type(command) is cmd.SubmitOrder:
+            ask = self.asks.get(command.symbol)
+            if ask is not None and command.client_order_id.startswith("sim-"):
+                ask.order_id = outcome.result.order_id
+
+
+# ------------------------------------------------------------------ buyer (ZI-C)
+
+
+class Buyer(Agent):
+    kind = "buyer"
+
+    def __init__(
+        self, participant: str, rng: random.Random, params: BuyerParams, budget_minor: int
+    ) -> None:
+        super().__init__(participant, rng)
+        self.params = params
+        self.budget_minor = budget_minor
+        self.spent_minor = 0
+        self.follows: list[str] = []
+        self.value_z: dict[str, float] = {}
+        self.open_orders: dict[int, tuple[str, str]] = {}  # order id -> (symbol, side)
+        self.budget_limited = 0
+
+    def start(self, context: AgentContext) -> None:
+        self.follows = self._follow(context, self.params.follows, self.params.instruments)
+        # Private values: one relative deviation per instrument, drawn once.
+        self.value_z = {symbol: self.rng.gauss(0.0, 1.0) for symbol in self.follows}
+        exchange = context.exchange
+        self.resellable = {
+            symbol
+            for symbol in self.follows
+            if self.params.resell and exchange.instruments[symbol].terms.transferable
+        }
+
+    def endowment(self) -> list[tuple[str, int]]:
+        units = self.params.initial_units
+        return [(symbol, units) for symbol in self.follows] if units else []
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        params, rng = self.params, self.rng
+        if not self.follows or params.activity <= 0:
+            self.wake_tick = 2**62
+            return []
+        if context.tick == 0 and rng.random() >= params.activity:
+            self.wake_tick = 1 + _geometric(rng, params.activity)
+            return []
+        self.wake_tick = context.tick + 1 + _geometric(rng, params.activity)
+        view = context.view
+        for fill in self.new_fills(context):
+            notional = fill.price_minor * fill.quantity_units
+            self.spent_minor += notional if fill.side == "buy" else fill.fee_minor - notional
+        for order_id in [i for i in self.open_orders if not view.is_open(i)]:
+            del self.open_orders[order_id]
+        symbol = self.follows[rng.randrange(len(self.follows))]
+        listing = context.listings[symbol]
+        tick, lot = listing.tick_size_minor, listing.lot_size_units
+        private_value = context.truth.value_minor(symbol) * math.exp(
+            params.value_dispersion * self.value_z[symbol]
+        )
+        held, sellable = view.licences(self.participant, symbol, context.now_ns)
+        draw = rng.random()  # drawn whatever the branch, so the stream stays aligned
+        if symbol in self.resellable and sellable >= lot and draw < 0.5:
+            # A ZI-C seller: never below the licence's value to it.
+            price = _ceil_to(
+                rng.uniform(private_value, private_value / params.min_bid_fraction), tick
+            )
+            units = _lots(min(params.order_units, sellable), lot)
+            side = "sell"
+        else:
+            open_units = sum(
+                view.order(i).remaining_units  # type: ignore[union-attr]
+                for i, (s, side) in self.open_orders.items()
+                if s == symbol and side == "buy"
+            )
+            wanted = params.max_units - held - open_units
+            if wanted <= 0 and held >= params.max_units and params.rotate:
+                self._rotate(context, symbol)
+                return []
+            units = _lots(min(params.order_units, wanted), lot)
+            price = _floor_to(
+                rng.uniform(params.min_bid_fraction * private_value, private_value), tick
+            )
+            side = "buy"
+            if units <= 0 or price < tick:
+                return []
+            available, reserved = view.cash(self.participant)
+            budget_left = min(self.budget_minor - self.spent_minor - reserved, available)
+            affordable = _lots(max(0, budget_left) // price, lot)
+            if affordable < units:
+                self.budget_limited += 1
+                units = affordable
+        if units <= 0:
+            return []
+        for order_id, (own_symbol, own_side) in self.open_orders.items():
+            if own_symbol == symbol and own_side != side:
+                own = view.order(order_id)
+                assert own is not None and own.price_minor is not None
+                if (price >= own.price_minor) if side == "buy" else (price <= own.price_minor):
+                    return []  # it would cross its own order
+        expire = self._lifetime_ns(context, listing, params.order_lifetime_ticks)
+        return [self.order(symbol, side, price, units, "GTD", expire)]
+
+    def _rotate(self, context: AgentContext, symbol: str) -> None:
+        """Having all it wants of ``symbol``, turn to an instrument it does not follow yet
+        (with a fresh private value), so that demand keeps arriving in a thin market."""
+        followed = set(self.follows)
+        candidates = [s for s in context.listings if s not in followed]
+        if not candidates:
+            return
+        fresh = candidates[self.rng.randrange(len(candidates))]
+        self.follows[self.follows.index(symbol)] = fresh
+        self.value_z[fresh] = self.rng.gauss(0.0, 1.0)
+        if self.params.resell and context.exchange.instruments[fresh].terms.transferable:
+            self.resellable.add(fresh)
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        if outcome is not None and type(command) is cmd.SubmitOrder:
+            record = outcome.result
+            if record.is_open:
+                self.open_orders[record.order_id] = (command.symbol, command.side)
+
+
+# ------------------------------------------------------------------ market maker
+
+
+@dataclass(slots=True)
+class _Quote:
+    symbol: str
+    reference_minor: float | None
+    trades_seen: int = 0
+    bid_id: int | None = None
+    ask_id: int | None = None
+    next_requote_tick: int = 0
+
+
+class MarketMaker(Agent):
+    kind = "market_maker"
+    quoting = True
+
+    def __init__(
+        self, participant: str, rng: random.Random, params: MarketMakerParams, budget_minor: int
+    ) -> None:
+        super().__init__(participant, rng)
+        self.params = params
+        self.budget_minor = budget_minor
+        self.spent_minor = 0
+        self.quotes: dict[str, _Quote] = {}
+
+    def start(self, context: AgentContext) -> None:
+        exchange = context.exchange
+        # A market maker sells what it bought: only transferable licences can be made a
+        # market in.
+        chosen = self._follow(
+            context, self.params.follows, self.params.instruments, transferable_only=True
+        )
+        for symbol in chosen:
+            instrument = exchange.instruments.get(symbol)
+            if instrument is None or instrument.provider == self.participant:
+                continue
+            # Before any trade, the cost approach is the one public estimate of value.
+            product = product_from_catalogue(exchange.products[instrument.product_id])
+            terms = terms_from_catalogue(instrument.terms)
+            start = cost_approach(product, terms, DEFAULT_PARAMETERS, _COST_LOG_SD).value * 100
+            self.quotes[symbol] = _Quote(
+                symbol,
+                start if start > 0 else None,
+                next_requote_tick=self.rng.randrange(self.params.requote_ticks),
+            )
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        params, view, tick_index = self.params, context.view, context.tick
+        for fill in self.new_fills(context):
+            if fill.side == "buy":
+                self.spent_minor += fill.price_minor * fill.quantity_units
+            else:
+                self.spent_minor -= fill.price_minor * fill.quantity_units - fill.fee_minor
+        commands: list[cmd.Command] = []
+        for quote in self.quotes.values():
+            if quote.next_requote_tick > tick_index:
+                continue
+            quote.next_requote_tick = tick_index + params.requote_ticks
+            symbol = quote.symbol
+            trades = view.trade_count(symbol)
+            if trades != quote.trades_seen:
+                last = view.last_price(symbol)
+                assert last is not None
+                quote.trades_seen = trades
+                if quote.reference_minor is None:
+                    quote.reference_minor = float(last)
+                else:
+                    quote.reference_minor += params.ema_weight * (last - quote.reference_minor)
+            if quote.reference_minor is None:
+                continue
+            commands.extend(self._requote(context, quote))
+        return commands
+
+    def endowment(self) -> list[tuple[str, int]]:
+        units = self.params.initial_units
+        return [(symbol, units) for symbol in self.quotes] if units else []
+
+    def _requote(self, context: AgentContext, quote: _Quote) -> list[cmd.Command]:
+        params, view = self.params, context.view
+        listing = context.listings[quote.symbol]
+        tick, lot = listing.tick_size_minor, listing.lot_size_units
+        held, sellable = view.licences(self.participant, quote.symbol, context.now_ns)
+        assert quote.reference_minor is not None
+        # The skew is relative to the price, so one setting suits any price level.
+        excess = held - params.max_inventory_units / 2
+        center = quote.reference_minor * (1 - params.skew_bp_per_unit * excess / 10_000)
+        bid_price = max(tick, _floor_to(center - params.half_spread_ticks * tick, tick))
+        ask_price = max(bid_price + tick, _ceil_to(center + params.half_spread_ticks * tick, tick))
+        bid = view.order(quote.bid_id) if quote.bid_id is not None else None
+        ask = view.order(quote.ask_id) if quote.ask_id is not None else None
+        bid = bid if bid is not None and bid.is_open else None
+        ask = ask if ask is not None and ask.is_open else None
+        bid_units = _lots(min(params.quote_units, params.max_inventory_units - held), lot)
+        ask_units = _lots(
+            min(params.quote_units, sellable + (ask.remaining_units if ask else 0)), lot
+        )
+        available, reserved = view.cash(self.participant)
+        budget_left = min(self.budget_minor - self.spent_minor - reserved, available)
+        bid_side = self._side(quote, "buy", bid, bid_price, bid_units, budget_left)
+        ask_side = self._side(quote, "sell", ask, ask_price, ask_units, 0)
+        # Move the side that gets out of the way first, so the new bid never meets the old
+        # ask (an auction refuses an order that crosses the participant's own).
+        rising = ask is None or ask_price >= (ask.price_minor or 0)
+        return ask_side + bid_side if rising else bid_side + ask_side
+
+    def _side(
+        self, quote: _Quote, side: str, order: Any, price: int, units: int, budget_left: int
+    ) -> list[cmd.Command]:
+        buying = side == "buy"
+        if order is not None:
+            if units <= 0:
+                return [cmd.CancelOrder(self.participant, order.order_id)]
+            if order.price_minor == price:
+                return []
+            extra = (price - order.price_minor) * order.remaining_units if buying else 0
+            if extra > budget_left:
+                return [cmd.CancelOrder(self.participant, order.order_id)]
+            return [cmd.AmendOrder(self.participant, order.order_id, price, None)]
+        if buying:
+            units = min(units, max(0, budget_left) // price)
+        if units <= 0:
+            return []
+        return [self.order(quote.symbol, side, price, units)]
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        if outcome is not None and type(command) is cmd.SubmitOrder:
+            quote = self.quotes[command.symbol]
+            if command.side == "buy":
+                quote.bid_id = outcome.result.order_id
+            else:
+                quote.ask_id = outcome.result.order_id
+
+
+# ------------------------------------------------------------------ noise trader
+
+
+class NoiseTrader(Agent):
+    kind = "noise"
+
+    def __init__(
+        self, participant: str, rng: random.Random, params: NoiseParams, budget_minor: int
+    ) -> None:
+        super().__init__(participant, rng)
+        self.params = params
+        self.budget_minor = budget_minor
+        self.spent_minor = 0
+        self.follows: list[str] = []
+        self.open_orders: dict[int, tuple[str, str, int]] = {}  # id -> (symbol, side, price)
+
+    def start(self, context: AgentContext) -> None:
+        self.follows = self._follow(
+            context, self.params.follows, self.params.instruments, transferable_only=True
+        )
+
+    def endowment(self) -> list[tuple[str, int]]:
+        units = self.params.initial_units
+        return [(symbol, units) for symbol in self.follows] if units else []
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        params, rng = self.params, self.rng
+        # Thinning: candidate ticks come at the highest rate attention allows (a geometric
+        # wait), and a candidate acts with the share of that rate attention gives now, so
+        # each tick acts with probability activity x min(attention, ATTENTION_CAP).
+        ceiling = min(1.0, params.activity * ATTENTION_CAP)
+        if not self.follows or ceiling <= 0:
+            self.wake_tick = 2**62
+            return []
+        self.wake_tick = context.tick + 1 + _geometric(rng, ceiling)
+        chance = min(1.0, params.activity * min(context.attention, ATTENTION_CAP))
+        if rng.random() * ceiling >= chance:
+            return []
+        view = context.view
+        for fill in self.new_fills(context):
+            notional = fill.price_minor * fill.quantity_units
+            self.spent_minor += notional if fill.side == "buy" else fill.fee_minor - notional
+        for order_id in [i for i in self.open_orders if not view.is_open(i)]:
+            del self.open_orders[order_id]
+        symbol = self.follows[rng.randrange(len(self.follows))]
+        listing = context.listings[symbol]
+        tick, lot = listing.tick_size_minor, listing.lot_size_units
+        bid, ask = view.best(symbol)
+        reference = view.reference(symbol)
+        if reference is None:
+            return []
+        held, sellable = view.licences(self.participant, symbol, context.now_ns)
+        buy_share = 0.5
+        if params.trend_weight:
+            # A chartist's tilt: buy more often after the price rose, sell after it fell.
+            before = view.price_at(symbol, context.now_ns - params.trend_ticks * context.tick_ns)
+            last = view.last_price(symbol)
+            if before is not None and last is not None and last != before:
+                buy_share += params.trend_weight if last > before else -params.trend_weight
+        selling = sellable >= lot and (
+            held >= params.max_inventory_units or rng.random() >= buy_share
+        )
+        units = lot * rng.randint(1, max(1, params.max_order_units // lot))
+        aggressive = listing.trading_mode == "continuous" and rng.random() < params.aggressive_share
+        offset = abs(rng.gauss(0.0, params.price_sd_ticks))
+        if selling:
+            units = min(units, _lots(sellable, lot))
+            if aggressive and bid is not None:
+                price, tif = max(tick, bid - tick * rng.randrange(3)), "IOC"
+            else:
+                price, tif = _ceil_to(reference + offset * tick, tick), "GTD"
+        else:
+            units = min(units, _lots(params.max_inventory_units - held, lot))
+            if aggressive and ask is not None:
+                price, tif = ask + tick * rng.randrange(3), "IOC"
+            else:
+                price, tif = _floor_to(reference - offset * tick, tick), "GTD"
+            available, reserved = view.cash(self.participant)
+            budget_left = min(self.budget_minor - self.spent_minor - reserved, available)
+            units = min(units, _lots(max(0, budget_left) // max(price, 1), lot))
+        if units <= 0 or price < tick:
+            return []
+        side = "sell" if selling else "buy"
+        for own_symbol, own_side, own_price in self.open_orders.values():
+            # An order that would cross one's own is refused in an auction and cancelled by
+            # self-trade prevention in continuous trading: not worth sending.
+            if (
+                own_symbol == symbol
+                and own_side != side
+                and (
+                    (side == "buy" and price >= own_price)
+                    or (side == "sell" and price <= own_price)
+                )
+            ):
+                return []
+        expire = (
+            self._lifetime_ns(context, listing, params.order_lifetime_ticks)
+            if tif == "GTD"
+            else None
+        )
+        return [self.order(symbol, side, price, units, tif, expire)]
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        if outcome is not None and type(command) is cmd.SubmitOrder:
+            record = outcome.result
+            if record.is_open:
+                self.open_orders[record.order_id] = (
+                    command.symbol,
+                    command.side,
+                    command.price_minor,
+                )
+
+
+# ------------------------------------------------------------------ lender
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralLine:
+    """One pledged instrument's valuation on one day (money in currency units)."""
+
+    symbol: str
+    units: int
+    unit_value: float
+    method: str
+    comparables: int
+    low: float
+    high: float
+    true_unit_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralRecord:
+    day: int
+    date: str
+    lines: tuple[CollateralLine, ...]
+    collateral_value: float
+    true_collateral_value: float
+    credit_line: float
+
+
+class Lender(Agent):
+    kind = "lender"
+
+    def __init__(self, participant: str, rng: random.Random, params: LenderParams) -> None:
+        super().__init__(participant, rng)
+        self.params = params
+        self.records: list[CollateralRecord] = []
+
+    def end_of_day(self, context: AgentContext) -> None:
+        if context.day % self.params.valuation_every_days:
+            return
+        exchange = context.exchange
+        products, trades = pricing_records(exchange)
+        market = prepare_market(products, trades, as_of=context.date)
+        by_id = {record.product_id: record for record in products}
+        lines = []
+        for pledge in self.params.pledged:
+            instrument = exchange.instruments.get(pledge.symbol)
+            if instrument is None:
+                continue  # not listed (refused at the compliance gate): nothing to value
+            # The operator pledges licences it has not sold: the pledge shrinks with sales.
+            units = min(pledge.units, context.view.unsold(pledge.symbol))
+            terms = terms_from_catalogue(instrument.terms)
+            book = book_snapshot(exchange, instrument.product_id, terms)
+            target = TargetSpec(by_id[instrument.product_id], terms, context.date, book=book)
+            report = value(market, target)
+            lines.append(
+                CollateralLine(
+                    pledge.symbol,
+                    units,
+                    report.value,
+                    report.method,
+                    report.n_comparables,
+                    report.low,
+                    report.high,
+                    context.truth.value_minor(pledge.symbol) / 100,
+                )
+            )
+        collateral = math.fsum(line.units * line.unit_value for line in lines)
+        truth = math.fsum(line.units * line.true_unit_value for line in lines)
+        self.records.append(
+            CollateralRecord(
+                context.day,
+                context.date.isoformat(),
+                tuple(lines),
+                collateral,
+                truth,
+                self.params.loan_to_value * collateral,
+            )
+        )
