@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 
 import exchange
+from exchange.cli.files import EXIT_BAD_INPUT
 
 EXIT_CHECK_FAILED = 1
-EXIT_BAD_INPUT = 2
 MAX_USERS = 500
 MAX_DURATION_S = 600.0
 MAX_SPAWN_RATE = 500.0

@@ -9,15 +9,14 @@ has run, so a bad row leaves no half-written trades file behind.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from exchange.cli.files import check_distinct, fail, replacing
 from exchange.orderflow import (
     BOOK_COLUMNS,
     TRADE_COLUMNS,
@@ -31,8 +30,6 @@ from exchange.orderflow import (
     trade_row,
 )
 from matching import Engine, Trade
-
-EXIT_BAD_INPUT = 2
 
 T = TypeVar("T")
 
@@ -70,10 +67,10 @@ def match(
     Orders the engine rejects are not errors: they are counted and processing goes on.
     """
     outputs = [p for p in (trades_out, book_out, events_out) if p is not None]
-    _check_distinct([orders, *([instruments] if instruments else []), *outputs])
+    check_distinct([orders, *([instruments] if instruments else []), *outputs])
     for output in outputs:
         if not output.parent.is_dir():
-            _fail(f"{output}: directory {output.parent} does not exist")
+            fail(f"{output}: directory {output.parent} does not exist")
     listings: dict[str, Listing] = {}
     if instruments is not None:
         listings = _guarded(instruments, lambda: read_instruments(instruments))
@@ -82,9 +79,9 @@ def match(
 
     def run() -> None:
         with ExitStack() as stack:
-            trades = csv.writer(stack.enter_context(_replacing(trades_out)), lineterminator="\n")
+            trades = csv.writer(stack.enter_context(replacing(trades_out)), lineterminator="\n")
             trades.writerow(TRADE_COLUMNS)
-            events = None if events_out is None else stack.enter_context(_replacing(events_out))
+            events = None if events_out is None else stack.enter_context(replacing(events_out))
             for line, command in read_order_flow(orders, listings):
                 try:
                     emitted = engine.apply(command)
@@ -98,7 +95,7 @@ def match(
                 if events is not None:
                     events.write("".join(event_line(line, command.seq, e) for e in emitted))
             if book_out is not None:
-                book = csv.writer(stack.enter_context(_replacing(book_out)), lineterminator="\n")
+                book = csv.writer(stack.enter_context(replacing(book_out)), lineterminator="\n")
                 book.writerow(BOOK_COLUMNS)
                 book.writerows(book_rows(engine))
 
@@ -138,34 +135,7 @@ def _guarded(path: Path, action: Callable[[], T]) -> T:
     try:
         return action()
     except OrderFlowError as error:
-        _fail(f"{path}:{error.line}: {error.message}")
+        fail(f"{path}:{error.line}: {error.message}")
     except OSError as error:
         # A failed read names its file; a failed write (a full disk) may name none.
-        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _check_distinct(paths: list[Path]) -> None:
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        key = path.resolve()
-        if key in seen:
-            _fail(f"{path} is given twice (also as {seen[key]}); inputs and outputs must differ")
-        seen[key] = path
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[IO[str]]:
-    """A text file that becomes ``path`` if the block succeeds and vanishes if it fails."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            yield file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.commands import CreateParticipant
 from exchange.errors import ExchangeError
 from exchange.participants import Role, new_api_key, secret_digest
@@ -21,7 +22,6 @@ from exchange.service import OPERATOR
 from ledger import Ledger, LedgerError, database_url
 
 app = typer.Typer(help="Participants of the exchange.", no_args_is_help=True)
-EXIT_BAD_INPUT = 2
 
 
 def _slug(name: str) -> str:

@@ -41,6 +41,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.orderflow import BOOK_COLUMNS, book_rows
 from exchange.research import (
     DatabaseJournal,
@@ -65,7 +66,6 @@ from ledger import Ledger, LedgerError, database_url
 __all__ = ["open_database", "replay_command", "reports_errors"]
 
 EXIT_DIFFERS = 1
-EXIT_BAD_INPUT = 2
 # Differing order-book columns listed for a LOBSTER mismatch.
 MISMATCH_COLUMNS_SHOWN = 12
 

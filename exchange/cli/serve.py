@@ -11,9 +11,9 @@ from rich.console import Console
 
 from exchange.api import create_app
 from exchange.api.runtime import Runtime
+from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.settings import Settings
 
-EXIT_BAD_INPUT = 2
 GC_THRESHOLD_OBJECTS = 100_000
 
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.simulation.runner import SimulationError, run_simulation
 from exchange.simulation.scenario import ScenarioError, load_scenario
 from exchange.simulation.sweep import (
@@ -29,7 +30,6 @@ from exchange.simulation.sweep import (
     run_sweep,
 )
 
-EXIT_BAD_INPUT = 2
 # The printed table's columns (the CSV has every column of SWEEP_COLUMNS).
 _PRINTED = (
     ("seed", 6),

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from exchange.catalogue import Exclusivity, Scope, Territory
+from exchange.cli.files import check_distinct, fail, replacing
 from exchange.pricing import (
     FACTOR_NAMES,
     Market,
@@ -46,8 +44,6 @@ from exchange.pricing.csvio import (
     read_trades,
     valuation_row,
 )
-
-EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
     help="Value data-product licences from comparables in your own CSV files.",
@@ -81,9 +77,9 @@ def batch(
     ] = None,
 ) -> None:
     """Value every target of TARGETS.csv and write one row per target to VALUATIONS.csv."""
-    _check_distinct([products, trades, targets, out])
+    check_distinct([products, trades, targets, out])
     if not out.parent.is_dir():
-        _fail(f"{out}: directory {out.parent} does not exist")
+        fail(f"{out}: directory {out.parent} does not exist")
     product_records, trade_records = _read_market_files(products, trades)
     target_rows = _guarded(lambda: read_targets(targets, product_records))
     if html is not None:
@@ -97,14 +93,14 @@ def batch(
         reports.append(_value(market, product_records, row, targets))
 
     def write() -> None:
-        with _replacing(out) as file:
+        with replacing(out) as file:
             writer = csv.writer(file, lineterminator="\n")
             writer.writerow(VALUATION_COLUMNS)
             writer.writerows(valuation_row(report) for report in reports)
         if html is not None:
             for number, report in enumerate(reports, start=1):
                 name = f"{number:05d}_{_safe(report.product.product_id)}.html"
-                with _replacing(html / name) as file:
+                with replacing(html / name) as file:
                     file.write(report.to_html())
 
     _guarded(write)
@@ -141,26 +137,22 @@ def report(
     """Value one product under the given terms and print its comparables table."""
     product_records, trade_records = _read_market_files(products, trades)
     if product_id not in product_records:
-        _fail(f"{products}: no product {product_id!r}")
+        fail(f"{products}: no product {product_id!r}")
     day: dt.date | None = None
     if as_of is not None:
         try:
             day = dt.date.fromisoformat(as_of)
         except ValueError:
-            _fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+            fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
     elif trade_records:
         day = max(trade.traded_at for trade in trade_records)
     else:
-        _fail(f"{trades}: no trades, so --as-of is needed")
+        fail(f"{trades}: no trades, so --as-of is needed")
     assert day is not None
     market = _prepare(product_records, trade_records, day)
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     result = value(market, TargetSpec(product_records[product_id], terms, day))
-    for output, text in ((json_out, result.to_json), (html_out, result.to_html)):
-        if output is not None:
-            _guarded(lambda output=output, text=text: _write_text(output, text()))
-    for line in summary_lines(result):
-        typer.echo(line)
+    _publish(result, json_out, html_out)
 
 
 @app.command("product")
@@ -193,23 +185,28 @@ def product(
         try:
             day = dt.date.fromisoformat(as_of)
         except ValueError:
-            _fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+            fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
     try:
         exchange = recover(Ledger.open(database_url(database)))
     except (LedgerError, RecoveryError, OSError, ValueError) as error:
-        _fail(f"cannot read the exchange's database: {error}")
+        fail(f"cannot read the exchange's database: {error}")
     if product_id not in exchange.products:
-        _fail(f"the catalogue has no product {product_id!r}")
+        fail(f"the catalogue has no product {product_id!r}")
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     product_records, trade_records = pricing_records(exchange)
     market = _prepare({p.product_id: p for p in product_records}, trade_records, day)
     target = next(p for p in product_records if p.product_id == product_id)
     book = book_snapshot(exchange, product_id, terms)
     result = value(market, TargetSpec(target, terms, day, book=book))
-    for output, text in ((json_out, result.to_json), (html_out, result.to_html)):
+    _publish(result, json_out, html_out)
+
+
+def _publish(report: ValuationReport, json_out: Path | None, html_out: Path | None) -> None:
+    """Write the report where asked, and print its summary."""
+    for output, text in ((json_out, report.to_json), (html_out, report.to_html)):
         if output is not None:
             _guarded(lambda output=output, text=text: _write_text(output, text()))
-    for line in summary_lines(result):
+    for line in summary_lines(report):
         typer.echo(line)
 
 
@@ -254,7 +251,7 @@ def _prepare(
     try:
         return prepare_market(products.values(), trades, as_of=as_of)
     except ValueError as error:  # the readers validate every record, so this is unexpected
-        _fail(f"cannot prepare the market on {as_of.isoformat()}: {error}")
+        fail(f"cannot prepare the market on {as_of.isoformat()}: {error}")
 
 
 def _value(
@@ -264,7 +261,7 @@ def _value(
     try:
         return value(market, target)
     except ValueError as error:
-        _fail(f"{path}:{row.line}: {error}")
+        fail(f"{path}:{row.line}: {error}")
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -272,23 +269,9 @@ def _guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except CsvFileError as error:
-        _fail(str(error))
+        fail(str(error))
     except OSError as error:
-        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _check_distinct(paths: list[Path]) -> None:
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        key = path.resolve()
-        if key in seen:
-            _fail(f"{path} is given twice (also as {seen[key]}); inputs and outputs must differ")
-        seen[key] = path
+        fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
 
 
 def _safe(name: str) -> str:
@@ -297,18 +280,5 @@ def _safe(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with _replacing(path) as file:
+    with replacing(path) as file:
         file.write(text)
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[IO[str]]:
-    """A text file that becomes ``path`` if the block succeeds and vanishes if it fails."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            yield file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
