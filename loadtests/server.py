@@ -14,15 +14,9 @@ Keep :func:`main` in step with ``exchange/cli/serve.py``: a difference in the st
 make the baseline measure something else.
 
 A second route, ``GET /v1/loadtest/internals``, tells the load generator the stack (HTTP
-parser, event loop, the what-if below), each thread's name (so that it can split the
+parser and event loop), each thread's name (so that it can split the
 server's CPU time between the event loop, the sequencer and the thread pool) and the
 sequencer's commit count (commands per commit).
-
-What-if, for measuring a change to the stack without making it: with
-``DATAEX_LOADTEST_INLINE_DEPENDENCIES=1`` FastAPI calls plain ``def`` dependencies (the
-API's ``get_runtime``, ``current_participant`` and role checks) on the event loop instead of
-handing each to its thread pool. ``dataex serve`` never does this; a report of such a run
-says so.
 
 ``--profile DIR`` runs the two busy threads under cProfile (each profiler sees only its own
 thread): the main thread, which runs the event loop and so every route, into
@@ -39,15 +33,13 @@ import asyncio
 import cProfile
 import gc
 import importlib.util
-import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import fastapi.dependencies.utils
 import uvicorn
 from fastapi import FastAPI, Request
 
@@ -59,16 +51,13 @@ from exchange.settings import Settings
 __all__ = [
     "BARE_BODY",
     "BARE_PATH",
-    "INLINE_DEPENDENCIES_ENV",
     "INTERNALS_PATH",
     "build_app",
-    "inline_dependencies",
     "main",
 ]
 
 BARE_PATH = "/v1/loadtest/bare"
 INTERNALS_PATH = "/v1/loadtest/internals"
-INLINE_DEPENDENCIES_ENV = "DATAEX_LOADTEST_INLINE_DEPENDENCIES"
 BARE_BODY = {"status": "ok"}
 # As in exchange/cli/serve.py: every order leaves long-lived records behind.
 GC_THRESHOLD_OBJECTS = 100_000
@@ -99,7 +88,6 @@ def build_app(settings: Settings) -> FastAPI:
                 # What uvicorn's "auto" choices pick: httptools and uvloop when installed.
                 "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
                 "event loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-                "inline dependencies": os.environ.get(INLINE_DEPENDENCIES_ENV) == "1",
             },
             "threads": {str(t.native_id): t.name for t in threading.enumerate()},
             "sequencer_batches": runtime.sequencer.batches,
@@ -107,16 +95,6 @@ def build_app(settings: Settings) -> FastAPI:
         }
 
     return app
-
-
-def inline_dependencies() -> None:
-    """The what-if of the module docstring: FastAPI's thread-pool hop for plain ``def``
-    dependencies replaced, in this process, by a direct call on the event loop."""
-
-    async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return function(*args, **kwargs)
-
-    fastapi.dependencies.utils.run_in_threadpool = call  # type: ignore[assignment]
 
 
 def _exit(signum: int, _frame: object) -> None:
@@ -147,8 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR")
     args = parser.parse_args(argv)
-    if os.environ.get(INLINE_DEPENDENCIES_ENV) == "1":
-        inline_dependencies()
     app = build_app(Settings.from_env(args.database))
     gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
     print(f"dataex load-test server on http://{args.host}:{args.port}", flush=True)

@@ -1,12 +1,17 @@
-"""Dependencies of the routes: the runtime, the authenticated participant, role checks."""
+"""Dependencies of the routes: the runtime, the authenticated participant, role checks.
+
+They are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency in
+its thread pool, a hand-off to another thread and back for each of the three a request with a
+key resolves, which cost more than the dependencies themselves (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
 
 from exchange.participants import ApiKey, Participant, Role
 
@@ -19,8 +24,8 @@ API_KEY_HEADER = "X-API-Key"
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your API key")
 
 
-def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+async def get_runtime(connection: HTTPConnection) -> Runtime:
+    return connection.app.state.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -32,9 +37,11 @@ def authenticate(runtime: Runtime, key: str | None) -> Participant:
         raise ApiError(401, f"this needs an API key in the {API_KEY_HEADER} header",
                        "AUTH_MISSING_KEY", {"WWW-Authenticate": "ApiKey"})  # fmt: skip
     parsed = ApiKey.parse(key)
+    # One dictionary lookup, seeing the state before or after any command, so without the
+    # sequencer's lock: the event loop never waits for a batch to look up a key.
     participant = (
         None if parsed is None
-        else runtime.read(lambda exchange: exchange.authenticate(parsed.key_id, parsed.secret))
+        else runtime.sequencer.exchange.authenticate(parsed.key_id, parsed.secret)
     )  # fmt: skip
     if participant is None:
         raise ApiError(401, "the API key is not valid", "AUTH_INVALID_KEY",
@@ -46,18 +53,20 @@ def authenticate(runtime: Runtime, key: str | None) -> Participant:
     return participant
 
 
-def current_participant(runtime: RuntimeDep, key: str | None = Security(_api_key)) -> Participant:
+async def current_participant(
+    runtime: RuntimeDep, key: str | None = Security(_api_key)
+) -> Participant:
     return authenticate(runtime, key)
 
 
 CurrentParticipant = Annotated[Participant, Depends(current_participant)]
 
 
-def requires(*roles: Role) -> Callable[[Participant], Participant]:
+def requires(*roles: Role) -> Callable[[Participant], Coroutine[Any, Any, Participant]]:
     """A dependency: the current participant, if it holds one of ``roles`` (else 403)."""
     wanted = frozenset(roles)
 
-    def check(participant: CurrentParticipant) -> Participant:
+    async def check(participant: CurrentParticipant) -> Participant:
         if not participant.has_any(wanted):
             names = ", ".join(sorted(wanted))
             raise ApiError(403, f"this needs one of the roles: {names}", "AUTH_FORBIDDEN")

@@ -739,7 +739,8 @@ def test_gtd_order_expires_at_housekeeping_and_its_reservation_is_released(
     order_id = order_id.order_id
     assert exchange.cash_of("ann") == (CASH_MINOR - 4_500, 4_500)
     assert not exchange.housekeeping_due(expire_ns - 1)
-    market.refuse(c.Housekeeping(OPERATOR), Reason.VALIDATION_INVALID, at_ns=expire_ns - 1)
+    early = market.execute(c.Housekeeping(OPERATOR), at_ns=expire_ns - 1)
+    assert early.entries == [] and exchange.orders[order_id].is_open
     market.refuse(c.Housekeeping("admin"), Reason.AUTH_FORBIDDEN, at_ns=expire_ns + 1)
     assert exchange.housekeeping_due(expire_ns + 1)
 
@@ -752,6 +753,25 @@ def test_gtd_order_expires_at_housekeeping_and_its_reservation_is_released(
     assert release.body == {"participant": "ann", "amount_minor": 4_500, "order_id": order_id}
     assert not exchange.housekeeping_due(expire_ns + 1)
     assert exchange.engine.open_order_count() == 0
+
+
+def test_a_gtd_order_that_filled_or_was_cancelled_leaves_no_expiry_due(market: Market) -> None:
+    exchange = market.exchange
+    expire_ns = market.now_ns + 1_000_000
+    filled = market.execute(buy("bob", "b1", PRICE, 2, tif="GTD", expire_ns=expire_ns)).result
+    cancelled = market.execute(buy("ann", "a1", 900, 1, tif="GTD", expire_ns=expire_ns)).result
+    live = market.execute(buy("ann", "a2", 900, 1, tif="GTD", expire_ns=expire_ns + 5)).result
+    assert exchange.housekeeping_due(expire_ns)
+
+    market.execute(sell("prov", "p1", PRICE, 2))
+    market.execute(c.CancelOrder("ann", cancelled.order_id))
+
+    assert exchange.orders[filled.order_id].status is OrderStatus.FILLED
+    assert not exchange.housekeeping_due(expire_ns + 4)
+    assert exchange.housekeeping_due(expire_ns + 5)
+    outcome = market.execute(c.Housekeeping(OPERATOR), at_ns=expire_ns + 5)
+    assert exchange.orders[live.order_id].cancel_reason == "expired"
+    assert len(entries_of(EntryKind.RELEASE, outcome.entries)) == 1
 
 
 def test_gtd_order_without_expiry_or_in_the_past_is_refused(market: Market) -> None:
@@ -771,7 +791,8 @@ def test_licence_lapses_at_expiry_after_its_resale_order_is_cancelled(market: Ma
     resale_id = market.execute(sell("bob", "b2", 1_500, 3)).result.order_id
     assert exchange.holdings_of("bob") == [(SYMBOL, expires_ns, 5, 3)]
     assert not exchange.housekeeping_due(expires_ns - 1)
-    market.refuse(c.Housekeeping(OPERATOR), Reason.VALIDATION_INVALID, at_ns=expires_ns - 1)
+    early = market.execute(c.Housekeeping(OPERATOR), at_ns=expires_ns - 1)
+    assert early.entries == [] and exchange.orders[resale_id].is_open
 
     outcome = market.execute(c.Housekeeping(OPERATOR), at_ns=expires_ns)
 
