@@ -1,8 +1,8 @@
 """Dependencies of the routes: the runtime, the authenticated participant, role checks.
 
 They are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency in
-its thread pool, a hand-off to another thread and back for each of the three a request with a
-key resolves, which cost more than the dependencies themselves (docs/benchmarks.md)."""
+its thread pool, a hand-off to another thread and back for each, which cost more than the
+dependencies themselves (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
