@@ -30,8 +30,9 @@ duration and a category time-dummy index):
   degrees of freedom (heavy tails), its scale varying by category.
 
 Both have a product-specific latent deviation that no observable explains (log sd 0.10 and
-0.08), so no method can be exact. The method was not tuned to either generator: its defaults
-and kernels are those documented in docs/valuation.md, fixed before these runs.
+0.08), so no method can be exact. The method is not tuned to either generator: it was
+developed on seeds 3-5 and its figures are quoted for seeds 1 and 2; its defaults, kernels and
+curve settings are those documented in docs/valuation.md.
 """
 
 from __future__ import annotations

@@ -7,10 +7,16 @@ The model, for trade i of product p under terms t in period m of category c::
                   + log(exclusivity premium) exclusive_t + log(scope premium)[scope_t]
                   + log(territory premium) cross_border_t + log(freshness premium)[frequency_p]
                   + gamma log coverage_p + log(region effect)[region_p]
-                  + theta log A_rate(duration_t) + e_i
+                  + theta log A_rate(duration_t)
+                  + C_v(log records_p) + C_c(log coverage_p) + C_q(mean_k log quality_p,k) + e_i
 
 ``L[c, m]`` are the index levels (``exchange.pricing.index``), ``A_rate`` the annuity of
-``factors.annuity_months``. Every coefficient has a prior centred on its documented default
+``factors.annuity_months``, ``C`` the penalised linear splines of ``exchange.pricing.curves``
+(changes of elasticity at quantile knots, prior mean 0). Each curve's smoothing, the prior
+standard deviation of its slope changes, is estimated from the trades by a few
+expectation-maximisation steps (the variance-component update of a mixed model:
+``tau^2 = mean(b^2 + posterior variance of b)``), so the data say how far each effect bends
+away from a power law. Every coefficient has a prior centred on its documented default
 (``factors.DEFAULT_PARAMETERS``) with a stated standard deviation, and consecutive index
 levels have a random-walk prior; the fit maximises the posterior, which is least squares on
 the data augmented with the priors (solved through the normal equations with numpy). With
@@ -41,6 +47,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from exchange.pricing.curves import Curve, hinge_columns, quantile_knots
 from exchange.pricing.factors import DEFAULT_PARAMETERS, FactorParameters
 from exchange.pricing.features import month_number
 from exchange.pricing.index import PriceIndex
@@ -69,6 +76,12 @@ COVERAGE_PRIOR_SD = 0.20
 REGION_PRIOR_SD = 0.30
 DURATION_RATE_PRIOR_SD = 0.7  # of the log rate
 DURATION_RATE_GRID = np.geomspace(0.01, 4.0, 19)  # per year
+# Curves: the first pass's prior sd of a change of elasticity at a knot, the EM steps that
+# then estimate it from the trades, and its bounds (0.01: effectively a power law).
+CURVE_PRIOR_SD = 0.5
+CURVE_SMOOTHING_STEPS = 5
+CURVE_SD_BOUNDS = (0.01, 1.0)
+CURVE_NAMES = ("volume_curve", "coverage_curve", "quality_curve")
 # Limits: at most this many index levels (categories x periods; periods lengthen to fit) and
 # region effects (the most traded regions; the others get none).
 MAX_INDEX_CELLS = 2_000
@@ -180,8 +193,8 @@ def calibrate(
 ) -> Calibration:
     """Fit the factors and the category indices to ``trades`` (all on or before ``as_of``).
 
-    Deterministic; O(trades x 13 + cells^3) with cells <= ``MAX_INDEX_CELLS`` plus the
-    regions and 13 coefficients.
+    Deterministic; O(trades x 37 + cells^3) with cells <= ``MAX_INDEX_CELLS`` plus the
+    regions and 37 coefficients (13 factors' and up to 3 x ``curves.KNOTS`` curves').
     """
     n = len(trades)
     if n < MIN_TRADES:
@@ -197,6 +210,10 @@ def _uncalibrated(defaults: FactorParameters, as_of: dt.date, n: int, note: str)
     ]  # fmt: skip
     rate = defaults.duration_rate_per_year
     estimates.append(ParameterEstimate("duration_rate_per_year", rate, rate, 0.0, "default"))
+    estimates.extend(
+        ParameterEstimate(name, 0.0, 0.0, 0.0, "default", "no curve: the plain power law")
+        for name in CURVE_NAMES
+    )
     residuals = ResidualStats({}, DEFAULT_BETWEEN_SD**2, DEFAULT_WITHIN_SD**2, n, 0)
     index = PriceIndex.flat(month_number(as_of))
     return Calibration(defaults, tuple(estimates), index, residuals, n, note)
@@ -268,11 +285,33 @@ class _Fit:
             (frequency == 1).astype(np.float64),
             (frequency == 2).astype(np.float64),
             products.log_coverage[product],
-            np.zeros(n),  # the duration's log annuity: set per rate by _set_rate
         ]
+        self.coefficients = _dense_coefficients(defaults)
+        duration = self.coefficients.pop()  # the duration's column stays last (_set_rate)
+        # The curves: hinge columns at knots placed at quantiles over the traded products.
+        traded = np.unique(product)
+        attributes = dict(
+            zip(
+                CURVE_NAMES,
+                (products.log_records, products.log_coverage,
+                 np.log(products.quality).mean(axis=1)),
+                strict=True,
+            )
+        )  # fmt: skip
+        self.curve_knots: dict[str, np.ndarray] = {}
+        self.curve_columns: dict[str, np.ndarray] = {}  # positions among the dense columns
+        for name, values in attributes.items():
+            knots = quantile_knots(values[traded])
+            self.curve_knots[name] = knots
+            self.curve_columns[name] = len(columns) + np.arange(len(knots))
+            columns.extend(hinge_columns(values[product], knots).T)
+            self.coefficients.extend(
+                _Coefficient(f"{name}_{j}", 0.0, CURVE_PRIOR_SD, False) for j in range(len(knots))
+            )
+        columns.append(np.zeros(n))  # the duration's log annuity: set per rate by _set_rate
+        self.coefficients.append(duration)
         z = np.column_stack(columns)
         self.z = z - z.mean(axis=0)
-        self.coefficients = _dense_coefficients(defaults)
         self.q = len(self.coefficients)
         assert self.z.shape == (n, self.q)
         self.p = self.cells + self.regions + self.q
@@ -396,6 +435,7 @@ class _Fit:
         residual = self.y - self._x(theta)
         dof = max(self.n - float(leverage.sum()), 1.0)
         variance = max(float(residual @ residual) / dof, VARIANCE_FLOOR)
+        curve_sd = self._estimate_smoothing(variance, rate)
         theta, rate, rate_weight, inverse = self._profile(variance)
         leverage = self._leverage(inverse, variance)
         residual = self.y - self._x(theta)
@@ -403,7 +443,11 @@ class _Fit:
 
         z0 = self.cells + self.regions
         data_weight = 1 - np.diag(inverse) * np.diag(self.prior_precision)
-        parameters, estimates = self._parameters(theta[z0:], data_weight[z0:])
+        for positions in self.curve_columns.values():
+            # Against the documented prior sd, not the one the data chose: a curve that the
+            # trades flatten to a power law is their finding, not a default.
+            data_weight[z0 + positions] = 1 - np.diag(inverse)[z0 + positions] / CURVE_PRIOR_SD**2
+        parameters, estimates = self._parameters(theta[z0:], data_weight[z0:], curve_sd)
         region_theta = theta[self.cells : z0 - 1]
         region_weight = data_weight[self.cells : z0 - 1]
         parameters = replace(
@@ -445,6 +489,24 @@ class _Fit:
             note=note,
         )
 
+    def _estimate_smoothing(self, variance: float, rate: float) -> dict[str, float]:
+        """Each curve's prior sd, by EM steps at this rate and variance; the prior precision
+        keeps the result. ``tau^2 = (sum b_j^2 + sum var b_j) / knots``, bounded."""
+        z0 = self.cells + self.regions
+        sd = {name: CURVE_PRIOR_SD for name in self.curve_columns}
+        for _ in range(CURVE_SMOOTHING_STEPS):
+            theta, _ = self._solve(variance, rate)
+            posterior_var = np.diag(np.linalg.inv(self.xtx / variance + self.prior_precision))
+            for name, positions in self.curve_columns.items():
+                if len(positions) == 0:
+                    continue
+                at = z0 + positions
+                tau2 = (float(theta[at] @ theta[at]) + float(posterior_var[at].sum())) / len(at)
+                sd[name] = min(max(math.sqrt(tau2), CURVE_SD_BOUNDS[0]), CURVE_SD_BOUNDS[1])
+                self.prior_precision[at, at] = 1 / sd[name] ** 2
+        # The curves' prior means are 0, so the prior term needs no update.
+        return sd
+
     def _leverage(self, inverse: np.ndarray, variance: float) -> np.ndarray:
         """``h_ii = x_i' P^-1 x_i / variance`` for every trade, from the sparse rows."""
         cell, region = self.cell, self.cells + self.region
@@ -456,13 +518,33 @@ class _Fit:
         return h / variance
 
     def _parameters(
-        self, theta: np.ndarray, weight: np.ndarray
+        self, theta: np.ndarray, weight: np.ndarray, curve_sd: dict[str, float]
     ) -> tuple[FactorParameters, list[ParameterEstimate]]:
         estimates: list[ParameterEstimate] = []
         values: dict[str, float] = {}
-        for coefficient, estimate, data_weight in zip(
-            self.coefficients, theta, weight, strict=True
+        curves: dict[str, Curve] = {}
+        curve_estimates: list[ParameterEstimate] = []
+        in_curve = np.zeros(len(self.coefficients), dtype=bool)
+        for name, positions in self.curve_columns.items():
+            in_curve[positions] = True
+            changes = tuple(float(b) for b in theta[positions])
+            curve = Curve(tuple(float(k) for k in self.curve_knots[name]), changes)
+            curves[name] = curve
+            low, high = curve.slope_range()
+            w = float(np.clip(weight[positions], 0.0, 1.0).mean()) if len(positions) else 0.0
+            curve_estimates.append(
+                ParameterEstimate(
+                    name, max(abs(low), abs(high)), 0.0, w, _source(w),
+                    f"{len(positions)} knots; value is the largest change of elasticity "
+                    f"along the curve (from {low:+.3f} to {high:+.3f}); smoothing sd "
+                    f"{curve_sd[name]:.3f}",
+                )
+            )  # fmt: skip
+        for coefficient, estimate, data_weight, skip in zip(
+            self.coefficients, theta, weight, in_curve, strict=True
         ):
+            if skip:
+                continue
             value = float(estimate)
             note = ""
             if coefficient.name == "volume_elasticity" and not 0 <= value <= 1:
@@ -493,8 +575,11 @@ class _Fit:
             monthly_premium=values["monthly_premium"],
             coverage_elasticity=values["coverage_elasticity"],
             duration_elasticity=values["duration_elasticity"],
+            volume_curve=curves["volume_curve"],
+            coverage_curve=curves["coverage_curve"],
+            quality_curve=curves["quality_curve"],
         )
-        return parameters, estimates
+        return parameters, estimates + curve_estimates
 
     def _index(self, theta: np.ndarray) -> PriceIndex:
         levels: dict[str, np.ndarray] = {}

@@ -9,8 +9,10 @@ other factors (here the licence terms, freshness, coverage and region).
 Formulas (s = subject, c = comparable):
 
 - date          I(valuation date) / I(trade date), I the category price index
-- volume        (records_s / records_c) ** alpha,             0 <= alpha <= 1
-- quality       prod_k (q_s,k / q_c,k) ** beta_k              k over the four quality scores
+- volume        (records_s / records_c) ** alpha x exp(C_v(log records_s) - C_v(log records_c)),
+                the elasticity this implies between s and c kept within [0, 1]
+- quality       prod_k (q_s,k / q_c,k) ** beta_k x exp(C_q(g_s) - C_q(g_c)), k over the four
+                quality scores, g = mean_k log q_k (the log geometric-mean quality)
 - exclusivity   premium ** (exclusive_s - exclusive_c)
 - duration      (A(T_s) / A(T_c)) ** theta,  A(T) = (1 - exp(-k T)) / (1 - exp(-k)),
                 k = rate / 12 (an annuity of T monthly instalments whose worth decays at
@@ -20,9 +22,13 @@ Formulas (s = subject, c = comparable):
 - territory     premium ** (cross_border_s - cross_border_c)
 - freshness     premium(frequency_s) / premium(frequency_c),  static = 1
 - coverage      (coverage_months_s / coverage_months_c) ** gamma
+                x exp(C_c(log coverage_s) - C_c(log coverage_c))
 - region        effect(region_s) / effect(region_c),          unknown regions = 1
 - supply-demand 1 + sensitivity x imbalance x depth / (depth + half_depth), within
                 1 +- bound; exactly 1 without a book
+
+C_v, C_c and C_q are the calibrated curves of ``exchange.pricing.curves`` (how far each effect
+bends away from its power law); empty, hence 0, by default.
 
 >>> round(volume_factor(4_000_000, 1_000_000, alpha=0.5), 6)
 2.0
@@ -38,6 +44,7 @@ from dataclasses import dataclass, field
 
 from exchange.catalogue import Scope, UpdateFrequency
 from exchange.pricing.book import book_imbalance, depth_units
+from exchange.pricing.curves import Curve
 from exchange.pricing.features import QUALITY_FLOOR
 from exchange.pricing.records import BookSnapshot
 
@@ -55,6 +62,7 @@ __all__ = [
     "flag_factor",
     "flag_total",
     "freshness_factor",
+    "log_mean_quality",
     "quality_factor",
     "region_factor",
     "scope_factor",
@@ -108,6 +116,9 @@ class FactorParameters:
     monthly_premium: float = 1.1
     coverage_elasticity: float = 0.2
     region_effects: Mapping[str, float] = field(default_factory=dict)
+    volume_curve: Curve = field(default_factory=Curve)
+    coverage_curve: Curve = field(default_factory=Curve)
+    quality_curve: Curve = field(default_factory=Curve)
 
     def scope_premium(self, scope: Scope) -> float:
         if scope is Scope.COMMERCIAL:
@@ -138,18 +149,43 @@ def date_factor(index_at_valuation: float, index_at_trade: float) -> float:
     return index_at_valuation / index_at_trade
 
 
-def volume_factor(subject_records: int, comparable_records: int, alpha: float) -> float:
-    """``(subject / comparable) ** alpha``: value grows with scale, less than in proportion."""
+def volume_factor(
+    subject_records: int, comparable_records: int, alpha: float, curve: Curve | None = None
+) -> float:
+    """``(subject / comparable) ** alpha`` bent by ``curve`` (of log records): value grows
+    with scale, less than in proportion. The guidance's bound 0 <= alpha <= 1 holds for the
+    elasticity the curve implies between the two (its log factor over the log ratio).
+
+    >>> round(volume_factor(100, 10, 0.5, Curve((math.log(10),), (0.2,))), 6)  # 10 ** 0.7
+    5.011872
+    """
     assert subject_records > 0 and comparable_records > 0 and 0 <= alpha <= 1
-    return (subject_records / comparable_records) ** alpha
+    log_ratio = math.log(subject_records / comparable_records)
+    if curve is None or not curve.knots or log_ratio == 0:
+        return (subject_records / comparable_records) ** alpha
+    bend = curve(math.log(subject_records)) - curve(math.log(comparable_records))
+    elasticity = min(max(alpha + bend / log_ratio, 0.0), 1.0)
+    return math.exp(elasticity * log_ratio)
+
+
+def log_mean_quality(scores: Sequence[float]) -> float:
+    """``mean_k log q_k`` (scores floored at 1%): the log of the geometric-mean quality, the
+    quality curve's argument.
+
+    >>> round(math.exp(log_mean_quality((0.5, 0.5, 1.0, 1.0))), 6)
+    0.707107
+    """
+    return sum(math.log(max(score, QUALITY_FLOOR)) for score in scores) / len(scores)
 
 
 def quality_factor(
     subject_quality: Sequence[float],
     comparable_quality: Sequence[float],
     elasticities: Sequence[float],
+    curve: Curve | None = None,
 ) -> float:
-    """``prod_k (s_k / c_k) ** beta_k`` over the quality scores (each floored at 1%).
+    """``prod_k (s_k / c_k) ** beta_k`` over the quality scores (each floored at 1%), times
+    ``exp(curve(g_s) - curve(g_c))`` with g the log geometric-mean quality.
 
     >>> round(quality_factor((0.9, 0.8, 1, 1), (0.6, 0.8, 1, 1), (0.5, 0.5, 0, 0)), 6)
     1.224745
@@ -157,6 +193,10 @@ def quality_factor(
     log_factor = 0.0
     for s, c, beta in zip(subject_quality, comparable_quality, elasticities, strict=True):
         log_factor += beta * math.log(max(s, QUALITY_FLOOR) / max(c, QUALITY_FLOOR))
+    if curve is not None and curve.knots:
+        log_factor += curve(log_mean_quality(subject_quality)) - curve(
+            log_mean_quality(comparable_quality)
+        )
     return math.exp(log_factor)
 
 
@@ -213,9 +253,15 @@ def freshness_factor(
     return parameters.freshness_premium(subject) / parameters.freshness_premium(comparable)
 
 
-def coverage_factor(subject_months: float, comparable_months: float, gamma: float) -> float:
+def coverage_factor(
+    subject_months: float, comparable_months: float, gamma: float, curve: Curve | None = None
+) -> float:
+    """``(subject / comparable) ** gamma`` bent by ``curve`` (of log coverage months)."""
     assert subject_months > 0 and comparable_months > 0
-    return (subject_months / comparable_months) ** gamma
+    log_factor = gamma * math.log(subject_months / comparable_months)
+    if curve is not None and curve.knots:
+        log_factor += curve(math.log(subject_months)) - curve(math.log(comparable_months))
+    return math.exp(log_factor)
 
 
 def region_factor(subject: str, comparable: str, parameters: FactorParameters) -> float:

@@ -10,9 +10,10 @@ For comparable i::
 - volume     = n / (n + kappa), n the trades in its window, kappa = within-product over
                between-product residual variance (calibration): the share of a comparable's
                price that is signal rather than trade-to-trade noise;
-- adjustment = min(F, 1 / F), F the total factor without the supply-demand factor (which is
-               the same for every comparable): a comparable adjusted by x2 or /2 counts
-               half, because every adjustment is itself an estimate.
+- adjustment = exp(-sum_k |log factor_k|) over every factor but date (recency weighs age) and
+               supply-demand (the same for every comparable): the gross adjustment of
+               appraisal practice, since every adjustment is itself an estimate and
+               adjustments that cancel in the total still each add their error.
 
 The range is ``value x exp(+-z se)`` with z = 1.2816 (a central 80% interval) and, in logs::
 
@@ -62,6 +63,7 @@ __all__ = [
     "AdjustedComparable",
     "MarketApproachResult",
     "adjust",
+    "adjustment_weight",
     "market_approach",
 ]
 
@@ -72,6 +74,7 @@ MIN_EXTRA_COMPARABLES = 0.5  # floor of n_eff - 1
 # Volume weight's kappa stays within [0.1, 10]: between "one trade is the whole story" and
 # "ten trades are needed to see through the noise".
 KAPPA_BOUNDS = (0.1, 10.0)
+_NOT_IN_GROSS_ADJUSTMENT = frozenset({"date", "supply_demand"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +131,16 @@ def adjust(
             math.exp(index.log_level(subject.category, comparable.price_date)),
         ),
         "volume": volume_factor(
-            subject.record_count, comparable_product.record_count, parameters.volume_elasticity
+            subject.record_count,
+            comparable_product.record_count,
+            parameters.volume_elasticity,
+            parameters.volume_curve,
         ),
         "quality": quality_factor(
-            subject.quality(), comparable_product.quality(), parameters.quality_elasticities
+            subject.quality(),
+            comparable_product.quality(),
+            parameters.quality_elasticities,
+            parameters.quality_curve,
         ),
         "exclusivity": exclusivity_factor(
             bool(is_exclusive(terms.exclusivity)),
@@ -157,10 +166,32 @@ def adjust(
             subject.coverage_months,
             comparable_product.coverage_months,
             parameters.coverage_elasticity,
+            parameters.coverage_curve,
         ),
         "region": region_factor(subject.region, comparable_product.region, parameters),
         "supply_demand": supply_demand,
     }
+
+
+def adjustment_weight(factors: dict[str, float]) -> float:
+    """``exp(-gross adjustment)``, the gross adjustment being ``sum |log factor|`` over the
+    factors that describe the comparable's differences from the subject.
+
+    Appraisal practice judges a comparable by its *gross* adjustment, not its net: two
+    adjustments of x2 and /2 cancel in the total but are two estimates, each with its own
+    error, so the comparable is a poorer one than an identical sale. The date factor is left
+    out because recency already weighs a comparable's age, and supply-demand because it is the
+    same for every comparable.
+
+    >>> round(adjustment_weight({"date": 1.5, "volume": 2.0, "quality": 0.5}), 6)
+    0.25
+    """
+    gross = math.fsum(
+        abs(math.log(factor))
+        for name, factor in factors.items()
+        if name not in _NOT_IN_GROSS_ADJUSTMENT
+    )
+    return math.exp(-gross)
 
 
 def market_approach(
@@ -194,15 +225,12 @@ def market_approach(
             supply_demand,
         )  # fmt: skip
         total = math.prod(factors[name] for name in FACTOR_NAMES)
-        # The supply-demand factor is the same for every comparable: it says nothing about
-        # which comparable needed the larger adjustment.
-        specific = total / supply_demand
         age_days = max((target.as_of - comparable.price_date).days, 0)
         parts = {
             "similarity": comparable.similarity,
             "recency": 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS),
             "volume": comparable.trades / (comparable.trades + kappa),
-            "adjustment": min(specific, 1 / specific),
+            "adjustment": adjustment_weight(factors),
         }
         rows.append((comparable, product, factors, total, parts))
     raw_weights = [math.prod(parts.values()) for *_, parts in rows]

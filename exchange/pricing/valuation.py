@@ -121,7 +121,10 @@ def _notes(
         "Value = sum of weight x price x factors (date, volume, quality, exclusivity, duration, "
         "scope, territory, freshness, coverage, region, supply-demand); weight ~ similarity x "
         f"recency (half-life {RECENCY_HALF_LIFE_DAYS} days) x volume (trades / (trades + "
-        "within/between residual variance)) x adjustment (min(F, 1/F)), normalised.",
+        "within/between residual variance)) x adjustment (exp(-gross adjustment), the sum of "
+        "|log factor| over the factors but date and supply-demand), normalised. Volume, "
+        "coverage and quality follow calibrated curves (power laws that may bend at quantile "
+        "knots).",
         f"Flags: any single factor beyond +-{FACTOR_FLAG_LIMIT:.0%}, any total beyond "
         f"+-{TOTAL_FLAG_LIMIT:.0%}.",
         "Date factor: hedonic time-dummy index of the category (log price regressed on "

@@ -8,6 +8,7 @@ import pytest
 
 from exchange.catalogue import Scope, UpdateFrequency
 from exchange.pricing import BookSnapshot, FactorParameters
+from exchange.pricing.curves import Curve
 from exchange.pricing.factors import (
     annuity_months,
     coverage_factor,
@@ -17,6 +18,7 @@ from exchange.pricing.factors import (
     flag_factor,
     flag_total,
     freshness_factor,
+    log_mean_quality,
     quality_factor,
     region_factor,
     scope_factor,
@@ -36,6 +38,37 @@ def test_volume_factor_is_the_record_ratio_to_alpha():
     assert volume_factor(4_000_000, 1_000_000, alpha=0.5) == pytest.approx(2.0)
     assert volume_factor(1_000, 8_000, alpha=1 / 3) == pytest.approx(0.5)
     assert volume_factor(5, 7, alpha=0.0) == 1.0
+
+
+def test_volume_curve_bends_the_elasticity_between_subject_and_comparable():
+    # Curve: slope +0.2 past log(1000). Subject 10^5, comparable 10^3: the curve adds
+    # 0.2 x log(100), so the factor is 100^0.5 x 100^0.2 = 100^0.7.
+    curve = Curve((math.log(1_000),), (0.2,))
+    assert volume_factor(100_000, 1_000, 0.5, curve) == pytest.approx(100**0.7)
+    assert volume_factor(1_000, 100_000, 0.5, curve) == pytest.approx(100**-0.7)
+    # Below the knot the curve is flat: the plain power law.
+    assert volume_factor(500, 100, 0.5, curve) == pytest.approx(5**0.5)
+
+
+def test_volume_curve_keeps_the_implied_elasticity_within_zero_and_one():
+    steep, falling = Curve((0.0,), (0.9,)), Curve((0.0,), (-0.9,))
+    assert volume_factor(100, 10, 0.5, steep) == pytest.approx(10.0)  # 1.4 bounded to 1
+    assert volume_factor(100, 10, 0.5, falling) == pytest.approx(1.0)  # -0.4 bounded to 0
+
+
+def test_coverage_curve_multiplies_by_the_curve_difference():
+    curve = Curve((math.log(12),), (-0.1,))
+    # (48/12)^0.2 x exp(-0.1 x log 4) = 4^0.1
+    assert coverage_factor(48, 12, 0.2, curve) == pytest.approx(4**0.1)
+
+
+def test_quality_curve_runs_on_the_log_geometric_mean_quality():
+    assert log_mean_quality((0.25, 1.0, 1.0, 1.0)) == pytest.approx(math.log(0.25) / 4)
+    curve = Curve((math.log(0.5),), (2.0,))
+    subject, comparable = (0.8, 0.8, 0.8, 0.8), (0.4, 0.4, 0.4, 0.4)
+    # Betas 0.25 each: (0.8/0.4)^1 = 2; curve: 2 x (log 0.8 - log 0.5) - 0.
+    expected = 2 * math.exp(2 * math.log(0.8 / 0.5))
+    assert quality_factor(subject, comparable, (0.25,) * 4, curve) == pytest.approx(expected)
 
 
 def test_quality_factor_multiplies_each_dimension_ratio_to_its_beta():

@@ -66,6 +66,22 @@ def test_every_row_shows_every_factor_and_its_adjusted_price(market):
         assert set(row.weight_parts) == {"similarity", "recency", "volume", "adjustment"}
 
 
+def test_adjustment_weight_is_the_gross_adjustment_without_date_and_book(market):
+    report = value(market, TargetSpec(untraded(), terms(exclusive=True, months=3), END))
+    for row in report.comparables:
+        gross = sum(abs(math.log(row.factors[name])) for name in FACTOR_NAMES
+                    if name not in ("date", "supply_demand"))  # fmt: skip
+        assert row.weight_parts["adjustment"] == pytest.approx(math.exp(-gross))
+
+
+def test_offsetting_adjustments_still_count_against_a_comparable():
+    from exchange.pricing.market_approach import adjustment_weight
+
+    # x2 and /2 net to 1, but the comparable needed two adjustments of 2: weight 1/4.
+    assert adjustment_weight({"volume": 2.0, "quality": 0.5}) == pytest.approx(0.25)
+    assert adjustment_weight({"date": 3.0, "supply_demand": 1.1}) == 1.0
+
+
 def test_the_value_lands_near_the_model_truth(market):
     target = untraded()
     report = value(market, TargetSpec(target, terms(scope=Scope.COMMERCIAL), END))
