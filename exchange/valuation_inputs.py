@@ -20,9 +20,45 @@ from exchange.pricing import (
 from exchange.pricing.records import terms_from_catalogue
 from exchange.service import Exchange
 
-__all__ = ["book_snapshot", "pricing_records", "utc_today"]
+__all__ = [
+    "PricingInputs",
+    "book_snapshot",
+    "copy_inputs",
+    "pricing_records",
+    "records_from",
+    "utc_today",
+]
 
 BOOK_LEVELS = 10
+
+
+# Each instrument's product, terms and trade history: (trade id, price, quantity, time).
+TapeCopy = list[tuple[str, TermsRecord, list[tuple[int, int, int, int]]]]
+PricingInputs = tuple[list[ProductRecord], TapeCopy]
+
+
+def copy_inputs(exchange: Exchange) -> PricingInputs:
+    """Every product of the catalogue as a record, and a copy of every instrument's trade
+    history: the part of :func:`pricing_records` that must run under the sequencer's lock,
+    kept short (a list copy per instrument) so that trading does not wait for the rest."""
+    products = [product_from_catalogue(p) for p in exchange.products.values()]
+    tapes: TapeCopy = []
+    for symbol, history in exchange.market.history.items():
+        instrument = exchange.instruments[symbol]
+        terms = terms_from_catalogue(instrument.terms)
+        tapes.append((instrument.product_id, terms, list(history)))
+    return products, tapes
+
+
+def records_from(inputs: PricingInputs) -> tuple[list[ProductRecord], list[TradeRecord]]:
+    """The records of :func:`copy_inputs`' copy; needs no lock."""
+    products, tapes = inputs
+    trades = [
+        trade_from_tape(trade_id, product_id, terms, price_minor, quantity, ts_ns)
+        for product_id, terms, history in tapes
+        for trade_id, price_minor, quantity, ts_ns in history
+    ]
+    return products, trades
 
 
 def pricing_records(exchange: Exchange) -> tuple[list[ProductRecord], list[TradeRecord]]:
@@ -30,17 +66,7 @@ def pricing_records(exchange: Exchange) -> tuple[list[ProductRecord], list[Trade
 
     Read it under the sequencer's lock; the records are copies.
     """
-    products = [product_from_catalogue(p) for p in exchange.products.values()]
-    trades: list[TradeRecord] = []
-    for symbol, history in exchange.market.history.items():
-        instrument = exchange.instruments[symbol]
-        terms = terms_from_catalogue(instrument.terms)
-        for trade_id, price_minor, quantity, ts_ns in history:
-            trades.append(
-                trade_from_tape(trade_id, instrument.product_id, terms, price_minor, quantity,
-                                ts_ns)
-            )  # fmt: skip
-    return products, trades
+    return records_from(copy_inputs(exchange))
 
 
 def book_snapshot(exchange: Exchange, product_id: str, terms: TermsRecord) -> BookSnapshot | None:

@@ -1,24 +1,40 @@
 """The calibrated valuation market of a serving process, rebuilt as trades accumulate.
 
-Preparing a market (tables, calibration, indices) costs far more than one valuation, so the
-runtime keeps the last one per valuation date and rebuilds it only when the exchange has
-traded since and the one it has is older than ``MAX_STALENESS_S``.
+Preparing a market (tables, calibration, indices) costs far more than one valuation (about a
+second over 100,000 trades), so the runtime keeps the last one per valuation date and rebuilds
+it only when the exchange has traded since and the one it has is older than
+``MAX_STALENESS_S``.
+
+The rebuild runs in a worker process: in this one it would hold the interpreter, and with it
+the event loop and the sequencer, for the whole second. Here only the copy of the trade
+history (under the sequencer's lock) and the pickling to and from the worker remain, tens of
+milliseconds. Should the worker die, the rebuild runs here and the next one starts a new worker.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from exchange.pricing import Market, prepare_market
-from exchange.valuation_inputs import pricing_records
+from exchange.valuation_inputs import PricingInputs, copy_inputs, records_from
 
 __all__ = ["MAX_STALENESS_S", "PricingCache"]
 
-MAX_STALENESS_S = 5.0
+# A market a few seconds old values a data product as well as one of this instant (the
+# method works on days of history).
+MAX_STALENESS_S = 30.0
+
+
+def _prepare(inputs: PricingInputs, as_of: dt.date) -> Market:
+    """The worker's task: records from the copied inputs, then the calibrated market."""
+    return prepare_market(*records_from(inputs), as_of=as_of)
 
 
 class PricingCache:
@@ -29,6 +45,7 @@ class PricingCache:
         self._product_count = -1
         self._built_at = 0.0
         self._market: Market | None = None
+        self._worker: ProcessPoolExecutor | None = None
 
     def market(self, read: Callable[[Callable[[Any], Any]], Any], as_of: dt.date) -> Market:
         """The market for valuations on ``as_of`` (blocking: call it off the event loop);
@@ -50,9 +67,27 @@ class PricingCache:
                 )
             )
             if not fresh:
-                records = read(pricing_records)
-                self._market = prepare_market(*records, as_of=as_of)
+                self._market = self._rebuild(read(copy_inputs), as_of)
                 self._as_of, self._trade_count, self._product_count = as_of, trades, products
                 self._built_at = time.monotonic()
             assert self._market is not None
             return self._market
+
+    def _rebuild(self, inputs: PricingInputs, as_of: dt.date) -> Market:
+        if self._worker is None:
+            # A clean interpreter, not a fork of this threaded one.
+            context = multiprocessing.get_context("spawn")
+            self._worker = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        try:
+            return self._worker.submit(_prepare, inputs, as_of).result()
+        except BrokenProcessPool:
+            # The worker died (killed, out of memory): this once here, a new worker next time.
+            self._worker = None
+            return _prepare(inputs, as_of)
+
+    def close(self) -> None:
+        """Stop the worker process, if one was started."""
+        with self._lock:
+            if self._worker is not None:
+                self._worker.shutdown(cancel_futures=True)
+                self._worker = None

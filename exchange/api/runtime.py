@@ -45,6 +45,7 @@ class Runtime:
 
     def close(self) -> None:
         self.sequencer.stop()
+        self.pricing.close()
 
     def read(self, query: Callable[[Exchange], T]) -> T:
         """Run ``query`` on the exchange's state, never half-way through a command."""

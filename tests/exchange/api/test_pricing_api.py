@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
 from .helpers import BUYERS, PROVIDER, SYMBOL, Api
 
 ANN, BOB = BUYERS
@@ -100,3 +105,25 @@ def test_bad_valuation_requests_are_4xx_with_a_reason(api: Api):
         refused = api.expect(status, "POST", "/v1/valuations", ANN, json=body)
         assert refused["detail"] and refused["reason"]
     api.expect(401, "POST", "/v1/valuations", json={"product_id": "P000001", "terms": TERMS})
+
+
+def test_valuations_go_on_when_the_pricing_worker_dies(api: Api):
+    trade_a_little(api)
+    product_id = api.expect(200, "GET", "/v1/products")[0]["product_id"]
+    today = dt.datetime.now(dt.UTC).date()
+    yesterday = today - dt.timedelta(days=1)
+
+    def value(as_of: dt.date) -> Any:
+        body = {"product_id": product_id, "terms": TERMS, "as_of": as_of.isoformat()}
+        return api.expect(200, "POST", "/v1/valuations", ANN, json=body)["value"]
+
+    before = value(today)
+    pricing = api.app.state.runtime.pricing
+    # The worker exits as if killed; the pool notices and refuses further work.
+    crashed = pricing._worker.submit(os._exit, 1)
+    assert isinstance(crashed.exception(), BrokenProcessPool)
+
+    assert value(yesterday) > 0  # a new date: rebuilt here, in this process
+    assert pricing._worker is None
+    assert value(today) == before  # rebuilt again, by a new worker
+    assert pricing._worker is not None
