@@ -11,6 +11,7 @@ through this same method. Reads (``order``, ``orders_of``, ``book`` ...) are pla
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 from bisect import bisect_right
@@ -121,12 +122,18 @@ def _invalid(message: str) -> ExchangeError:
     return ExchangeError(Reason.VALIDATION_INVALID, message)
 
 
+@functools.cache
+def _members(kind: type[E]) -> dict[str, E]:
+    return {member.value: member for member in kind}
+
+
 def _enum(kind: type[E], value: object, what: str) -> E:
-    try:
-        return kind(value)
-    except ValueError:
+    # A dictionary lookup: calling the enum class costs more, and every order makes four.
+    member = _members(kind).get(value) if isinstance(value, str) else None
+    if member is None:
         choices = ", ".join(member.value for member in kind)
-        raise _invalid(f"{what} {value!r} is not one of: {choices}") from None
+        raise _invalid(f"{what} {value!r} is not one of: {choices}")
+    return member
 
 
 def _text(value: object, what: str, limit: int, *, required: bool = True) -> str:
@@ -620,7 +627,8 @@ class Exchange:
             order_id, client_order_id, actor, c.symbol, side, order_type, c.price_minor,
             c.quantity_units, tif, c.expire_ns, bool(c.post_only), stp, ts, ts,
         )  # fmt: skip
-        outcome = Outcome(replace(c, order_id=order_id))
+        # A journalled command (replay) carries its id already; a new one gets it here.
+        outcome = Outcome(c if c.order_id == order_id else replace(c, order_id=order_id))
         if side is Side.BUY:
             # A market buy without a protection price has passed the engine's check only
             # because the band's top bounds it.
@@ -649,7 +657,7 @@ class Exchange:
         if tif is TimeInForce.GTD:
             heapq.heappush(self._gtd_expiries, (c.expire_ns, order_id))  # type: ignore[arg-type]
         self._engine(new_order, outcome, seq, ts)
-        outcome.result = replace(record)
+        outcome.result = record.copy()
         self.client_orders[(actor, client_order_id)] = (fingerprint, outcome.result)
         return outcome
 
@@ -688,7 +696,7 @@ class Exchange:
             )
         outcome = Outcome(c)
         self._engine(cancel, outcome, seq, ts)
-        outcome.result = replace(order)
+        outcome.result = order.copy()
         return outcome
 
     def _amend_order(self, c: cmd.AmendOrder, seq: int, ts: int) -> Outcome:
@@ -736,7 +744,7 @@ class Exchange:
         if c.price_minor is not None:
             order.price_minor = c.price_minor
         self._engine(amend, outcome, seq, ts, releases)
-        outcome.result = replace(order)
+        outcome.result = order.copy()
         return outcome
 
     # -- sessions --------------------------------------------------------------------------
@@ -915,14 +923,14 @@ class Exchange:
             order = self.orders[order_id]
             if open_only and not order.is_open:
                 continue
-            page.append(replace(order))
+            page.append(order.copy())
             if len(page) == limit:
                 break
         return page
 
     def order(self, participant: str, order_id: int) -> OrderRecord | None:
         order = self.orders.get(order_id)
-        return replace(order) if order is not None and order.participant == participant else None
+        return order.copy() if order is not None and order.participant == participant else None
 
     def fills_of(self, participant: str, *, after_trade_id: int, limit: int) -> list[Fill]:
         """A participant's fills of trades after ``after_trade_id``, oldest first (a page)."""
