@@ -73,7 +73,7 @@ class Risk:
                 Reason.RISK_NOT_TRANSFERABLE, f"licences of {symbol} are not transferable"
             )
         best = 0
-        for expires_ns, account in sorted(self.holdings[(participant, symbol)].items()):
+        for expires_ns, account in sorted(self.holdings.get((participant, symbol), {}).items()):
             if expires_ns <= now_ns:
                 continue
             free = self.licences_free(account)

@@ -948,8 +948,12 @@ class Exchange:
     def holdings_of(self, participant: str) -> list[tuple[str, int, int, int]]:
         """(symbol, expires_ns, units, units reserved by open sells) of each holding."""
         rows = []
-        for (holder, symbol), by_expiry in self.risk.holdings.items():
-            if holder != participant:
+        holdings = self.risk.holdings
+        # By instrument, not over every holder's holdings: a read of one participant's
+        # balances should not grow with the number of participants.
+        for symbol in self.instruments:
+            by_expiry = holdings.get((participant, symbol))
+            if not by_expiry:
                 continue
             for expires_ns, account in sorted(by_expiry.items()):
                 units = self.risk.balances[account]
