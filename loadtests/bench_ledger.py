@@ -17,7 +17,6 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import sqlalchemy
 
 from ledger import Entry, Ledger, entries, verify
-from ledger.database import create_engine
+from ledger.database import create_engine, scratch_schema
 
 SYMBOL = "BENCH.NX12"
 PROVIDER = "provider"
@@ -41,17 +40,8 @@ def fresh_database(kind: str, postgres_url: str | None) -> Iterator[str]:
             yield f"sqlite:///{Path(directory) / 'bench.db'}"
         return
     assert postgres_url is not None
-    schema = f"ledger_bench_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(postgres_url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        separator = "&" if "?" in postgres_url else "?"
-        yield f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with scratch_schema(postgres_url, "ledger_bench") as url:
+        yield url
 
 
 def trade_batches(batches: int, batch_size: int) -> list[list[Entry]]:

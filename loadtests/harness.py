@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from exchange.commands import CreateParticipant
@@ -48,7 +47,7 @@ from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR
 from ledger import Ledger
-from ledger.database import dispose_engines, get_engine
+from ledger.database import dispose_engines, get_engine, scratch_schema
 from loadtests.checks import Check, check_exchange, check_responses, read_acks
 from loadtests.load_plan import DEFAULT_MIX, LoadPlan
 from loadtests.report import Headline, headline, write_chart, write_report
@@ -100,20 +99,8 @@ def _database(url: str | None, scratch: Path) -> Iterator[str]:
         finally:
             dispose_engines()
         return
-    schema = f"dataex_loadtest_{secrets.token_hex(6)}"
-    admin = sqlalchemy.create_engine(url)
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in url else "?"
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        dispose_engines()  # the checks' pooled connections would keep the schema busy
-        try:
-            with admin.begin() as connection:
-                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            admin.dispose()
+    with scratch_schema(url, "dataex_loadtest") as schema_url:
+        yield schema_url
 
 
 def _bootstrap_admin(url: str) -> str:

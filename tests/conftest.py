@@ -7,13 +7,13 @@ error, never skip.
 """
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 from hypothesis import settings
+
+from ledger.database import scratch_schema
 
 POSTGRES_URL_ENV = "DATAEX_TEST_POSTGRES_URL"
 
@@ -33,16 +33,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server_url = os.environ.get(POSTGRES_URL_ENV)
     if not server_url:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set")
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(server_url)
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in server_url else "?"
-        yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            admin.dispose()
+    with scratch_schema(server_url, "ledger_test") as url:
+        yield url

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 
 from exchange import commands as c
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange
 from ledger import EntryKind, Ledger
-from ledger.database import create_engine
+from ledger.database import create_engine, scratch_schema
 from tests.conftest import POSTGRES_URL_ENV
 from tests.exchange.helpers import (
     START_NS,
@@ -130,19 +128,8 @@ def recorded(
     if not server_url:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set")
     # The same naming as tests/conftest.py, so a leftover schema would be recognised.
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(server_url)
-    try:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in server_url else "?"
-        yield _build(f"{server_url}{separator}options=-csearch_path%3D{schema}", "postgresql")
-    finally:
-        try:
-            with admin.begin() as connection:
-                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            admin.dispose()
+    with scratch_schema(server_url, "ledger_test") as url:
+        yield _build(url, "postgresql")
 
 
 @pytest.fixture(scope="session")
