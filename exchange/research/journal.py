@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +34,7 @@ from ledger import GENESIS_HASH, Ledger, StoredEntry, chain_hash, command_docume
 from ledger.canonical import CanonicalJSONError, canonical_json
 from ledger.entries import Posting
 from ledger.rows import iter_rows
+from ledger.scan import entry_rows, posting_groups
 
 __all__ = [
     "BrokenChain",
@@ -54,16 +53,6 @@ __all__ = [
 MAX_LINE_BYTES = 64 * 1024 * 1024
 
 _JOURNAL_SQL = "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
-_ENTRIES_SQL = "SELECT seq, ts_ns, kind, key, body, chain_hash FROM ledger_entry ORDER BY seq"
-# As in ledger.scan: SQLite hands each entry's postings over as one JSON array built in C;
-# PostgreSQL sends rows, grouped here.
-_SQLITE_POSTINGS_SQL = (
-    "SELECT entry_seq, json_group_array(json_array(account, asset, amount_units)) "
-    "FROM ledger_posting GROUP BY entry_seq ORDER BY entry_seq"
-)
-_POSTINGS_SQL = (
-    "SELECT entry_seq, account, asset, amount_units FROM ledger_posting ORDER BY entry_seq, idx"
-)
 _LINE_KEYS = frozenset({"seq", "ts_ns", "command", "chain_hash", "entries"})
 _ENTRY_KEYS = frozenset({"seq", "ts_ns", "kind", "key", "body", "postings", "chain_hash"})
 _NO_POSTINGS: tuple[Posting, ...] = ()
@@ -151,12 +140,12 @@ class DatabaseJournal:
     def open(self) -> Iterator[JournalStream]:
         with self.ledger.snapshot() as connection:
             journal = iter_rows(connection, _JOURNAL_SQL, binary=True)
-            entries = iter_rows(connection, _ENTRIES_SQL, binary=True)
-            if connection.dialect.name == "sqlite":
-                postings = _parsed_groups(iter_rows(connection, _SQLITE_POSTINGS_SQL))
-            else:
-                postings = _grouped_rows(iter_rows(connection, _POSTINGS_SQL))
-            yield JournalStream(_commands(journal), _entries(entries, postings), True)
+            postings = (
+                (entry_seq, tuple(map(tuple, group)))
+                for entry_seq, group in posting_groups(connection)
+            )
+            entries = _entries(entry_rows(connection), postings)  # type: ignore[arg-type]
+            yield JournalStream(_commands(journal), entries, True)
 
 
 def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedCommand]:
@@ -202,19 +191,6 @@ def _entries(
         previous = stored
     if group_seq is not None:
         raise BrokenChain("ledger", group_seq, "postings of a missing entry")
-
-
-def _parsed_groups(rows: Iterable[tuple[int, str]]) -> Iterator[tuple[int, tuple[Posting, ...]]]:
-    loads = orjson.loads
-    for entry_seq, postings_json in rows:
-        yield entry_seq, tuple(map(tuple, loads(postings_json)))  # type: ignore[arg-type]
-
-
-def _grouped_rows(
-    rows: Iterable[tuple[int, str, str, int]],
-) -> Iterator[tuple[int, tuple[Posting, ...]]]:
-    for entry_seq, group in groupby(rows, itemgetter(0)):
-        yield entry_seq, tuple(row[1:] for row in group)  # type: ignore[misc]
 
 
 # -- the JSONL file ------------------------------------------------------------------------
