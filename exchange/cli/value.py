@@ -62,6 +62,18 @@ TradesOption = Annotated[
     Path, typer.Option("--trades", metavar="TRADES.csv", help="Trades (docs/valuation.md).")
 ]
 
+# The licence terms and report files of `report` and `product`.
+ExclusivityOption = Annotated[Exclusivity, typer.Option(help="Licence exclusivity.")]
+DurationOption = Annotated[int, typer.Option(min=1, max=600, help="Licence months.")]
+ScopeOption = Annotated[Scope, typer.Option(help="Licence scope.")]
+TerritoryOption = Annotated[Territory, typer.Option(help="Licence territory.")]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON.")
+]
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
+]
+
 
 @app.command("batch")
 def batch(
@@ -118,37 +130,26 @@ def report(
     products: ProductsOption,
     trades: TradesOption,
     product_id: Annotated[str, typer.Option("--product-id", help="The product to value.")],
-    exclusivity: Annotated[Exclusivity, typer.Option(help="Licence exclusivity.")] = (
-        Exclusivity.NON_EXCLUSIVE
-    ),
-    duration_months: Annotated[int, typer.Option(min=1, max=600, help="Licence months.")] = 12,
-    scope: Annotated[Scope, typer.Option(help="Licence scope.")] = Scope.INTERNAL,
-    territory: Annotated[Territory, typer.Option(help="Licence territory.")] = (Territory.DOMESTIC),
+    exclusivity: ExclusivityOption = Exclusivity.NON_EXCLUSIVE,
+    duration_months: DurationOption = 12,
+    scope: ScopeOption = Scope.INTERNAL,
+    territory: TerritoryOption = Territory.DOMESTIC,
     as_of: Annotated[
         str | None, typer.Option(help="Valuation date (ISO); default: the last trade's day.")
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON.")
-    ] = None,
-    html_out: Annotated[
-        Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
-    ] = None,
+    json_out: JsonOption = None,
+    html_out: HtmlOption = None,
 ) -> None:
     """Value one product under the given terms and print its comparables table."""
     product_records, trade_records = _read_market_files(products, trades)
     if product_id not in product_records:
         fail(f"{products}: no product {product_id!r}")
-    day: dt.date | None = None
     if as_of is not None:
-        try:
-            day = dt.date.fromisoformat(as_of)
-        except ValueError:
-            fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+        day = _as_of_date(as_of)
     elif trade_records:
         day = max(trade.traded_at for trade in trade_records)
     else:
         fail(f"{trades}: no trades, so --as-of is needed")
-    assert day is not None
     market = _prepare(product_records, trade_records, day)
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     result = value(market, TargetSpec(product_records[product_id], terms, day))
@@ -161,31 +162,20 @@ def product(
     database: Annotated[
         str | None, typer.Option(help="Database URL (default: $DATAEX_DATABASE_URL)")
     ] = None,
-    exclusivity: Annotated[Exclusivity, typer.Option(help="Licence exclusivity.")] = (
-        Exclusivity.NON_EXCLUSIVE
-    ),
-    duration_months: Annotated[int, typer.Option(min=1, max=600, help="Licence months.")] = 12,
-    scope: Annotated[Scope, typer.Option(help="Licence scope.")] = Scope.INTERNAL,
-    territory: Annotated[Territory, typer.Option(help="Licence territory.")] = (Territory.DOMESTIC),
+    exclusivity: ExclusivityOption = Exclusivity.NON_EXCLUSIVE,
+    duration_months: DurationOption = 12,
+    scope: ScopeOption = Scope.INTERNAL,
+    territory: TerritoryOption = Territory.DOMESTIC,
     as_of: Annotated[str | None, typer.Option(help="Valuation date (ISO); default: today.")] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON.")
-    ] = None,
-    html_out: Annotated[
-        Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
-    ] = None,
+    json_out: JsonOption = None,
+    html_out: HtmlOption = None,
 ) -> None:
     """Value a product of the exchange from the exchange's own trades (its database)."""
     from exchange.recovery import RecoveryError, recover
     from exchange.valuation_inputs import book_snapshot, pricing_records, utc_today
     from ledger import Ledger, LedgerError, database_url
 
-    day = utc_today()
-    if as_of is not None:
-        try:
-            day = dt.date.fromisoformat(as_of)
-        except ValueError:
-            fail(f"--as-of {as_of!r} is not an ISO date (YYYY-MM-DD)")
+    day = utc_today() if as_of is None else _as_of_date(as_of)
     try:
         exchange = recover(Ledger.open(database_url(database)))
     except (LedgerError, RecoveryError, OSError, ValueError) as error:
@@ -199,6 +189,13 @@ def product(
     book = book_snapshot(exchange, product_id, terms)
     result = value(market, TargetSpec(target, terms, day, book=book))
     _publish(result, json_out, html_out)
+
+
+def _as_of_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of {text!r} is not an ISO date (YYYY-MM-DD)")
 
 
 def _publish(report: ValuationReport, json_out: Path | None, html_out: Path | None) -> None:
