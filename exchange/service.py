@@ -169,7 +169,6 @@ class Exchange:
         self.entries_settled = 0  # ledger entries created by the commands applied so far
         self.next_product = 1
         self.next_order_id = 1
-        self._gtd_expiries: list[tuple[int, int]] = []  # (expire_ns, order_id)
         self._licence_expiries: list[tuple[int, str, str, str]] = []  # (ns, account, who, sym)
         self._handlers: dict[type, Callable[[Any, int, int], Outcome]] = {
             cmd.CreateParticipant: self._create_participant,
@@ -216,18 +215,7 @@ class Exchange:
             self.head_seq = seq
             self.last_ts_ns = ts_ns
             self.entries_settled += len(outcome.entries)
-            self._drop_closed_gtd()
         return outcome
-
-    def _drop_closed_gtd(self) -> None:
-        """Forget GTD expiries of orders that have already filled or been cancelled.
-
-        Orders close only by commands, so after each command the earliest expiry is an open
-        order's: ``housekeeping_due`` never calls for a housekeeping with nothing to expire.
-        """
-        gtd = self._gtd_expiries
-        while gtd and not self.orders[gtd[0][1]].is_open:
-            heapq.heappop(gtd)
 
     def housekeeping_due(self, now_ns: int) -> bool:
         """Whether a GTD order or a licence has expired by ``now_ns`` and is still there.
@@ -235,9 +223,11 @@ class Exchange:
         While it is, every other command is refused; the sequencer runs ``Housekeeping``
         before any command that arrives at such a time.
         """
-        return bool(
-            (self._gtd_expiries and self._gtd_expiries[0][0] <= now_ns)
-            or (self._licence_expiries and self._licence_expiries[0][0] <= now_ns)
+        # The engine's expiry, which counts only orders still in the book: one that filled
+        # or was cancelled before its time calls for no housekeeping.
+        order_expiry = self.engine.next_expiry()
+        return (order_expiry is not None and order_expiry <= now_ns) or bool(
+            self._licence_expiries and self._licence_expiries[0][0] <= now_ns
         )
 
     # -- participants ----------------------------------------------------------------------
@@ -654,8 +644,6 @@ class Exchange:
         self.orders[order_id] = record
         self.orders_by_participant[actor].append(order_id)
         self.open_orders[actor] += 1
-        if tif is TimeInForce.GTD:
-            heapq.heappush(self._gtd_expiries, (c.expire_ns, order_id))  # type: ignore[arg-type]
         self._engine(new_order, outcome, seq, ts)
         outcome.result = record.copy()
         self.client_orders[(actor, client_order_id)] = (fingerprint, outcome.result)
@@ -783,11 +771,8 @@ class Exchange:
         if c.actor != OPERATOR:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "housekeeping is the exchange's own")
         # Accepted even with nothing due (then it changes nothing): journals written before
-        # closed orders' expiries were dropped hold such housekeeping, and must replay.
+        # closed orders stopped calling for housekeeping hold such commands, and must replay.
         outcome = Outcome(c)
-        gtd = self._gtd_expiries
-        while gtd and gtd[0][0] <= ts:
-            heapq.heappop(gtd)
         self._engine(Expire(seq, ts), outcome, seq, ts)
         lapsing = self._licence_expiries
         lapsed = 0

@@ -831,6 +831,14 @@ class Engine:
     def open_order(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
 
+    def next_expiry(self) -> int | None:
+        """The earliest expiry time of a live GTD order, None without one: when an ``Expire``
+        next has something to do. Entries of orders that have left the book are dropped."""
+        heap, live = self._gtd_expiries, self._orders
+        while heap and heap[0][1] not in live:
+            heappop(heap)
+        return heap[0][0] if heap else None
+
     def open_order_count(self) -> int:
         return len(self._orders)
 

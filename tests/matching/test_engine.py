@@ -162,6 +162,21 @@ def test_gtd_order_needs_a_future_expiry_and_expires_at_it():
     assert s.engine.open_order(50) is None
 
 
+def test_next_expiry_is_the_earliest_live_gtd_order():
+    s = Session()
+    assert s.engine.next_expiry() is None
+    s.order("a", BUY, 1, 100, tif=TimeInForce.GTD, expire_ts=500, order_id=50)
+    s.order("b", SELL, 1, 200, tif=TimeInForce.GTD, expire_ts=700, order_id=51)
+    s.order("c", BUY, 1, 90, tif=TimeInForce.GTD, expire_ts=900, order_id=52)
+    assert s.engine.next_expiry() == 500
+    s.order("d", SELL, 1, 100)  # fills order 50
+    assert s.engine.next_expiry() == 700
+    s.do(Cancel, 51, "b")
+    assert s.engine.next_expiry() == 900
+    s.engine.apply(Expire(99, 900))
+    assert s.engine.next_expiry() is None
+
+
 def test_day_orders_expire_at_the_close_and_gtc_orders_stay():
     s = Session()
     s.order("a", BUY, 1, 100, tif=TimeInForce.DAY)
