@@ -24,8 +24,12 @@ API_KEY_HEADER = "X-API-Key"
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your API key")
 
 
-async def get_runtime(connection: HTTPConnection) -> Runtime:
+def runtime_of(connection: HTTPConnection) -> Runtime:
     return connection.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def get_runtime(connection: HTTPConnection) -> Runtime:
+    return runtime_of(connection)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -56,7 +60,7 @@ def authenticate(runtime: Runtime, key: str | None) -> Participant:
 async def current_participant(
     connection: HTTPConnection, key: str | None = Security(_api_key)
 ) -> Participant:
-    return authenticate(connection.app.state.runtime, key)
+    return authenticate(runtime_of(connection), key)
 
 
 CurrentParticipant = Annotated[Participant, Depends(current_participant)]
@@ -74,7 +78,7 @@ def requires(*roles: Role) -> _Check:
     async def check(
         connection: HTTPConnection, key: str | None = Security(_api_key)
     ) -> Participant:
-        participant = authenticate(connection.app.state.runtime, key)
+        participant = authenticate(runtime_of(connection), key)
         if not participant.has_any(wanted):
             names = ", ".join(sorted(wanted))
             raise ApiError(403, f"this needs one of the roles: {names}", "AUTH_FORBIDDEN")

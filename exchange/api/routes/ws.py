@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from ..deps import API_KEY_HEADER, authenticate, get_runtime
+from ..deps import API_KEY_HEADER, authenticate, runtime_of
 from ..errors import ApiError
 
 router = APIRouter(prefix="/ws", tags=["streams"])
@@ -41,7 +41,7 @@ async def _stream(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any] | No
 
 @router.websocket("/market/{symbol}")
 async def market_stream(websocket: WebSocket, symbol: str) -> None:
-    runtime = await get_runtime(websocket)
+    runtime = runtime_of(websocket)
     known = runtime.read(lambda exchange: symbol in exchange.instruments)
     if not known:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=f"no {symbol}")
@@ -60,7 +60,7 @@ async def market_stream(websocket: WebSocket, symbol: str) -> None:
 
 @router.websocket("/private")
 async def private_stream(websocket: WebSocket) -> None:
-    runtime = await get_runtime(websocket)
+    runtime = runtime_of(websocket)
     key = websocket.headers.get(API_KEY_HEADER) or websocket.query_params.get("api_key")
     try:
         participant = authenticate(runtime, key)
