@@ -37,6 +37,7 @@ from matching import (
     Side,
     TimeInForce,
     Trade,
+    is_compiled,
 )
 
 SYMBOL = "BENCH.NX12.COM"
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--breakdown", action="store_true", help="time each kind of operation")
     parser.add_argument("--resting-orders", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}")
+    build = "compiled (mypyc)" if is_compiled() else "pure Python"
+    print(f"python {sys.version.split()[0]}, matching engine {build}")
     if args.memory:
         memory(args.resting_orders)
     elif args.breakdown:

@@ -39,8 +39,20 @@ from matching.events import (
     Rejected,
     Trade,
     event_to_dict,
+    event_values,
 )
 from matching.instrument import InstrumentSpec
+from matching.pickling import register
+
+register()  # snapshots pickle the engine, compiled or not
+
+
+def is_compiled() -> bool:
+    """Whether the engine runs as native code compiled by mypyc (see ``setup.py``)."""
+    from matching import engine
+
+    return not engine.__file__.endswith(".py")
+
 
 __all__ = [
     "Accepted",
@@ -75,4 +87,6 @@ __all__ = [
     "Uncross",
     "clearing_price",
     "event_to_dict",
+    "event_values",
+    "is_compiled",
 ]

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
+from typing import Final
 
 from matching.enums import Phase, SelfTradePrevention, Side, TimeInForce, TradingMode
 from matching.instrument import InstrumentSpec
 
-BUY, SELL = Side.BUY, Side.SELL
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
 
 # A level sweeps its dead entries when there are more than this many and more than live ones.
-DEAD_ENTRIES_SWEEP_MIN = 32
+DEAD_ENTRIES_SWEEP_MIN: Final = 32
 
 
 class Order:

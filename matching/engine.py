@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from bisect import insort
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from heapq import heappop, heappush
+from typing import Final
 
 from matching.auction import Clearing, clearing_price
 from matching.book import Book, HalfBook, Level, Order
@@ -54,27 +55,33 @@ from matching.events import (
 )
 from matching.instrument import InstrumentSpec
 
-BUY, SELL = Side.BUY, Side.SELL
-MARKET = OrderType.MARKET
-GTD, IOC, FOK = TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK
-CONTINUOUS, PRE_OPEN, AUCTION = Phase.CONTINUOUS, Phase.PRE_OPEN, Phase.AUCTION
-HALTED, CLOSED = Phase.HALTED, Phase.CLOSED
-COLLECTING = (PRE_OPEN, AUCTION)
-STP_NONE = SelfTradePrevention.NONE
-STP_NEWEST = SelfTradePrevention.CANCEL_NEWEST
-STP_OLDEST = SelfTradePrevention.CANCEL_OLDEST
-STP_BOTH = SelfTradePrevention.CANCEL_BOTH
-_new = tuple.__new__  # builds an event without the Python-level NamedTuple constructor
+# Constants are ``Final`` so that compiled code reads them from C statics, not the module dict.
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
+MARKET: Final = OrderType.MARKET
+GTD: Final = TimeInForce.GTD
+IOC: Final = TimeInForce.IOC
+FOK: Final = TimeInForce.FOK
+DAY: Final = TimeInForce.DAY
+CONTINUOUS: Final = Phase.CONTINUOUS
+PRE_OPEN: Final = Phase.PRE_OPEN
+AUCTION: Final = Phase.AUCTION
+HALTED: Final = Phase.HALTED
+CLOSED: Final = Phase.CLOSED
+COLLECTING: Final = (PRE_OPEN, AUCTION)
+STP_NONE: Final = SelfTradePrevention.NONE
+STP_NEWEST: Final = SelfTradePrevention.CANCEL_NEWEST
+STP_OLDEST: Final = SelfTradePrevention.CANCEL_OLDEST
+STP_BOTH: Final = SelfTradePrevention.CANCEL_BOTH
 
 # Enum members bound once: looking a member up on its class costs ~100 ns in the hot path.
-USER = CancelReason.USER
-IOC_REMAINDER = CancelReason.IOC_REMAINDER
-FOK_UNFILLED = CancelReason.FOK_UNFILLED
-SELF_TRADE = CancelReason.SELF_TRADE
-EXPIRED = CancelReason.EXPIRED
-HALTED_BY_VENUE = CancelReason.HALTED
-DAY = TimeInForce.DAY
-R = RejectReason
+USER: Final = CancelReason.USER
+IOC_REMAINDER: Final = CancelReason.IOC_REMAINDER
+FOK_UNFILLED: Final = CancelReason.FOK_UNFILLED
+SELF_TRADE: Final = CancelReason.SELF_TRADE
+EXPIRED: Final = CancelReason.EXPIRED
+HALTED_BY_VENUE: Final = CancelReason.HALTED
+R: Final = RejectReason
 
 
 class Engine:
@@ -88,6 +95,15 @@ class Engine:
     ['Accepted', 'Trade', 'BookChanged']
     """
 
+    __slots__ = (
+        "_books",
+        "_gtd_expiries",
+        "_next_priority",
+        "_next_trade_id",
+        "_orders",
+        "_used_order_ids",
+    )
+
     def __init__(self) -> None:
         self._books: dict[str, Book] = {}
         self._orders: dict[int, Order] = {}  # live orders by id
@@ -95,21 +111,27 @@ class Engine:
         self._gtd_expiries: list[tuple[int, int]] = []  # heap of (expire_ts, order_id)
         self._next_trade_id = 1
         self._next_priority = 1
-        self._handlers: dict[type, Callable[..., list[Event]]] = {
-            NewOrder: self._new_order,
-            Cancel: self._cancel,
-            Amend: self._amend,
-            Expire: self._expire,
-            Uncross: self._uncross_command,
-            SetPhase: self._set_phase,
-            AddInstrument: self._add_instrument,
-        }
 
     # ------------------------------------------------------------------ commands
 
     def apply(self, command: Command) -> list[Event]:
         """Apply one command and return the events it caused, in order."""
-        return self._handlers[type(command)](command)
+        # A chain of type tests, most frequent first: compiled, each branch is a direct call.
+        if type(command) is NewOrder:
+            return self._new_order(command)
+        if type(command) is Cancel:
+            return self._cancel(command)
+        if type(command) is Amend:
+            return self._amend(command)
+        if type(command) is Expire:
+            return self._expire(command)
+        if type(command) is Uncross:
+            return self._uncross_command(command)
+        if type(command) is SetPhase:
+            return self._set_phase(command)
+        if type(command) is AddInstrument:
+            return self._add_instrument(command)
+        raise TypeError(f"not an engine command: {command!r}")
 
     def _add_instrument(self, c: AddInstrument) -> list[Event]:
         symbol = c.spec.symbol
@@ -123,8 +145,8 @@ class Engine:
         return [InstrumentAdded(symbol, c.phase)]
 
     def _new_order(self, c: NewOrder) -> list[Event]:
-        # The hot path, written for speed: locals, events built by ``_new``, and the common
-        # case (a limit order that rests or trades in continuous trading) inlined.
+        # The hot path, written for speed: locals, and the common case (a limit order that
+        # rests or trades in continuous trading) inlined.
         book = self._books.get(c.symbol)
         if book is None:
             return [Rejected(c.order_id, c.symbol, R.VALIDATION_UNKNOWN_INSTRUMENT)]
@@ -155,9 +177,8 @@ class Engine:
             c.expire_ts, c.stp, is_market, c.post_only, priority,
         )  # fmt: skip
         events: list[Event] = [
-            _new(Accepted, (order_id, participant, symbol, side, c.order_type, c.price, quantity,
-                            tif))
-        ]  # fmt: skip
+            Accepted(order_id, participant, symbol, side, c.order_type, c.price, quantity, tif)
+        ]
         if phase is not CONTINUOUS:
             self._collect(book, order, events)
             return events
@@ -172,8 +193,7 @@ class Engine:
         opposite_keys = opposite.keys
         if opposite_keys and opposite_keys[-1] >= threshold:
             if tif is FOK and not self._can_fill(book, order, threshold):
-                events.append(_new(Cancelled, (order_id, participant, symbol, quantity,
-                                               FOK_UNFILLED)))  # fmt: skip
+                events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
                 return events
             visited = self._take(book, order, opposite, threshold, events, c.seq, c.ts)
             # Published levels are bids first, each side in ascending price; a sell order
@@ -183,15 +203,14 @@ class Engine:
             else:
                 changes = [(BUY, lv.price, lv.total) for lv in reversed(visited)]
         elif tif is FOK:
-            events.append(_new(Cancelled, (order_id, participant, symbol, quantity, FOK_UNFILLED)))
+            events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
             return events
         else:
             changes = []
         remaining = order.remaining
         if remaining:
             if is_market or tif is IOC or tif is FOK:
-                events.append(_new(Cancelled, (order_id, participant, symbol, remaining,
-                                               IOC_REMAINDER)))  # fmt: skip
+                events.append(Cancelled(order_id, participant, symbol, remaining, IOC_REMAINDER))
             else:
                 # Rest at the back of the level (inlined HalfBook.add and _index).
                 assert price is not None  # only limit orders rest in continuous trading
@@ -284,7 +303,7 @@ class Engine:
             before = book.depth_snapshot()
             quantity = self._unlink(book, order)
             events: list[Event] = [
-                _new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER))
+                Cancelled(order_id, order.participant, order.symbol, quantity, USER)
             ]
             self._publish_diff(book, before, events)
             return events
@@ -292,7 +311,7 @@ class Engine:
         half = book.bids if order.side is BUY else book.asks
         level = half.levels[order.price * half.sign]  # type: ignore[operator]
         quantity = half.remove(order)
-        events = [_new(Cancelled, (order_id, order.participant, order.symbol, quantity, USER))]
+        events = [Cancelled(order_id, order.participant, order.symbol, quantity, USER)]
         self._book_changed(book, [(order.side, level.price, level.total)], events)
         return events
 
@@ -511,7 +530,7 @@ class Engine:
                         del index[maker.order_id]
                         events.append(Cancelled(maker.order_id, me, symbol, maker_left, SELF_TRADE))
                     if stp is not STP_OLDEST:  # cancel newest, or both
-                        events.append(_new(Cancelled, (taker_id, me, symbol, left, SELF_TRADE)))
+                        events.append(Cancelled(taker_id, me, symbol, left, SELF_TRADE))
                         left = 0
                         if level.total == total_at_visit:
                             visited.pop()  # reached but unchanged: not market data
@@ -527,13 +546,13 @@ class Engine:
                 last_price = price
                 if is_buy:
                     events.append(
-                        _new(Trade, (trade_id, symbol, price, quantity, taker_id,
-                                     maker.order_id, me, maker.participant, aggressor, seq, ts))
+                        Trade(trade_id, symbol, price, quantity, taker_id,
+                              maker.order_id, me, maker.participant, aggressor, seq, ts)
                     )  # fmt: skip
                 else:
                     events.append(
-                        _new(Trade, (trade_id, symbol, price, quantity, maker.order_id,
-                                     taker_id, maker.participant, me, aggressor, seq, ts))
+                        Trade(trade_id, symbol, price, quantity, maker.order_id,
+                              taker_id, maker.participant, me, aggressor, seq, ts)
                     )  # fmt: skip
                 trade_id += 1
                 if not maker_left:
@@ -746,16 +765,13 @@ class Engine:
         bid = bids.levels[bids.keys[-1]] if bids.keys else None
         ask = asks.levels[asks.keys[-1]] if asks.keys else None
         events.append(
-            _new(
-                BookChanged,
-                (
-                    book.spec.symbol,
-                    bid.price if bid else None,
-                    bid.total if bid else 0,
-                    ask.price if ask else None,
-                    ask.total if ask else 0,
-                    tuple(changes),
-                ),
+            BookChanged(
+                book.spec.symbol,
+                bid.price if bid else None,
+                bid.total if bid else 0,
+                ask.price if ask else None,
+                ask.total if ask else 0,
+                tuple(changes),
             )
         )
 

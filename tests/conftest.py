@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import matching
 from ledger.database import scratch_schema
 
 POSTGRES_URL_ENV = "DATAEX_TEST_POSTGRES_URL"
@@ -35,3 +36,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip(f"{POSTGRES_URL_ENV} is not set")
     with scratch_schema(server_url, "ledger_test") as url:
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test a compiled engine older than its source: the source would not run."""
+    stale = stale_compiled_modules()
+    if stale:
+        pytest.exit(
+            f"matching/{', matching/'.join(stale)} changed after the engine was compiled; "
+            "build it again with `pip install -e .` (or remove matching/*.so to run it as "
+            "Python)",
+            returncode=4,
+        )
+
+
+def stale_compiled_modules() -> list[str]:
+    package = Path(matching.__file__).parent
+    return sorted(
+        source.name
+        for source in package.glob("*.py")
+        for built in package.glob(f"{source.stem}.*.so")
+        if source.stat().st_mtime > built.stat().st_mtime
+    )

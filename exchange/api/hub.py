@@ -25,6 +25,7 @@ from matching import (
     Event,
     PhaseChanged,
     Trade,
+    event_values,
 )
 
 from .schemas import iso
@@ -116,9 +117,9 @@ def market_message(seq: int, event: Event) -> dict[str, Any] | None:
                 "price": format_minor(event.price), "quantity": event.quantity,
                 "aggressor": aggressor, "time": iso(event.ts)}  # fmt: skip
     if kind is AuctionResult:
-        return {"type": "auction", "seq": seq, **_plain(event._asdict())}
+        return {"type": "auction", "seq": seq, **_plain(event_values(event))}
     if kind is PhaseChanged:
-        return {"type": "phase", "seq": seq, **_plain(event._asdict())}
+        return {"type": "phase", "seq": seq, **_plain(event_values(event))}
     return None
 
 
@@ -136,6 +137,6 @@ def private_messages(seq: int, event: Event) -> list[tuple[str, dict[str, Any]]]
                             "order_id": event.sell_order_id, **trade}),
         ]  # fmt: skip
     if kind is Accepted or kind is Cancelled or kind is Amended:
-        message = {"type": kind.__name__.lower(), "seq": seq, **_plain(event._asdict())}
+        message = {"type": kind.__name__.lower(), "seq": seq, **_plain(event_values(event))}
         return [(event.participant, message)]
     return []

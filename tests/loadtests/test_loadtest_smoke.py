@@ -34,7 +34,7 @@ def test_short_load_test_passes_every_check(tmp_path: Path) -> None:
             "--mix",
             EVERY_ROLE,
             "--rates",
-            "market_maker=20,viewer=20,valuer=2",
+            "trader=20,market_maker=20,viewer=20,valuer=2",
             "--out",
             str(out),
         ],

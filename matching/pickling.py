@@ -1,0 +1,105 @@
+"""How the engine's objects pickle, whether mypyc compiled them or not.
+
+The exchange snapshots its whole state with pickle. Compiled classes cannot be created
+without running ``__init__`` and their frozen dataclasses refuse the attribute writes of
+pickle's default restore, so each class here pickles as a constructor call plus, for the
+mutable ones, the attributes to set afterwards (the same code path in both builds).
+"""
+
+from __future__ import annotations
+
+import copyreg
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from matching.auction import Clearing
+from matching.book import Book, HalfBook, Level, Order
+from matching.commands import AddInstrument, Amend, Cancel, Expire, NewOrder, SetPhase, Uncross
+from matching.engine import Engine
+from matching.events import (
+    Accepted,
+    Amended,
+    AuctionResult,
+    BookChanged,
+    Cancelled,
+    InstrumentAdded,
+    PhaseChanged,
+    Rejected,
+    Trade,
+)
+from matching.instrument import InstrumentSpec
+
+FROZEN = (
+    Accepted,
+    AddInstrument,
+    Amend,
+    Amended,
+    AuctionResult,
+    BookChanged,
+    Cancel,
+    Cancelled,
+    Clearing,
+    Expire,
+    InstrumentAdded,
+    InstrumentSpec,
+    NewOrder,
+    PhaseChanged,
+    Rejected,
+    SetPhase,
+    Trade,
+    Uncross,
+)
+
+# Mutable classes: the attributes their constructor takes (it sets the others to defaults).
+CONSTRUCTOR_ARGUMENTS: dict[type, tuple[str, ...]] = {
+    Order: (
+        "order_id",
+        "participant",
+        "symbol",
+        "side",
+        "price",
+        "quantity",
+        "tif",
+        "expire_ts",
+        "stp",
+        "is_market",
+        "post_only",
+        "priority",
+    ),
+    Level: ("price",),
+    HalfBook: ("side",),
+    Book: ("spec", "phase"),
+    Engine: (),
+}
+
+
+def _reduce_frozen(obj: Any) -> tuple[type, tuple[Any, ...]]:
+    return type(obj), tuple(getattr(obj, f.name) for f in fields(obj))
+
+
+def _attribute_names(cls: type) -> tuple[str, ...]:
+    # A compiled class lists its attributes in ``__mypyc_attrs__`` and drops ``__slots__``.
+    return getattr(cls, "__mypyc_attrs__", None) or cls.__slots__  # type: ignore[attr-defined]
+
+
+def _set_attributes(obj: Any, state: dict[str, Any]) -> None:
+    for name, value in state.items():
+        setattr(obj, name, value)
+
+
+def _reduce_mutable(obj: Any) -> tuple[Any, ...]:
+    cls = type(obj)
+    arguments = CONSTRUCTOR_ARGUMENTS[cls]
+    state = {name: getattr(obj, name) for name in _attribute_names(cls) if name not in arguments}
+    args = tuple(getattr(obj, name) for name in arguments)
+    return cls, args, state, None, None, _set_attributes
+
+
+def register() -> None:
+    reducers: list[tuple[type, Callable[[Any], tuple[Any, ...]]]] = [
+        *((cls, _reduce_frozen) for cls in FROZEN),
+        *((cls, _reduce_mutable) for cls in CONSTRUCTOR_ARGUMENTS),
+    ]
+    for cls, reducer in reducers:
+        copyreg.pickle(cls, reducer)

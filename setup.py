@@ -1,0 +1,28 @@
+"""Build hook: compile the matching engine to C extensions with mypyc.
+
+The engine is plain, fully typed Python; mypyc turns it into native classes, about twice as
+fast. ``DATAEX_PURE_PYTHON=1`` skips the compilation and installs the same modules as Python.
+``matching/pickling.py`` stays interpreted: it only registers how the classes pickle.
+"""
+
+import os
+
+from setuptools import setup
+
+COMPILED = [
+    "matching/__init__.py",
+    "matching/auction.py",
+    "matching/book.py",
+    "matching/commands.py",
+    "matching/engine.py",
+    "matching/enums.py",
+    "matching/events.py",
+    "matching/instrument.py",
+]
+
+if os.environ.get("DATAEX_PURE_PYTHON") == "1":
+    setup()
+else:
+    from mypyc.build import mypycify
+
+    setup(ext_modules=mypycify(COMPILED, group_name="matching", opt_level="3"))

@@ -1,0 +1,112 @@
+"""The engine as installed: compiled by mypyc (unless built as Python), and picklable either way.
+
+Exchange snapshots pickle the engine whole, so a restored engine must carry on exactly as the
+original would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import pickle
+
+import pytest
+
+from loadtests.bench_engine import SYMBOL, generate_stream
+from matching import (
+    AddInstrument,
+    Cancelled,
+    CancelReason,
+    Engine,
+    Event,
+    InstrumentAdded,
+    InstrumentSpec,
+    NewOrder,
+    OrderType,
+    Phase,
+    PhaseChanged,
+    SealedBidPricing,
+    Side,
+    TimeInForce,
+    Trade,
+    TradingMode,
+    is_compiled,
+)
+
+# Every module setup.py compiles; matching.pickling stays Python.
+COMPILED_MODULES = ["auction", "book", "commands", "engine", "enums", "events", "instrument"]
+PURE_BUILD = os.environ.get("DATAEX_PURE_PYTHON") == "1"
+
+
+@pytest.mark.skipif(PURE_BUILD, reason="installed with DATAEX_PURE_PYTHON=1")
+def test_the_installed_engine_is_compiled() -> None:
+    assert is_compiled()
+    for name in COMPILED_MODULES:
+        module = importlib.import_module(f"matching.{name}")
+        assert not module.__file__.endswith(".py"), f"matching.{name} runs as Python"
+
+
+def _engine_with_every_kind_of_state(commands: list) -> Engine:
+    """A continuous book from ``commands``, plus a pre-open book holding a market order and a
+    GTD order, and a sealed-bid book holding a bid."""
+    engine = Engine()
+    engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
+    engine.apply(AddInstrument(0, 0, InstrumentSpec("OPEN"), Phase.PRE_OPEN))
+    sealed = InstrumentSpec(
+        "SEALED",
+        trading_mode=TradingMode.SEALED_BID,
+        sealed_bid_pricing=SealedBidPricing.SECOND_PRICE,
+    )
+    engine.apply(AddInstrument(0, 0, sealed, Phase.PRE_OPEN))
+    for command in commands:
+        engine.apply(command)
+    base = 10_000_000
+    engine.apply(NewOrder(1, 5, base, "m", "OPEN", Side.BUY, 3, order_type=OrderType.MARKET))
+    engine.apply(
+        NewOrder(2, 5, base + 1, "g", "OPEN", Side.SELL, 4, price=90, tif=TimeInForce.GTD,
+                 expire_ts=50)
+    )  # fmt: skip
+    engine.apply(NewOrder(3, 5, base + 2, "b", "SEALED", Side.BUY, 1, price=700))
+    return engine
+
+
+def test_a_pickled_engine_carries_on_as_the_original() -> None:
+    stream = generate_stream(4_000, seed=7)
+    original = _engine_with_every_kind_of_state(stream[:2_000])
+    restored = pickle.loads(pickle.dumps(original, protocol=pickle.HIGHEST_PROTOCOL))
+    restored.check_invariants()
+    assert restored.depth(SYMBOL, 100) == original.depth(SYMBOL, 100)
+    for command in stream[2_000:]:
+        assert restored.apply(command) == original.apply(command)
+    restored.check_invariants()
+    assert restored.next_expiry() == original.next_expiry() == 50
+
+
+def test_commands_events_and_specs_pickle_to_equal_values() -> None:
+    values = [
+        InstrumentSpec("X", tick_size=5, price_band_low=5, price_band_high=500),
+        NewOrder(1, 2, 3, "a", "X", Side.SELL, 5, price=100, tif=TimeInForce.GTD, expire_ts=9),
+        Trade(1, "X", 100, 5, 2, 3, "b", "a", None, 7, 70),
+        Cancelled(3, "a", "X", 2, CancelReason.SELF_TRADE),
+    ]
+    for value in values:
+        assert pickle.loads(pickle.dumps(value)) == value
+
+
+def test_events_are_equal_only_to_events_of_their_own_type() -> None:
+    cancelled = Cancelled(3, "a", "X", 2, CancelReason.USER)
+    assert cancelled == Cancelled(3, "a", "X", 2, CancelReason.USER)
+    assert hash(cancelled) == hash(Cancelled(3, "a", "X", 2, CancelReason.USER))
+    assert cancelled != Cancelled(3, "a", "X", 1, CancelReason.USER)
+    fields = [getattr(cancelled, f.name) for f in dataclasses.fields(cancelled)]
+    assert cancelled != tuple(fields)
+    added: Event = InstrumentAdded("X", Phase.CONTINUOUS)
+    assert added != PhaseChanged("X", Phase.CONTINUOUS)
+
+
+@pytest.mark.skipif(PURE_BUILD, reason="Python does not enforce Final at run time")
+def test_compiled_events_are_read_only() -> None:
+    trade = Trade(1, "X", 100, 5, 2, 3, "b", "a", None, 7, 70)
+    with pytest.raises(AttributeError):
+        trade.price = 1  # type: ignore[misc]
