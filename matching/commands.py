@@ -2,28 +2,38 @@
 
 Times (``ts``) are integers chosen by the caller (the sequencer uses nanoseconds since the
 epoch); the engine never reads a clock. Prices are integer minor units per licence unit,
-quantities integer licence units.
+quantities integer licence units. Commands are built like events (see ``matching.events``):
+read-only fields and a written-out ``__init__``, which is native code when compiled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from matching.enums import OrderType, Phase, SelfTradePrevention, Side, TimeInForce
 from matching.instrument import InstrumentSpec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class AddInstrument:
     """Open a book for an instrument, starting in ``phase``."""
 
-    seq: int
-    ts: int
-    spec: InstrumentSpec
-    phase: Phase = Phase.PRE_OPEN
+    seq: Final[int]
+    ts: Final[int]
+    spec: Final[InstrumentSpec]
+    phase: Final[Phase]
+
+    def __init__(
+        self, seq: int, ts: int, spec: InstrumentSpec, phase: Phase = Phase.PRE_OPEN
+    ) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.spec = spec
+        self.phase = phase
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class NewOrder:
     """Submit an order.
 
@@ -33,32 +43,68 @@ class NewOrder:
     ``expire_ts`` is required for GTD and refused otherwise.
     """
 
-    seq: int
-    ts: int
-    order_id: int
-    participant: str
-    symbol: str
-    side: Side
-    quantity: int
-    price: int | None = None
-    order_type: OrderType = OrderType.LIMIT
-    tif: TimeInForce = TimeInForce.GTC
-    expire_ts: int | None = None
-    post_only: bool = False
-    stp: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
+    seq: Final[int]
+    ts: Final[int]
+    order_id: Final[int]
+    participant: Final[str]
+    symbol: Final[str]
+    side: Final[Side]
+    quantity: Final[int]
+    price: Final[int | None]
+    order_type: Final[OrderType]
+    tif: Final[TimeInForce]
+    expire_ts: Final[int | None]
+    post_only: Final[bool]
+    stp: Final[SelfTradePrevention]
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        order_id: int,
+        participant: str,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        price: int | None = None,
+        order_type: OrderType = OrderType.LIMIT,
+        tif: TimeInForce = TimeInForce.GTC,
+        expire_ts: int | None = None,
+        post_only: bool = False,
+        stp: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST,
+    ) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.order_id = order_id
+        self.participant = participant
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.price = price
+        self.order_type = order_type
+        self.tif = tif
+        self.expire_ts = expire_ts
+        self.post_only = post_only
+        self.stp = stp
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class Cancel:
     """Cancel a resting order. Only its owner may; others are told it does not exist."""
 
-    seq: int
-    ts: int
-    order_id: int
-    participant: str
+    seq: Final[int]
+    ts: Final[int]
+    order_id: Final[int]
+    participant: Final[str]
+
+    def __init__(self, seq: int, ts: int, order_id: int, participant: str) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.order_id = order_id
+        self.participant = participant
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class Amend:
     """Change a resting order's price and/or total quantity (filled part included).
 
@@ -66,32 +112,57 @@ class Amend:
     quantity loses it, and in continuous trading the order may then trade at once.
     """
 
-    seq: int
-    ts: int
-    order_id: int
-    participant: str
-    price: int | None = None
-    quantity: int | None = None
+    seq: Final[int]
+    ts: Final[int]
+    order_id: Final[int]
+    participant: Final[str]
+    price: Final[int | None]
+    quantity: Final[int | None]
+
+    def __init__(
+        self,
+        seq: int,
+        ts: int,
+        order_id: int,
+        participant: str,
+        price: int | None = None,
+        quantity: int | None = None,
+    ) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.order_id = order_id
+        self.participant = participant
+        self.price = price
+        self.quantity = quantity
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class Expire:
     """Cancel every GTD order whose ``expire_ts`` is at or before ``ts``."""
 
-    seq: int
-    ts: int
+    seq: Final[int]
+    ts: Final[int]
+
+    def __init__(self, seq: int, ts: int) -> None:
+        self.seq = seq
+        self.ts = ts
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class Uncross:
     """Run the call auction (or close the sealed-bid round) of an instrument now."""
 
-    seq: int
-    ts: int
-    symbol: str
+    seq: Final[int]
+    ts: Final[int]
+    symbol: Final[str]
+
+    def __init__(self, seq: int, ts: int, symbol: str) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.symbol = symbol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class SetPhase:
     """Move an instrument to another trading phase.
 
@@ -100,11 +171,20 @@ class SetPhase:
     order (reason ``halted``), as when a product is suspended.
     """
 
-    seq: int
-    ts: int
-    symbol: str
-    phase: Phase
-    cancel_resting: bool = False
+    seq: Final[int]
+    ts: Final[int]
+    symbol: Final[str]
+    phase: Final[Phase]
+    cancel_resting: Final[bool]
+
+    def __init__(
+        self, seq: int, ts: int, symbol: str, phase: Phase, cancel_resting: bool = False
+    ) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.symbol = symbol
+        self.phase = phase
+        self.cancel_resting = cancel_resting
 
 
 Command = AddInstrument | NewOrder | Cancel | Amend | Expire | Uncross | SetPhase

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from matching.enums import SealedBidPricing, TradingMode
 
 MAX_ORDER_QUANTITY_DEFAULT = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class InstrumentSpec:
     """The trading parameters of one instrument.
 
@@ -19,14 +20,34 @@ class InstrumentSpec:
     protection price; a market buy without its own protection price is bounded by the band.
     """
 
-    symbol: str
-    tick_size: int = 1
-    lot_size: int = 1
-    trading_mode: TradingMode = TradingMode.CONTINUOUS
-    price_band_low: int | None = None
-    price_band_high: int | None = None
-    max_order_quantity: int = MAX_ORDER_QUANTITY_DEFAULT
-    sealed_bid_pricing: SealedBidPricing = SealedBidPricing.FIRST_PRICE
+    symbol: Final[str]
+    tick_size: Final[int]
+    lot_size: Final[int]
+    trading_mode: Final[TradingMode]
+    price_band_low: Final[int | None]
+    price_band_high: Final[int | None]
+    max_order_quantity: Final[int]
+    sealed_bid_pricing: Final[SealedBidPricing]
+
+    def __init__(
+        self,
+        symbol: str,
+        tick_size: int = 1,
+        lot_size: int = 1,
+        trading_mode: TradingMode = TradingMode.CONTINUOUS,
+        price_band_low: int | None = None,
+        price_band_high: int | None = None,
+        max_order_quantity: int = MAX_ORDER_QUANTITY_DEFAULT,
+        sealed_bid_pricing: SealedBidPricing = SealedBidPricing.FIRST_PRICE,
+    ) -> None:
+        self.symbol = symbol
+        self.tick_size = tick_size
+        self.lot_size = lot_size
+        self.trading_mode = trading_mode
+        self.price_band_low = price_band_low
+        self.price_band_high = price_band_high
+        self.max_order_quantity = max_order_quantity
+        self.sealed_bid_pricing = sealed_bid_pricing
 
     def problem(self) -> str | None:
         """Return what is wrong with this spec, or None when it is usable."""
