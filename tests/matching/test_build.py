@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import matching
 from loadtests.bench_engine import SYMBOL, generate_stream
 from matching import (
     AddInstrument,
@@ -31,6 +37,7 @@ from matching import (
     TimeInForce,
     Trade,
     TradingMode,
+    event_to_dict,
     is_compiled,
 )
 
@@ -45,6 +52,41 @@ def test_the_installed_engine_is_compiled() -> None:
     for name in COMPILED_MODULES:
         module = importlib.import_module(f"matching.{name}")
         assert not module.__file__.endswith(".py"), f"matching.{name} runs as Python"
+
+
+# Runs in a child process whose ``matching`` is a copy of the sources alone.
+EVENTS_OF_A_STREAM = """
+import json, sys
+from loadtests.bench_engine import SYMBOL, generate_stream
+from matching import AddInstrument, Engine, InstrumentSpec, Phase, event_to_dict, is_compiled
+assert not is_compiled()
+engine = Engine()
+engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
+events = [event_to_dict(e) for c in generate_stream(3_000, seed=11) for e in engine.apply(c)]
+json.dump(events, sys.stdout, default=str)
+"""
+
+
+@pytest.mark.skipif(PURE_BUILD, reason="installed with DATAEX_PURE_PYTHON=1")
+def test_the_python_build_gives_the_compiled_builds_events(tmp_path: Path) -> None:
+    # A journal written by either build must replay on the other, event for event.
+    source = Path(matching.__file__).parent
+    shutil.copytree(source, tmp_path / "matching", ignore=shutil.ignore_patterns("*.so"))
+    repository = source.parent
+    result = subprocess.run(
+        [sys.executable, "-c", EVENTS_OF_A_STREAM],
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{repository}"},
+        cwd=tmp_path,  # not the repository, whose compiled matching would come first
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    engine = Engine()
+    engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
+    compiled = [event_to_dict(e) for c in generate_stream(3_000, seed=11) for e in engine.apply(c)]
+    interpreted = json.loads(result.stdout)
+    assert len(interpreted) > 3_000
+    assert interpreted == json.loads(json.dumps(compiled, default=str))
 
 
 def _engine_with_every_kind_of_state(commands: list) -> Engine:
