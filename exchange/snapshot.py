@@ -18,7 +18,9 @@ from exchange.service import Exchange
 
 __all__ = ["dump_state", "load_state"]
 
-FORMAT = b"dataex-exchange-1:"
+# 2: the engine's objects pickle through matching.pickling, the same in compiled and Python
+# builds, so either build loads the other's snapshots.
+FORMAT = b"dataex-exchange-2:"
 
 
 def dump_state(exchange: Exchange) -> bytes:

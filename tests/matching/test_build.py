@@ -6,6 +6,7 @@ original would have.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import importlib
 import json
@@ -56,19 +57,20 @@ def test_the_installed_engine_is_compiled() -> None:
 
 # Runs in a child process whose ``matching`` is a copy of the sources alone.
 EVENTS_OF_A_STREAM = """
-import json, sys
+import base64, json, pickle, sys
 from loadtests.bench_engine import SYMBOL, generate_stream
 from matching import AddInstrument, Engine, InstrumentSpec, Phase, event_to_dict, is_compiled
 assert not is_compiled()
 engine = Engine()
 engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
-events = [event_to_dict(e) for c in generate_stream(3_000, seed=11) for e in engine.apply(c)]
-json.dump(events, sys.stdout, default=str)
+events = [event_to_dict(e) for c in generate_stream(6_000, 11)[:3_000] for e in engine.apply(c)]
+snapshot = base64.b64encode(pickle.dumps(engine)).decode()
+json.dump({"events": events, "engine": snapshot}, sys.stdout, default=str)
 """
 
 
 @pytest.mark.skipif(PURE_BUILD, reason="installed with DATAEX_PURE_PYTHON=1")
-def test_the_python_build_gives_the_compiled_builds_events(tmp_path: Path) -> None:
+def test_the_python_build_gives_the_compiled_builds_events_and_snapshots(tmp_path: Path) -> None:
     # A journal written by either build must replay on the other, event for event.
     source = Path(matching.__file__).parent
     shutil.copytree(source, tmp_path / "matching", ignore=shutil.ignore_patterns("*.so"))
@@ -83,10 +85,17 @@ def test_the_python_build_gives_the_compiled_builds_events(tmp_path: Path) -> No
     )
     engine = Engine()
     engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
-    compiled = [event_to_dict(e) for c in generate_stream(3_000, seed=11) for e in engine.apply(c)]
+    stream = generate_stream(6_000, 11)
+    compiled = [event_to_dict(e) for c in stream[:3_000] for e in engine.apply(c)]
     interpreted = json.loads(result.stdout)
-    assert len(interpreted) > 3_000
-    assert interpreted == json.loads(json.dumps(compiled, default=str))
+    assert len(interpreted["events"]) > 3_000
+    assert interpreted["events"] == json.loads(json.dumps(compiled, default=str))
+    # The Python build's pickled engine loads here and carries on as the compiled one does.
+    restored = pickle.loads(base64.b64decode(interpreted["engine"]))
+    restored.check_invariants()
+    assert restored.depth(SYMBOL, 100) == engine.depth(SYMBOL, 100)
+    for command in stream[3_000:]:
+        assert restored.apply(command) == engine.apply(command)
 
 
 def _engine_with_every_kind_of_state(commands: list) -> Engine:
