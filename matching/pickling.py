@@ -1,9 +1,10 @@
 """How the engine's objects pickle, whether mypyc compiled them or not.
 
 The exchange snapshots its whole state with pickle. Compiled classes cannot be created
-without running ``__init__`` and their frozen dataclasses refuse the attribute writes of
-pickle's default restore, so each class here pickles as a constructor call plus, for the
-mutable ones, the attributes to set afterwards (the same code path in both builds).
+without running ``__init__``, and the read-only fields of compiled events, commands and specs
+refuse the attribute writes of pickle's default restore, so each class here pickles as a
+constructor call plus, for the mutable ones, the attributes to set afterwards (the same code
+path in both builds, so either loads the other's pickles).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from matching.events import (
 )
 from matching.instrument import InstrumentSpec
 
-FROZEN = (
+READ_ONLY = (  # every field is a constructor argument, in order
     Accepted,
     AddInstrument,
     Amend,
@@ -74,7 +75,7 @@ CONSTRUCTOR_ARGUMENTS: dict[type, tuple[str, ...]] = {
 }
 
 
-def _reduce_frozen(obj: Any) -> tuple[type, tuple[Any, ...]]:
+def _reduce_read_only(obj: Any) -> tuple[type, tuple[Any, ...]]:
     return type(obj), tuple(getattr(obj, f.name) for f in fields(obj))
 
 
@@ -98,7 +99,7 @@ def _reduce_mutable(obj: Any) -> tuple[Any, ...]:
 
 def register() -> None:
     reducers: list[tuple[type, Callable[[Any], tuple[Any, ...]]]] = [
-        *((cls, _reduce_frozen) for cls in FROZEN),
+        *((cls, _reduce_read_only) for cls in READ_ONLY),
         *((cls, _reduce_mutable) for cls in CONSTRUCTOR_ARGUMENTS),
     ]
     for cls, reducer in reducers:
