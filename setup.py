@@ -6,19 +6,14 @@ fast. ``DATAEX_PURE_PYTHON=1`` skips the compilation and installs the same modul
 """
 
 import os
+from pathlib import Path
 
 from setuptools import setup
 
-COMPILED = [
-    "matching/__init__.py",
-    "matching/auction.py",
-    "matching/book.py",
-    "matching/commands.py",
-    "matching/engine.py",
-    "matching/enums.py",
-    "matching/events.py",
-    "matching/instrument.py",
-]
+INTERPRETED = {"pickling.py"}
+COMPILED = sorted(
+    str(path) for path in Path("matching").glob("*.py") if path.name not in INTERPRETED
+)
 
 if os.environ.get("DATAEX_PURE_PYTHON") == "1":
     setup()
