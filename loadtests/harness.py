@@ -337,7 +337,7 @@ def run_loadtest(
             {
                 "database": _kind(url),
                 "server": "`python -m loadtests.server` (the `dataex serve` stack with "
-                "`GET /v1/loadtest/bare`), uvicorn, one process"
+                "`GET /v1/loadtest/bare` and `POST /v1/loadtest/order-edge`), uvicorn, one process"
                 + (", under cProfile" if profile_server else ""),
                 "load generator": "locust `FastHttpUser`s in one process "
                 "(`python -m loadtests.loadtest_run`)",

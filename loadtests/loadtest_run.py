@@ -1,4 +1,4 @@
-"""The load generator of ``dataex loadtest``: setup, then three measured phases, locust run
+"""The load generator of ``dataex loadtest``: setup, then four measured phases, locust run
 programmatically in this process.
 
     DATAEX_ADMIN_KEY=<key> python -m loadtests.loadtest_run --host http://127.0.0.1:8000 \\
@@ -6,12 +6,16 @@ programmatically in this process.
 
 1. ``bare``: ``--users`` :class:`BareUser` hit ``GET /v1/loadtest/bare`` (served by
    ``loadtests/server.py``) without pausing: what the HTTP stack alone can serve.
-2. ``orders``: ``--users`` traders (``locustfile.Trader``) without pausing: the order
+2. ``edge``: ``--users`` :class:`EdgeUser` post traders' limit orders to
+   ``POST /v1/loadtest/order-edge`` without pausing: the order endpoint's key check, body,
+   price conversion and response, without the exchange behind them.
+3. ``orders``: ``--users`` traders (``locustfile.Trader``) without pausing: the order
    endpoint under participants' order flow.
-3. ``mixed``: the plan's mix of traders, market makers, viewers and valuers, stepped up in
+4. ``mixed``: the plan's mix of traders, market makers, viewers and valuers, stepped up in
    ``--steps`` equal steps to ``--users``; each step is measured on its own.
 
-``--duration`` is split 20% / 40% / 40% between them (``--phases`` runs some of them only).
+``--duration`` is split 15% / 15% / 35% / 35% between them (``--phases`` runs some of them
+only).
 Each measurement window opens once every user of its phase or step has started, with locust's
 statistics reset, so the spawning is never measured; throughput is requests completed in the
 window over its wall time. With ``--server-pid``, each window also records the server's CPU
@@ -49,18 +53,25 @@ from locust.event import Events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, StatsEntry
 
 from loadtests.load_plan import LoadPlan, check_loopback
-from loadtests.locustfile import STATE, Trader, configure
+from loadtests.locustfile import (
+    MAX_ORDER_UNITS,
+    PRICE_SPREAD_TICKS,
+    STATE,
+    Participant,
+    Trader,
+    configure,
+)
 from loadtests.market_setup import bootstrap
-from loadtests.server import BARE_PATH, INTERNALS_PATH
+from loadtests.server import BARE_PATH, EDGE_PATH, INTERNALS_PATH
 
-__all__ = ["BareUser", "EndpointStats", "Window", "main", "run"]
+__all__ = ["BareUser", "EdgeUser", "EndpointStats", "Window", "main", "run"]
 
 MAX_USERS = 500
 MAX_DURATION_S = 600.0
 MAX_SPAWN_RATE = 500.0
 MAX_STEPS = 10
-PHASES = ("bare", "orders", "mixed")
-PHASE_SHARES = {"bare": 0.2, "orders": 0.4, "mixed": 0.4}
+PHASES = ("bare", "edge", "orders", "mixed")
+PHASE_SHARES = {"bare": 0.15, "edge": 0.15, "orders": 0.35, "mixed": 0.35}
 MIN_WINDOW_S = 0.5
 SPAWN_SLACK_S = 30.0
 CSV_SETTLE_S = 1.2  # locust's CSV writer rewrites its files once a second
@@ -74,6 +85,26 @@ class BareUser(FastHttpUser):
     @task
     def bare(self) -> None:
         self.client.get(BARE_PATH)
+
+
+class EdgeUser(Participant):
+    """A trader's limit orders, as :class:`~loadtests.locustfile.Trader` places them, to the
+    order endpoint's edge: answered as if resting, never journalled."""
+
+    role = "trader"
+
+    @task
+    def submit(self) -> None:
+        symbol = self.symbol()
+        offset = self.rng.randint(-PRICE_SPREAD_TICKS, PRICE_SPREAD_TICKS)
+        body = {
+            "client_order_id": f"edge-{self.number}-{self.rng.getrandbits(48)}",
+            "symbol": symbol,
+            "side": self.rng.choice(("buy", "sell")),
+            "price": self.price(self.market.mid_minor[symbol] + offset * self.market.tick_minor),
+            "quantity": self.rng.randint(1, MAX_ORDER_UNITS),
+        }
+        self.call("POST", EDGE_PATH, EDGE_PATH, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +328,7 @@ def run(
     server_pid: int | None = None,
     phases: Sequence[str] = PHASES,
 ) -> dict[str, Any]:
-    """Set up the market, run the three phases, write the results; the summary."""
+    """Set up the market, run the phases, write the results; the summary."""
     check_loopback(host)
     if not 1 <= users <= MAX_USERS:
         raise ValueError(f"users must be in 1..{MAX_USERS}")
@@ -332,6 +363,7 @@ def run(
     counts = ramp(users, steps)
     plans = {
         "bare": ([BareUser], [users]),
+        "edge": ([EdgeUser], [users]),
         "orders": ([Trader], [users]),
         "mixed": (mixed_classes, counts),
     }

@@ -105,6 +105,8 @@ EXPECTED = {
     "GET /v1/orders/{id}": frozenset({200}),
     # 422: nothing traded to value against yet; 429: valuations have a rate limit of their own.
     "POST /v1/valuations": frozenset({200, 422, 429}),
+    # The order endpoint without the exchange (loadtests/server.py): every order "rests".
+    "POST /v1/loadtest/order-edge": frozenset({201}),
 }
 OK = frozenset({200})
 

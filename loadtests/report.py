@@ -2,9 +2,11 @@
 
 :func:`headline` picks the figures the targets are about, from the ``orders`` and ``bare``
 phases at full users: order submissions per second (``POST /v1/orders``), their p99, and
-their throughput as a share of the bare endpoint's. :func:`write_report` writes
-``report.md``; :func:`write_chart` draws ``chart.png``: throughput and p99 latency against
-users over the mixed phase's steps, with the bare and orders phases marked at full users.
+their throughput as a share of the bare endpoint's; and, from the ``edge`` phase, the order
+endpoint's edge without the exchange, the most that share could be in this stack.
+:func:`write_report` writes ``report.md``; :func:`write_chart` draws ``chart.png``: throughput
+and p99 latency against users over the mixed phase's steps, with the bare, edge and orders
+phases marked at full users.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = ["ORDER_ENDPOINT", "Headline", "headline", "write_chart", "write_repor
 
 ORDER_ENDPOINT = "POST /v1/orders"
 BARE_ENDPOINT = "GET /v1/loadtest/bare"
+EDGE_ENDPOINT = "POST /v1/loadtest/order-edge"
 ORDER_PATHS = ("POST /v1/orders", "PATCH /v1/orders/{id}", "DELETE /v1/orders/{id}")
 TARGET_ORDERS_PER_S = 1_500.0
 TARGET_P99_MS = 50.0
@@ -35,6 +38,7 @@ class Headline:
     orders_p99_ms: float | None
     order_commands_per_s: float | None  # submits, amends and cancels: all through the sequencer
     bare_per_s: float | None
+    edge_per_s: float | None = None
     # The server's CPU over each phase's window (100 = one core): on a shared machine a
     # neighbour's load takes CPU from the server, and requests per CPU-second discount it.
     orders_server_cpu_percent: float | None = None
@@ -106,12 +110,15 @@ def headline(summary: dict[str, Any]) -> Headline:
         else None
     )
     bare_stats = bare["endpoints"].get(BARE_ENDPOINT) if bare else None
+    edge = _last_window(summary, "edge")
+    edge_stats = edge["endpoints"].get(EDGE_ENDPOINT) if edge else None
     return Headline(
         users=summary["users"],
         orders_per_s=submit["rps"] if submit else None,
         orders_p99_ms=submit["p99_ms"] if submit else None,
         order_commands_per_s=commands,
         bare_per_s=bare_stats["rps"] if bare_stats else None,
+        edge_per_s=edge_stats["rps"] if edge_stats else None,
         orders_server_cpu_percent=orders["server_cpu_percent"] if orders else None,
         bare_server_cpu_percent=bare["server_cpu_percent"] if bare else None,
     )
@@ -121,6 +128,10 @@ def _per_cpu(per_s: float | None, cpu_percent: float | None) -> str:
     if per_s is None or not cpu_percent:
         return "-"
     return f"{per_s * 100 / cpu_percent:,.0f}"
+
+
+def _share(part: float | None, whole: float | None) -> str:
+    return "-" if part is None or not whole else f"{part / whole:.2f}"
 
 
 def _verdict(met: bool | None) -> str:
@@ -177,6 +188,11 @@ def write_report(
         f"order submissions {_per_cpu(head.orders_per_s, head.orders_server_cpu_percent)}, "
         f"ratio {'-' if head.ratio_per_cpu is None else f'{head.ratio_per_cpu:.2f}'}. "
         f"The targets are set for {TARGET_USERS} users on SQLite.",
+        "",
+        f"The order endpoint's edge without the exchange ({EDGE_ENDPOINT}: key, body, "
+        f"price, response): {_number(head.edge_per_s, '/s')}, "
+        f"{_share(head.edge_per_s, head.bare_per_s)} of the bare endpoint: the most order "
+        f"submissions could reach here if the exchange behind them cost nothing.",
         "",
         "## Checks",
         "",
@@ -277,7 +293,12 @@ def write_chart(path: Path, summary: dict[str, Any]) -> None:
         right.plot(
             users, [o["p99_ms"] if o else 0 for o in orders], "s-", label=f"mixed: {ORDER_ENDPOINT}"
         )
-    for name, endpoint, marker in (("bare", BARE_ENDPOINT, "^"), ("orders", ORDER_ENDPOINT, "D")):
+    marked = (
+        ("bare", BARE_ENDPOINT, "^"),
+        ("edge", EDGE_ENDPOINT, "v"),
+        ("orders", ORDER_ENDPOINT, "D"),
+    )
+    for name, endpoint, marker in marked:
         window = _last_window(summary, name)
         if window and endpoint in window["endpoints"]:
             stats = window["endpoints"][endpoint]

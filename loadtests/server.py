@@ -10,6 +10,11 @@ constant JSON body without touching the exchange. Served by the same process, ev
 FastAPI app and HTTP server as the exchange's routes, the bare route is the baseline a load
 test compares the order endpoint with: what is left when the exchange's work is taken away.
 
+``POST /v1/loadtest/order-edge`` is the order endpoint without the exchange: the same key
+check, request body, price conversion and response model as ``POST /v1/orders``, answering
+as if the order rested, but nothing reaches the sequencer and nothing is journalled. Between
+the two baselines, it tells what the API's edge costs and what the exchange behind it costs.
+
 Keep :func:`main` in step with ``exchange/cli/serve.py``: a difference in the stack would
 make the baseline measure something else.
 
@@ -36,6 +41,7 @@ import importlib.util
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,19 +50,27 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from exchange.api import create_app
+from exchange.api.deps import RuntimeDep
+from exchange.api.routes.orders import Trader, submission
 from exchange.api.runtime import Runtime
+from exchange.api.schemas import OrderCreate, OrderPublic
+from exchange.api.views import order_view
+from exchange.orders import OrderRecord
 from exchange.sequencer import Sequencer
 from exchange.settings import Settings
+from matching import OrderType, SelfTradePrevention, Side, TimeInForce
 
 __all__ = [
     "BARE_BODY",
     "BARE_PATH",
+    "EDGE_PATH",
     "INTERNALS_PATH",
     "build_app",
     "main",
 ]
 
 BARE_PATH = "/v1/loadtest/bare"
+EDGE_PATH = "/v1/loadtest/order-edge"
 INTERNALS_PATH = "/v1/loadtest/internals"
 BARE_BODY = {"status": "ok"}
 # As in exchange/cli/serve.py: every order leaves long-lived records behind.
@@ -77,6 +91,18 @@ def build_app(settings: Settings) -> FastAPI:
     async def bare() -> dict[str, str]:
         """A constant body: the cost of the HTTP stack alone."""
         return BARE_BODY
+
+    @app.post(EDGE_PATH, status_code=201, response_model=OrderPublic, tags=["load test"])
+    async def order_edge(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> OrderPublic:
+        """``POST /v1/orders`` up to the sequencer and from its answer on, without the
+        exchange between: the order is answered as resting, and never journalled."""
+        c = submission(body, me, runtime)
+        now = time.time_ns()
+        return order_view(OrderRecord(
+            0, c.client_order_id, c.actor, c.symbol, Side(c.side), OrderType(c.order_type),
+            c.price_minor, c.quantity_units, TimeInForce(c.tif), c.expire_ns, c.post_only,
+            SelfTradePrevention(c.stp), now, now,
+        ))  # fmt: skip
 
     @app.get(INTERNALS_PATH, tags=["load test"])
     async def internals(request: Request) -> dict[str, Any]:

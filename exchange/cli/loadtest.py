@@ -54,7 +54,10 @@ def loadtest(
         float, typer.Option(min=0.1, max=MAX_SPAWN_RATE, help="Users started per second")
     ] = 25.0,
     duration: Annotated[
-        str, typer.Option(help="Time under load, e.g. 60s or 2m: 20% bare, 40% orders, 40% mixed")
+        str,
+        typer.Option(
+            help="Time under load, e.g. 60s or 2m: 15% bare, 15% order edge, 35% orders, 35% mixed"
+        ),
     ] = "60s",
     steps: Annotated[
         int, typer.Option(min=1, max=MAX_STEPS, help="Steps of users in the mixed phase")

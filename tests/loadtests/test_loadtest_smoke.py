@@ -47,8 +47,12 @@ def test_short_load_test_passes_every_check(tmp_path: Path) -> None:
     assert "error:" not in result.stderr, result.stderr
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert [phase["name"] for phase in summary["phases"]] == ["bare", "orders", "mixed"]
-    mixed = summary["phases"][2]
+    assert [phase["name"] for phase in summary["phases"]] == ["bare", "edge", "orders", "mixed"]
+    edge = summary["phases"][1]
+    # The edge answers every order as resting.
+    assert set(edge["statuses"]) == {"POST /v1/loadtest/order-edge"}, edge["statuses"]
+    assert set(edge["statuses"]["POST /v1/loadtest/order-edge"]) == {"201"}, edge["statuses"]
+    mixed = summary["phases"][3]
     seen = set(mixed["statuses"])
     # Traders and market makers trade, viewers read market data, valuers value.
     assert {
@@ -74,7 +78,8 @@ def test_short_load_test_passes_every_check(tmp_path: Path) -> None:
     ):
         assert f"| {check}" in report, check
     assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
-    for name in ("bare", "orders", "mixed"):
+    assert "The order endpoint's edge without the exchange" in report
+    for name in ("bare", "edge", "orders", "mixed"):
         assert (out / f"{name}_stats.csv").read_text(encoding="utf-8").startswith("Type,Name")
 
 

@@ -15,6 +15,7 @@ from exchange.service import Exchange
 
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
+from ..runtime import Runtime
 from ..schemas import OrderAmend, OrderCreate, OrderPublic
 from ..views import order_view
 
@@ -39,18 +40,24 @@ def _expire_ns(body: OrderCreate) -> int | None:
     return seconds * 1_000_000_000 + body.expire_time.microsecond * 1_000
 
 
+def submission(body: OrderCreate, me: Participant, runtime: Runtime) -> cmd.SubmitOrder:
+    """The command an order submission makes: its price on the instrument's tick grid, its
+    time in nanoseconds. The exchange assigns the order id."""
+    tick = runtime.read(lambda exchange: _tick(exchange, body.symbol))
+    price = None if body.price is None else parse_price(body.price, tick)
+    return cmd.SubmitOrder(
+        me.participant_id, body.client_order_id, 0, body.symbol, str(body.side), str(body.type),
+        price, body.quantity, str(body.time_in_force), _expire_ns(body), body.post_only,
+        body.self_trade_prevention,
+    )  # fmt: skip
+
+
 @router.post("", status_code=201, response_model=OrderPublic)
 async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> OrderPublic:
     """Submit an order. Acknowledged once journalled: the response shows what happened on
     arrival (fills, rest, or cancellation). Retrying with the same ``client_order_id`` and
     the same content returns the original response; other content under it is a 409."""
-    tick = runtime.read(lambda exchange: _tick(exchange, body.symbol))
-    price = None if body.price is None else parse_price(body.price, tick)
-    outcome = await runtime.execute(cmd.SubmitOrder(
-        me.participant_id, body.client_order_id, 0, body.symbol, str(body.side), str(body.type),
-        price, body.quantity, str(body.time_in_force), _expire_ns(body), body.post_only,
-        body.self_trade_prevention,
-    ))  # fmt: skip
+    outcome = await runtime.execute(submission(body, me, runtime))
     return order_view(outcome.result)
 
 
