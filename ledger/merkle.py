@@ -27,6 +27,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "root_hash",
+    "subtree_roots",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -124,6 +125,20 @@ def root_hash(leaf_hashes: Sequence[bytes]) -> bytes:
             paired.append(level[-1])
         level = paired
     return level[0]
+
+
+def subtree_roots(leaf_hashes: Sequence[bytes], size: int) -> list[bytes]:
+    """Roots of consecutive subtrees of ``size`` leaves each (a power of two; the last one may
+    hold fewer).
+
+    Where the first leaf's index in the whole tree is a multiple of ``size``, these are the
+    nodes of the whole tree one level of ``size`` leaves up, where :func:`root_hash` would
+    carry them: the roots of the parts of a tree, cut at such multiples and computed apart,
+    give the whole tree's root as ``root_hash(roots of part 1 + roots of part 2 + ...)``.
+    """
+    if size < 1 or size & (size - 1):
+        raise ValueError(f"subtree size {size} is not a power of two")
+    return [root_hash(leaf_hashes[i : i + size]) for i in range(0, len(leaf_hashes), size)]
 
 
 class MerkleTree:

@@ -2,7 +2,8 @@
 
 Each run appends ``--batches`` batches of ``--batch-size`` trade settlements (one entry of
 five postings each, one transaction per batch, durable on return) to a fresh database, then
-verifies the whole ledger. The baseline is the same database's raw insert rate in the same
+verifies the whole ledger: in one process, then split between one process per CPU as
+``dataex ledger verify`` does. The baseline is the same database's raw insert rate in the same
 run: plain rows of similar width into a table with no index, trigger or hashing, committed
 per batch with the same durability. Figures are medians over ``--runs`` runs.
 
@@ -30,6 +31,7 @@ SYMBOL = "BENCH.NX12"
 PROVIDER = "provider"
 BUYERS = 1_000
 EXPIRES_AT_NS = 4_000_000_000_000_000_000
+VERIFY_WORKERS = os.cpu_count() or 1  # as `dataex ledger verify` does by default
 
 
 @contextmanager
@@ -127,6 +129,10 @@ def run_once(url: str, batches: int, batch_size: int) -> dict[str, float]:
         report = verify(ledger)
         verify_seconds = time.perf_counter() - started
         assert report.ok, report.problems
+        started = time.perf_counter()
+        split = verify(ledger, workers=VERIFY_WORKERS)
+        split_seconds = time.perf_counter() - started
+        assert split.ok and split.digest == report.digest, split.problems
         rows_per_entry = 6  # the entry row and its five postings
         raw_rows_per_second = raw_insert_rate(
             engine,
@@ -136,6 +142,7 @@ def run_once(url: str, batches: int, batch_size: int) -> dict[str, float]:
         return {
             "settlements_per_s": batches * batch_size / append_seconds,
             "verify_entries_per_s": report.entries / verify_seconds,
+            "verify_split_entries_per_s": report.entries / split_seconds,
             "raw_rows_per_s": raw_rows_per_second,
             "raw_equivalent_entries_per_s": raw_rows_per_second / rows_per_entry,
         }
@@ -158,7 +165,13 @@ def main() -> None:
     print(
         f"{args.runs} runs x {args.batches} batches x {args.batch_size} trade settlements; medians"
     )
-    columns = ("settlements/s", "raw rows/s", "raw rows/s / 6", "verify entries/s")
+    columns = (
+        "settlements/s",
+        "raw rows/s",
+        "raw rows/s / 6",
+        "verify entries/s",
+        f"in {VERIFY_WORKERS} processes",
+    )
     print(f"{'database':<11}" + "".join(f" {name:>17}" for name in columns))
     for kind in kinds:
         results = []
@@ -171,6 +184,7 @@ def main() -> None:
             "raw_rows_per_s",
             "raw_equivalent_entries_per_s",
             "verify_entries_per_s",
+            "verify_split_entries_per_s",
         )
         print(f"{kind:<11}" + "".join(f" {median[key]:>17,.0f}" for key in keys))
 

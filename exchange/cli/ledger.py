@@ -8,6 +8,7 @@ stderr and exit with status 2; a failed verification or proof check exits with s
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -42,6 +43,7 @@ app = typer.Typer(
 
 EXIT_PROBLEM = 1
 EXIT_ERROR = 2
+MAX_WORKERS = 64
 
 DatabaseOption = Annotated[
     str | None,
@@ -111,9 +113,19 @@ def _print_json(data: dict[str, Any]) -> None:
 
 @app.command("verify")
 @_reports_errors
-def verify_command(database: DatabaseOption = None) -> None:
+def verify_command(
+    database: DatabaseOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_WORKERS,
+            help="Processes to check with, each a range of rows (default: one per CPU).",
+        ),
+    ] = os.cpu_count() or 1,
+) -> None:
     """Recompute the hash chains, the Merkle root, every entry's balance and the projections."""
-    report = verify(_open(database))
+    report = verify(_open(database), workers=workers)
     assert report.digest is not None
     typer.echo(
         f"journal: {report.commands} commands; ledger: {report.entries} entries, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +40,11 @@ def test_verify_reports_ok_and_the_digest(url: str, ledger: Ledger) -> None:
     assert result.stdout.rstrip().endswith("ok")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_verify_on_a_tampered_database_exits_1_naming_the_row(
-    url: str, ledger: Ledger, dialect: str
+    url: str, ledger: Ledger, dialect: str, workers: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(importlib.import_module("ledger.verify"), "MIN_RANGE_ROWS", 1)
     with ledger.engine.begin() as connection:
         if dialect == "sqlite":
             connection.exec_driver_sql("DROP TRIGGER ledger_entry_no_update")
@@ -50,7 +53,7 @@ def test_verify_on_a_tampered_database_exits_1_naming_the_row(
                 "ALTER TABLE ledger_entry DISABLE TRIGGER ledger_entry_no_change"
             )
         connection.exec_driver_sql("UPDATE ledger_entry SET ts_ns = ts_ns + 1 WHERE seq = 3")
-    result = invoke("verify", "--database", url)
+    result = invoke("verify", "--database", url, "--workers", workers)
     assert result.exit_code == 1
     assert "error: first bad row: ledger_entry seq 3: hash mismatch" in result.stderr
     assert "Traceback" not in result.output
@@ -133,4 +136,11 @@ def test_errors_are_one_line_without_traceback(url: str, args: tuple[str, ...]) 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ")
     assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_verify_needs_at_least_one_worker(url: str) -> None:
+    result = invoke("verify", "--database", url, "--workers", "0")
+    assert result.exit_code == 2
+    assert "Invalid value for '--workers'" in result.output
     assert "Traceback" not in result.output

@@ -22,6 +22,7 @@ from ledger.merkle import (
     ProofError,
     leaf_hash,
     root_hash,
+    subtree_roots,
     verify_consistency,
     verify_inclusion,
 )
@@ -304,3 +305,27 @@ def test_generated_proofs_verify_for_any_sizes(size: int, data: st.DataObject) -
     other = data.draw(st.integers(0, size - 1).filter(lambda i: i != index))
     with pytest.raises(ProofError):
         verify_inclusion(leaves[other], tree.inclusion_proof(index), tree.digest())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 6), st.data())
+def test_a_root_computed_in_parts_is_the_roots_root(
+    size: int, block_power: int, data: st.DataObject
+) -> None:
+    """Cut at multiples of a power of two, each part's subtree roots give the whole root."""
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    block = 1 << block_power
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, size // block))))) if size else []
+    bounds = [0, *(cut * block for cut in cuts if 0 < cut * block < size), size]
+    roots = [
+        root
+        for start, end in itertools.pairwise(bounds)
+        for root in subtree_roots(leaves[start:end], block)
+    ]
+    assert root_hash(roots) == root_hash(leaves)
+
+
+@pytest.mark.parametrize("block", [0, 3, 6])
+def test_subtrees_must_hold_a_power_of_two_leaves(block: int) -> None:
+    with pytest.raises(ValueError, match="not a power of two"):
+        subtree_roots([leaf_hash(b"")], block)

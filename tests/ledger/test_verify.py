@@ -1,7 +1,9 @@
-"""Verification recomputes everything and names exactly the row that was changed."""
+"""Verification recomputes everything and names exactly the row that was changed, in one
+process or split into ranges between several."""
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 from pathlib import Path
 
@@ -10,9 +12,20 @@ import pytest
 from ledger import Ledger, entries, verify
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger.scan import _SQLITE_POSTINGS_SQL as SQLITE_POSTINGS_SQL
+from ledger.scan import _where as posting_range
 from tests.ledger.helpers import funded_ledger, trade
 
 MARKER = "deposit-reference-000"
+# The module, which the package's ``verify`` function hides.
+verification = importlib.import_module("ledger.verify")
+
+
+@pytest.fixture(params=[1, 3], ids=["one-process", "three-processes"])
+def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Verification in one process, and in three over ranges as short as one row, so that
+    even these small ledgers are cut, and a changed row falls at each kind of boundary."""
+    monkeypatch.setattr(verification, "MIN_RANGE_ROWS", 1)
+    return int(request.param)
 
 
 @pytest.fixture
@@ -46,21 +59,23 @@ def tamper(ledger: Ledger, dialect: str, table: str, sql: str) -> None:
         assert connection.exec_driver_sql(sql).rowcount == 1
 
 
-def test_an_untouched_ledger_verifies(filled: Ledger) -> None:
-    report = verify(filled)
+def test_an_untouched_ledger_verifies(filled: Ledger, workers: int) -> None:
+    report = verify(filled, workers=workers)
     assert report.ok, report.problems
     assert (report.commands, report.entries, report.postings) == (2, 8, 22)
     assert report.digest == filled.digest()
 
 
-def test_a_changed_posting_amount_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+def test_a_changed_posting_amount_is_named_by_its_entry(
+    filled: Ledger, dialect: str, workers: int
+) -> None:
     tamper(
         filled,
         dialect,
         "ledger_posting",
         "UPDATE ledger_posting SET amount_units = amount_units + 1 WHERE entry_seq = 7 AND idx = 0",
     )
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     first = report.first_problem
     assert first is not None and first.seq == 7
     assert {str(p) for p in report.problems} >= {
@@ -69,53 +84,74 @@ def test_a_changed_posting_amount_is_named_by_its_entry(filled: Ledger, dialect:
     }
 
 
-def test_a_changed_body_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+def test_a_changed_body_is_named_by_its_entry(filled: Ledger, dialect: str, workers: int) -> None:
     tamper(
         filled,
         dialect,
         "ledger_entry",
         "UPDATE ledger_entry SET body = REPLACE(body, '77', '78') WHERE seq = 6",
     )
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     assert [(p.table, p.seq) for p in report.problems] == [("ledger_entry", 6)]
 
 
-def test_a_deleted_posting_is_named_by_its_entry(filled: Ledger, dialect: str) -> None:
+def test_a_deleted_posting_is_named_by_its_entry(
+    filled: Ledger, dialect: str, workers: int
+) -> None:
     tamper(
         filled,
         dialect,
         "ledger_posting",
         "DELETE FROM ledger_posting WHERE entry_seq = 8 AND idx = 4",
     )
-    assert verify(filled).first_problem.seq == 8
+    assert verify(filled, workers=workers).first_problem.seq == 8
 
 
-def test_a_changed_journal_command_is_named(filled: Ledger, dialect: str) -> None:
+def test_of_two_changed_entries_the_first_is_named(
+    filled: Ledger, dialect: str, workers: int
+) -> None:
+    """Each check names its first bad row only, wherever the ranges cut the ledger."""
+    allow_changes(filled, dialect, "ledger_entry")
+    allow_changes(filled, dialect, "ledger_journal")
+    with filled.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE ledger_entry SET ts_ns = ts_ns + 1 WHERE seq IN (2, 7)")
+        connection.exec_driver_sql("UPDATE ledger_journal SET ts_ns = ts_ns + 1")
+    assert [str(p) for p in verify(filled, workers=workers).problems] == [
+        "ledger_journal seq 1: hash mismatch: the row changed",
+        "ledger_entry seq 2: hash mismatch: the row or its postings changed",
+    ]
+
+
+def test_a_changed_journal_command_is_named(filled: Ledger, dialect: str, workers: int) -> None:
     tamper(
         filled,
         dialect,
         "ledger_journal",
         "UPDATE ledger_journal SET command = REPLACE(command, 'cancel', 'cancal') WHERE seq = 2",
     )
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     assert [str(p) for p in report.problems] == [
         "ledger_journal seq 2: hash mismatch: the row changed"
     ]
 
 
-def test_a_projection_that_disagrees_with_the_postings_is_named(filled: Ledger) -> None:
+def test_a_projection_that_disagrees_with_the_postings_is_named(
+    filled: Ledger, workers: int
+) -> None:
     with filled.engine.begin() as connection:
         connection.exec_driver_sql(
             "UPDATE ledger_balance SET balance_units = balance_units + 1 "
             "WHERE account = 'exchange:fees'"
         )
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     assert [str(p) for p in report.problems] == [
         "ledger_balance exchange:fees cash: projection says 11, postings sum to 10"
     ]
 
 
-def test_one_byte_changed_in_the_sqlite_file_is_named(filled: Ledger, dialect: str) -> None:
+def test_one_byte_changed_in_the_sqlite_file_is_named(
+    filled: Ledger, dialect: str, workers: int
+) -> None:
     if dialect != "sqlite":
         pytest.skip("edits the database file")
     path = Path(filled.engine.url.database)
@@ -125,7 +161,7 @@ def test_one_byte_changed_in_the_sqlite_file_is_named(filled: Ledger, dialect: s
     assert data.count(MARKER.encode()) == 1
     data[offset + len(MARKER) - 1] ^= 0x01  # "...000" becomes "...001"
     path.write_bytes(bytes(data))
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     assert [str(p) for p in report.problems] == [
         "ledger_entry seq 6: hash mismatch: the row or its postings changed"
     ]
@@ -141,7 +177,7 @@ def test_inclusion_and_consistency_proofs_check_against_digests(filled: Ledger) 
     verify_consistency(filled.consistency_proof(old.tree_size), old, new)
 
 
-def test_a_posting_without_its_entry_is_named(filled: Ledger, dialect: str) -> None:
+def test_a_posting_without_its_entry_is_named(filled: Ledger, dialect: str, workers: int) -> None:
     insert = (
         "INSERT INTO ledger_posting (entry_seq, idx, account, asset, amount_units) "
         "VALUES (99, 0, 'exchange:fees', 'cash', 5)"
@@ -157,7 +193,7 @@ def test_a_posting_without_its_entry_is_named(filled: Ledger, dialect: str) -> N
         with filled.engine.begin() as connection:
             connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
             connection.exec_driver_sql(insert)
-    report = verify(filled)
+    report = verify(filled, workers=workers)
     assert "ledger_posting entry_seq 99: posting of a missing entry" in {
         str(p) for p in report.problems
     }
@@ -168,7 +204,7 @@ def test_a_posting_without_its_entry_is_named(filled: Ledger, dialect: str) -> N
 ESCAPED_IDS = ('quo"te', "back\\slash", "zoë-日本", "tab\tnew\nline", "ctl\x01\x1f\x7f")
 
 
-def test_identifiers_that_json_escapes_verify(ledger: Ledger, dialect: str) -> None:
+def test_identifiers_that_json_escapes_verify(ledger: Ledger, dialect: str, workers: int) -> None:
     # PostgreSQL text cannot hold NUL; SQLite's can.
     ids = ESCAPED_IDS + (("nul\x00",) if dialect == "sqlite" else ())
     funded_ledger(ledger, *ids)
@@ -176,7 +212,7 @@ def test_identifiers_that_json_escapes_verify(ledger: Ledger, dialect: str) -> N
         [trade(n, buyer=buyer) for n, buyer in enumerate(ids, start=1)]
         + [entries.deposit(ids[0], 1, key="dep-again", ts_ns=30)]
     )
-    report = verify(ledger)
+    report = verify(ledger, workers=workers)
     assert report.ok, report.problems
     assert report.digest == ledger.digest()
     for seq in range(1, report.entries + 1):
@@ -184,7 +220,9 @@ def test_identifiers_that_json_escapes_verify(ledger: Ledger, dialect: str) -> N
         verify_inclusion(leaf_hash(entry.document), proof, report.digest)
 
 
-def test_a_changed_posting_with_escaped_identifiers_is_named(ledger: Ledger, dialect: str) -> None:
+def test_a_changed_posting_with_escaped_identifiers_is_named(
+    ledger: Ledger, dialect: str, workers: int
+) -> None:
     funded_ledger(ledger, *ESCAPED_IDS)
     ledger.append_entries([trade(1, buyer=ESCAPED_IDS[0])])
     seq = ledger.size()
@@ -194,20 +232,60 @@ def test_a_changed_posting_with_escaped_identifiers_is_named(ledger: Ledger, dia
         "ledger_posting",
         f"UPDATE ledger_posting SET account = account || 'x' WHERE entry_seq = {seq} AND idx = 0",
     )
-    assert [str(p) for p in verify(ledger).problems][:1] == [
+    assert [str(p) for p in verify(ledger, workers=workers).problems][:1] == [
         f"ledger_entry seq {seq}: hash mismatch: the row or its postings changed"
     ]
 
 
-def test_sqlite_reads_postings_in_key_order_without_sorting(ledger: Ledger, dialect: str) -> None:
-    """The scan's posting arrays come from one pass over the clustered table, in idx order."""
+@pytest.mark.parametrize("bounds", [(None, None), (None, 3), (2, 5)])
+def test_sqlite_reads_postings_in_key_order_without_sorting(
+    ledger: Ledger, dialect: str, bounds: tuple[int | None, int | None]
+) -> None:
+    """The scan's posting arrays come from one pass over the clustered table, in idx order,
+    for the whole table and for a worker's range of it."""
     if dialect != "sqlite":
         pytest.skip("SQLite's query plan")
     funded_ledger(ledger, "ann")
     ledger.append_entries([trade(1)])
+    sql = SQLITE_POSTINGS_SQL.format(where=posting_range("entry_seq", *bounds))
     with ledger.engine.connect() as connection:
-        plan = [
-            row[-1]
-            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {SQLITE_POSTINGS_SQL}")
-        ]
+        plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_a_missing_entry_is_named_in_one_range(ledger: Ledger, dialect: str, workers: int) -> None:
+    """Sequence numbers with a gap cannot be cut into ranges by arithmetic: the entries are
+    checked in one range, which names the row after the gap as one process does."""
+    funded_ledger(ledger, "ann", "bob")
+    ledger.append_entries([trade(1), trade(2)])
+    allow_changes(ledger, dialect, "ledger_posting")
+    allow_changes(ledger, dialect, "ledger_entry")
+    with ledger.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM ledger_posting WHERE entry_seq = 4")
+        connection.exec_driver_sql("DELETE FROM ledger_entry WHERE seq = 4")
+    report = verify(ledger, workers=workers)
+    assert str(report.first_problem) == "ledger_entry seq 5: expected seq 4"
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_either_way_of_starting_workers_gives_the_same_report(
+    filled: Ledger, dialect: str, monkeypatch: pytest.MonkeyPatch, start_method: str
+) -> None:
+    tamper(
+        filled,
+        dialect,
+        "ledger_posting",
+        "UPDATE ledger_posting SET amount_units = amount_units + 1 WHERE entry_seq = 7 AND idx = 0",
+    )
+    alone = verify(filled)
+    monkeypatch.setattr(verification, "MIN_RANGE_ROWS", 1)
+    monkeypatch.setattr(verification, "_start_method", lambda: start_method)
+    split = verify(filled, workers=2)
+    assert [str(p) for p in split.problems] == [str(p) for p in alone.problems]
+    assert (split.commands, split.entries, split.postings, split.accounts, split.digest) == (
+        alone.commands,
+        alone.entries,
+        alone.postings,
+        alone.accounts,
+        alone.digest,
+    )
