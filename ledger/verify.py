@@ -30,6 +30,7 @@ one range, which names the gap as one process does.
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,7 @@ from itertools import pairwise
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from ledger import accounts
@@ -55,6 +57,12 @@ __all__ = ["MIN_RANGE_ROWS", "Problem", "VerifyReport", "verify"]
 MIN_RANGE_ROWS = 5_000
 MERKLE_BLOCK = 1_024
 _JOURNAL, _ENTRIES = "ledger_journal", "ledger_entry"
+# (table, sequence column, text columns): what a scan decodes from each table.
+_TEXT_COLUMNS = (
+    (_JOURNAL, "seq", ("command",)),
+    (_ENTRIES, "seq", ("kind", "key", "body")),
+    ("ledger_posting", "entry_seq", ("account", "asset")),
+)
 
 
 @dataclass(slots=True)
@@ -82,36 +90,91 @@ def verify(ledger: Ledger, *, workers: int = 1) -> VerifyReport:
     """Check the whole database, in up to ``workers`` processes; see the module docstring.
 
     Each check reports at most its first problem, so a broken database gives a short report
-    whose :attr:`VerifyReport.first_problem` names the first bad row.
+    whose :attr:`VerifyReport.first_problem` names the first bad row. A SQLite row whose text
+    is not UTF-8 (a changed byte can make it so) cannot be read as text at all: the report
+    then names it, and has no digest.
     """
     report = VerifyReport()
     with gc_paused(), ledger.snapshot() as connection:
-        journal_ranges = _ranges(connection, _JOURNAL, workers)
-        entry_ranges = _ranges(connection, _ENTRIES, workers)
-        in_memory = ledger.engine.url.database in (None, "", ":memory:")
-        if in_memory or workers < 2 or len(journal_ranges) + len(entry_ranges) < 2:
-            journal = _JournalScan.of(connection)
-            scan = scan_ledger(connection)
-            roots = scan.leaves
-        else:
-            url = ledger.engine.url.render_as_string(hide_password=False)
-            journal, scan, roots = _scan_in_processes(
-                connection, url, journal_ranges, entry_ranges, workers
-            )
-            head = entry_ranges[-1][1] if entry_ranges else 0
-            orphan = connection.execute(
-                text("SELECT MIN(entry_seq) FROM ledger_posting WHERE entry_seq > :head"),
-                {"head": head},
-            ).scalar()
-            if orphan is not None:
-                scan.first.setdefault("orphan", orphan_problem(orphan))
-        report.commands = journal.count
-        report.problems += journal.problems
-        report.entries, report.postings = scan.entries, scan.postings
-        report.digest = Digest(scan.entries, root_hash(roots))
-        report.problems += scan.problems
-        _verify_accounts(report, connection, scan.sums)
+        try:
+            journal, scan, roots = _scan(ledger, connection, workers)
+            report.commands = journal.count
+            report.problems += journal.problems
+            report.entries, report.postings = scan.entries, scan.postings
+            report.digest = Digest(scan.entries, root_hash(roots))
+            report.problems += scan.problems
+            _verify_accounts(report, connection, scan.sums)
+        except (sqlite3.Error, DBAPIError):
+            unreadable = _undecodable_rows(connection)
+            if not unreadable:
+                raise
+            return VerifyReport(problems=unreadable)
     return report
+
+
+def _scan(
+    ledger: Ledger, connection: Connection, workers: int
+) -> tuple[_JournalScan, EntryScan, list[bytes]]:
+    """The journal's and the entries' checks, and the Merkle roots to build the root from:
+    in this process, or split between processes where the rows are many enough."""
+    journal_ranges = _ranges(connection, _JOURNAL, workers)
+    entry_ranges = _ranges(connection, _ENTRIES, workers)
+    in_memory = ledger.engine.url.database in (None, "", ":memory:")
+    # Worth another process: at least two ranges of MIN_RANGE_ROWS rows or more.
+    ranges = journal_ranges + entry_ranges
+    worth = sum(high - low + 1 >= MIN_RANGE_ROWS for low, high in ranges)
+    if in_memory or workers < 2 or worth < 2:
+        scan = scan_ledger(connection)
+        return _JournalScan.of(connection), scan, scan.leaves
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    journal, scan, roots = _scan_in_processes(
+        connection, url, journal_ranges, entry_ranges, workers
+    )
+    head = entry_ranges[-1][1] if entry_ranges else 0
+    orphan = connection.execute(
+        text("SELECT MIN(entry_seq) FROM ledger_posting WHERE entry_seq > :head"),
+        {"head": head},
+    ).scalar()
+    if orphan is not None:
+        scan.first.setdefault("orphan", orphan_problem(orphan))
+    return journal, scan, roots
+
+
+def _undecodable_rows(connection: Connection) -> list[Problem]:
+    """The first row of each table whose text is not UTF-8, read as bytes (SQLite stores
+    whatever bytes it is given; PostgreSQL refuses such text)."""
+    if connection.dialect.name != "sqlite":
+        return []
+    problems = []
+    balances = connection.exec_driver_sql(
+        "SELECT CAST(account AS BLOB), CAST(asset AS BLOB) FROM ledger_balance ORDER BY 1, 2"
+    )
+    for account, asset in balances:
+        if not (_utf8(account) and _utf8(asset)):
+            where = f"{account.decode(errors='replace')} {asset.decode(errors='replace')}"
+            problems.append(Problem("ledger_balance", where, "account or asset is not UTF-8 text"))
+            break
+    for table, key, columns in _TEXT_COLUMNS:
+        blobs = ", ".join(f"CAST({column} AS BLOB)" for column in columns)
+        rows = connection.exec_driver_sql(f"SELECT {key}, {blobs} FROM {table} ORDER BY {key}")
+        for seq, *values in rows:
+            bad = next((c for c, v in zip(columns, values, strict=True) if not _utf8(v)), None)
+            if bad is not None:
+                what = f"{bad} is not UTF-8 text"
+                if table == "ledger_posting":  # a posting is named by its entry, as elsewhere
+                    problems.append(Problem(_ENTRIES, f"seq {seq}", f"a posting's {what}", seq))
+                else:
+                    problems.append(Problem(table, f"seq {seq}", what, seq))
+                break
+    return problems
+
+
+def _utf8(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _ranges(connection: Connection, table: str, workers: int) -> list[tuple[int, int]]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import psycopg
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -79,6 +81,8 @@ def _reports_errors(command: F) -> F:
         except SQLAlchemyError as error:
             detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             _fail(f"database: {detail}")
+        except (sqlite3.Error, psycopg.Error) as error:  # from the drivers' own cursors
+            _fail(f"database: {str(error).strip().splitlines()[0]}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -126,12 +130,15 @@ def verify_command(
 ) -> None:
     """Recompute the hash chains, the Merkle root, every entry's balance and the projections."""
     report = verify(_open(database), workers=workers)
-    assert report.digest is not None
-    typer.echo(
-        f"journal: {report.commands} commands; ledger: {report.entries} entries, "
-        f"{report.postings} postings, {report.accounts} account balances"
-    )
-    typer.echo(f"digest: tree_size={report.digest.tree_size} root={report.digest.root_hash.hex()}")
+    if report.digest is None:
+        typer.echo("stopped: not every row could be read")
+    else:
+        typer.echo(
+            f"journal: {report.commands} commands; ledger: {report.entries} entries, "
+            f"{report.postings} postings, {report.accounts} account balances"
+        )
+        digest = report.digest
+        typer.echo(f"digest: tree_size={digest.tree_size} root={digest.root_hash.hex()}")
     first = report.first_problem
     if first is None:
         typer.echo("ok")

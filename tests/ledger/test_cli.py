@@ -144,3 +144,18 @@ def test_verify_needs_at_least_one_worker(url: str) -> None:
     assert result.exit_code == 2
     assert "Invalid value for '--workers'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_verify_names_a_row_whose_text_is_not_utf8(url: str, ledger: Ledger, dialect: str) -> None:
+    if dialect != "sqlite":
+        pytest.skip("PostgreSQL refuses text that is not UTF-8")
+    with ledger.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER ledger_entry_no_update")
+        connection.exec_driver_sql(
+            "UPDATE ledger_entry SET body = CAST(X'FF' AS TEXT) || body WHERE seq = 3"
+        )
+    result = invoke("verify", "--database", url)
+    assert result.exit_code == 1
+    assert "stopped: not every row could be read" in result.stdout
+    assert "error: first bad row: ledger_entry seq 3: body is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output

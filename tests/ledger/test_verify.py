@@ -167,6 +167,49 @@ def test_one_byte_changed_in_the_sqlite_file_is_named(
     ]
 
 
+@pytest.mark.parametrize(
+    ("marker", "problem"),
+    [
+        (MARKER, "ledger_entry seq 6: body is not UTF-8 text"),
+        ('"cancel"', "ledger_journal seq 2: command is not UTF-8 text"),
+        (
+            "participant:cy:cash:available",
+            "ledger_entry seq 6: a posting's account is not UTF-8 text",
+        ),
+    ],
+)
+def test_text_made_not_utf8_in_the_sqlite_file_is_named(
+    filled: Ledger, dialect: str, workers: int, marker: str, problem: str
+) -> None:
+    """A byte that makes text invalid UTF-8 cannot be read as text: the row is named all
+    the same, and the verification has no digest to give."""
+    if dialect != "sqlite":
+        pytest.skip("edits the database file; PostgreSQL refuses text that is not UTF-8")
+    path = Path(filled.engine.url.database)
+    filled.engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    data = bytearray(path.read_bytes())
+    offset = data.index(marker.encode())
+    data[offset + 1] = 0xFF  # never part of UTF-8
+    path.write_bytes(bytes(data))
+    report = verify(filled, workers=workers)
+    assert [str(p) for p in report.problems] == [problem]
+    assert report.digest is None
+
+
+def test_a_balance_made_not_utf8_is_named(filled: Ledger, dialect: str, workers: int) -> None:
+    if dialect != "sqlite":
+        pytest.skip("PostgreSQL refuses text that is not UTF-8")
+    with filled.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE ledger_balance SET account = CAST(X'FF' AS TEXT) || account "
+            "WHERE account = 'exchange:fees'"
+        )
+    report = verify(filled, workers=workers)
+    assert [str(p) for p in report.problems] == [
+        "ledger_balance \ufffdexchange:fees cash: account or asset is not UTF-8 text"
+    ]
+
+
 def test_inclusion_and_consistency_proofs_check_against_digests(filled: Ledger) -> None:
     old = filled.digest()
     filled.append_entries([entries.deposit("dee", 1, key="late", ts_ns=9)])
