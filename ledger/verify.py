@@ -255,7 +255,11 @@ def _scan_in_processes(
     """The journal's and the entries' ranges checked in ``workers`` processes, this one (on
     ``connection``) among them: the journal's findings, the entries' (without leaves), and
     the Merkle subtree roots."""
-    block = _block(entry_ranges[-1][1], len(entry_ranges)) if entry_ranges else 1
+    # The largest power of two (up to MERKLE_BLOCK) that every range's first leaf index is a
+    # multiple of: each range's subtrees of that size are then nodes of the whole tree.
+    block = MERKLE_BLOCK
+    while any((low - 1) % block for low, _ in entry_ranges):
+        block //= 2
     tasks = [(_JOURNAL, low, high, block) for low, high in journal_ranges] + [
         (_ENTRIES, low, high, block) for low, high in entry_ranges
     ]
