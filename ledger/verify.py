@@ -23,8 +23,8 @@ joined: the report is the one a single process gives. A range starts at the stor
 the row before it, so the chains need no pass of their own. This process's snapshot fixes the
 rows to check; the workers read them in snapshots of their own, taken later, which hold the
 same rows: rows are never changed once written, and nothing below the snapshot's head can be
-added after it. A stream whose sequence numbers are not exactly ``1..count`` is checked in
-one range, which names the gap as one process does.
+added after it. Where a stream's sequence numbers are not exactly ``1..count``, the whole
+ledger is checked in one process, which names the gap.
 """
 
 from __future__ import annotations
@@ -121,9 +121,9 @@ def _scan(
     entry_ranges = _ranges(connection, _ENTRIES, workers)
     in_memory = ledger.engine.url.database in (None, "", ":memory:")
     # Worth another process: at least two ranges of MIN_RANGE_ROWS rows or more.
-    ranges = journal_ranges + entry_ranges
+    ranges = (journal_ranges or []) + (entry_ranges or [])
     worth = sum(high - low + 1 >= MIN_RANGE_ROWS for low, high in ranges)
-    if in_memory or workers < 2 or worth < 2:
+    if journal_ranges is None or entry_ranges is None or in_memory or workers < 2 or worth < 2:
         scan = scan_ledger(connection)
         return _JournalScan.of(connection), scan, scan.leaves
     url = ledger.engine.url.render_as_string(hide_password=False)
@@ -177,19 +177,20 @@ def _utf8(value: bytes | None) -> bool:
     return True
 
 
-def _ranges(connection: Connection, table: str, workers: int) -> list[tuple[int, int]]:
+def _ranges(connection: Connection, table: str, workers: int) -> list[tuple[int, int]] | None:
     """``table``'s rows cut into up to ``workers`` ranges of sequence numbers, of about
-    ``MIN_RANGE_ROWS`` rows or more each; one range for all unless the rows are exactly
-    ``1..count``. The cuts fall on multiples of :func:`_block`, so that each range's entries
-    make whole subtrees of the Merkle tree."""
+    ``MIN_RANGE_ROWS`` rows or more each; None unless the rows are numbered exactly
+    ``1..count``, as only then does every range hold the rows its bounds say (the whole
+    ledger is then checked in one pass, which names the gap). The cuts fall on multiples of
+    :func:`_block`, so that each range's entries make whole subtrees of the Merkle tree."""
     count, low, high = connection.execute(
         text(f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM {table}")
     ).one()
     if not count:
         return []
-    parts = max(1, min(workers, count // MIN_RANGE_ROWS))
     if (low, high) != (1, count):
-        parts = 1
+        return None
+    parts = max(1, min(workers, count // MIN_RANGE_ROWS))
     block = _block(count, parts)
     cuts = sorted({0, count} | {count * i // parts // block * block for i in range(1, parts)})
     return [(start + 1, end) for start, end in pairwise(cuts)]

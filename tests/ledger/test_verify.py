@@ -296,6 +296,20 @@ def test_sqlite_reads_postings_in_key_order_without_sorting(
     assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
+def test_a_missing_journal_row_is_named_wherever_it_is(
+    filled: Ledger, dialect: str, workers: int
+) -> None:
+    """Rows 1 and 3 of three: a range of "rows 1 to 2" would miss the gap; the ledger with
+    it is checked in one pass instead."""
+    filled.append_commands([(3, {"verb": "cancel", "order_id": 1})])
+    allow_changes(filled, dialect, "ledger_journal")
+    with filled.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM ledger_journal WHERE seq = 2")
+    assert [str(p) for p in verify(filled, workers=workers).problems] == [
+        "ledger_journal seq 3: expected seq 2"
+    ]
+
+
 def test_a_missing_entry_is_named_in_one_range(ledger: Ledger, dialect: str, workers: int) -> None:
     """Sequence numbers with a gap cannot be cut into ranges by arithmetic: the entries are
     checked in one range, which names the row after the gap as one process does."""
