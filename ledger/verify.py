@@ -130,11 +130,9 @@ def _scan(
     journal, scan, roots = _scan_in_processes(
         connection, url, journal_ranges, entry_ranges, workers
     )
-    head = entry_ranges[-1][1] if entry_ranges else 0
-    orphan = connection.execute(
-        text("SELECT MIN(entry_seq) FROM ledger_posting WHERE entry_seq > :head"),
-        {"head": head},
-    ).scalar()
+    # Postings above the last range's entries (or any, with no entries) belong to none.
+    above = f" WHERE entry_seq > {entry_ranges[-1][1]}" if entry_ranges else ""
+    orphan = connection.execute(text(f"SELECT MIN(entry_seq) FROM ledger_posting{above}")).scalar()
     if orphan is not None:
         scan.first.setdefault("orphan", orphan_problem(orphan))
     return journal, scan, roots
