@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-__all__ = ["gc_paused", "iter_rows"]
+__all__ = ["gc_paused", "iter_rows", "seq_bounds"]
 
 _STREAM_CHUNK_ROWS = 10_000
 
@@ -54,3 +54,15 @@ def iter_rows(
     cursor.execute(sql)
     # Chunks are fetched and flattened in C; the cursor closes with its transaction.
     return chain.from_iterable(iter(partial(cursor.fetchmany, _STREAM_CHUNK_ROWS), []))
+
+
+def seq_bounds(column: str, low: int | None = None, high: int | None = None) -> str:
+    """`` WHERE column >= low AND column <= high`` for the bounds given, or nothing.
+
+    The integers are formatted into the text: the drivers disagree on placeholders, and the
+    bounds are sequence numbers the caller computed, never outside input.
+    """
+    bounds = ([f"{column} >= {int(low)}"] if low is not None else []) + (
+        [f"{column} <= {int(high)}"] if high is not None else []
+    )
+    return f" WHERE {' AND '.join(bounds)}" if bounds else ""

@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from ledger.chain import GENESIS_HASH, entry_document
-from ledger.rows import iter_rows
+from ledger.rows import iter_rows, seq_bounds
 
 __all__ = [
     "EntryScan",
@@ -132,21 +132,12 @@ def merge_scans(scans: Iterable[EntryScan]) -> EntryScan:
     return merged
 
 
-def _where(column: str, low: int | None, high: int | None) -> str:
-    # Integers formatted into the text: the drivers disagree on placeholders, and the bounds
-    # are sequence numbers the caller computed, never outside input.
-    bounds = ([f"{column} >= {int(low)}"] if low is not None else []) + (
-        [f"{column} <= {int(high)}"] if high is not None else []
-    )
-    return f" WHERE {' AND '.join(bounds)}" if bounds else ""
-
-
 def entry_rows(
     connection: Connection, low: int | None = None, high: int | None = None
 ) -> Iterator[tuple[int, int, str, str, str, bytes]]:
     """Every entry row (from ``low`` to ``high`` if given), ``(seq, ts_ns, kind, key, body,
     chain_hash)``, in sequence order."""
-    sql = _ENTRIES_SQL.format(where=_where("seq", low, high))
+    sql = _ENTRIES_SQL.format(where=seq_bounds("seq", low, high))
     return iter_rows(connection, sql, binary=True)  # type: ignore[return-value]
 
 
@@ -156,7 +147,7 @@ def posting_groups(
     """``(entry_seq, [(account, asset, amount_units), ...])`` for every entry with postings
     (from ``low`` to ``high`` if given), in ``entry_seq`` order, each entry's postings in
     ``idx`` order: the fastest way each database has of handing them over."""
-    where = _where("entry_seq", low, high)
+    where = seq_bounds("entry_seq", low, high)
     if connection.dialect.name == "sqlite":
         return _parsed_groups(iter_rows(connection, _SQLITE_POSTINGS_SQL.format(where=where)))
     return _grouped_rows(iter_rows(connection, _POSTINGS_SQL.format(where=where)))

@@ -46,7 +46,7 @@ from ledger import accounts
 from ledger.chain import GENESIS_HASH, chain_hash, command_document
 from ledger.database import create_engine
 from ledger.merkle import Digest, root_hash, subtree_roots
-from ledger.rows import gc_paused, iter_rows
+from ledger.rows import gc_paused, iter_rows, seq_bounds
 from ledger.scan import EntryScan, Problem, merge_scans, orphan_problem, scan_ledger, scan_range
 from ledger.store import Ledger
 
@@ -216,7 +216,7 @@ class _JournalScan:
         previous: bytes = GENESIS_HASH,
     ) -> _JournalScan:
         scan = cls()
-        bounds = "" if low is None else f" WHERE seq BETWEEN {int(low)} AND {int(high or 0)}"
+        bounds = seq_bounds("seq", low, high)
         rows: Iterator[tuple[int, int, str, bytes]] = iter_rows(  # type: ignore[assignment]
             connection,
             f"SELECT seq, ts_ns, command, chain_hash FROM ledger_journal{bounds} ORDER BY seq",

@@ -53,14 +53,7 @@ from locust.event import Events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, StatsEntry
 
 from loadtests.load_plan import LoadPlan, check_loopback
-from loadtests.locustfile import (
-    MAX_ORDER_UNITS,
-    PRICE_SPREAD_TICKS,
-    STATE,
-    Participant,
-    Trader,
-    configure,
-)
+from loadtests.locustfile import STATE, Participant, Trader, configure
 from loadtests.market_setup import bootstrap
 from loadtests.server import BARE_PATH, EDGE_PATH, INTERNALS_PATH
 
@@ -95,15 +88,8 @@ class EdgeUser(Participant):
 
     @task
     def submit(self) -> None:
-        symbol = self.symbol()
-        offset = self.rng.randint(-PRICE_SPREAD_TICKS, PRICE_SPREAD_TICKS)
-        body = {
-            "client_order_id": f"edge-{self.number}-{self.rng.getrandbits(48)}",
-            "symbol": symbol,
-            "side": self.rng.choice(("buy", "sell")),
-            "price": self.price(self.market.mid_minor[symbol] + offset * self.market.tick_minor),
-            "quantity": self.rng.randint(1, MAX_ORDER_UNITS),
-        }
+        client_order_id = f"edge-{self.number}-{self.rng.getrandbits(48)}"
+        body = self.order_body(client_order_id, *self.random_limit())
         self.call("POST", EDGE_PATH, EDGE_PATH, body)
 
 

@@ -212,6 +212,32 @@ class Participant(FastHttpUser):
     def price(self, minor: int) -> str:
         return format_minor(max(self.market.tick_minor, minor))
 
+    def random_limit(self) -> tuple[str, str, int, int]:
+        """A limit order within a few ticks of the reference: (symbol, side, price, units)."""
+        symbol = self.symbol()
+        offset = self.rng.randint(-PRICE_SPREAD_TICKS, PRICE_SPREAD_TICKS) * self.market.tick_minor
+        side = self.rng.choice(("buy", "sell"))
+        return (
+            symbol,
+            side,
+            self.market.mid_minor[symbol] + offset,
+            self.rng.randint(1, MAX_ORDER_UNITS),
+        )
+
+    def order_body(
+        self, client_order_id: str, symbol: str, side: str, price_minor: int, quantity: int,
+        **extra: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The body of ``POST /v1/orders`` for a limit order."""
+        return {
+            "client_order_id": client_order_id,
+            "symbol": symbol,
+            "side": side,
+            "price": self.price(price_minor),
+            "quantity": quantity,
+            **extra,
+        }
+
 
 @dataclass(slots=True)
 class _OpenOrder:
@@ -240,14 +266,7 @@ class _Trading(Participant):
         assert self.account is not None
         client_order_id = f"{self.client_id_prefix}{self.next_client_id}"
         self.next_client_id += 1
-        body = {
-            "client_order_id": client_order_id,
-            "symbol": symbol,
-            "side": side,
-            "price": self.price(price_minor),
-            "quantity": quantity,
-            **extra,
-        }
+        body = self.order_body(client_order_id, symbol, side, price_minor, quantity, **extra)
         status, order = self.call("POST", "/v1/orders", "/v1/orders", body)
         if status != 201:
             return None
@@ -326,17 +345,8 @@ class Trader(_Trading):
             symbol, side, price, quantity = self.exits.pop()
             self.submit(symbol, side, price, quantity)
             return
-        symbol = self.symbol()
-        tick = self.market.tick_minor
-        offset = self.rng.randint(-PRICE_SPREAD_TICKS, PRICE_SPREAD_TICKS) * tick
         extra = {"time_in_force": "IOC"} if self.rng.random() < IOC_SHARE else {}
-        self.submit(
-            symbol,
-            self.rng.choice(("buy", "sell")),
-            self.market.mid_minor[symbol] + offset,
-            self.rng.randint(1, MAX_ORDER_UNITS),
-            **extra,
-        )
+        self.submit(*self.random_limit(), **extra)
 
     @task(2)
     def cancel_order(self) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from ledger import Ledger, entries, verify
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger.rows import seq_bounds
 from ledger.scan import _SQLITE_POSTINGS_SQL as SQLITE_POSTINGS_SQL
-from ledger.scan import _where as posting_range
 from tests.ledger.helpers import funded_ledger, trade
 
 MARKER = "deposit-reference-000"
@@ -51,6 +51,14 @@ def allow_changes(ledger: Ledger, dialect: str, table: str) -> None:
                 connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{operation}")
         else:
             connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_change")
+
+
+def sqlite_file(ledger: Ledger, marker: str) -> tuple[int, bytearray]:
+    """The SQLite database file's bytes, with every change in it (the engine is closed), and
+    where ``marker`` first occurs in them."""
+    ledger.engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    data = bytearray(Path(ledger.engine.url.database).read_bytes())
+    return data.index(marker.encode()), data
 
 
 def tamper(ledger: Ledger, dialect: str, table: str, sql: str) -> None:
@@ -154,13 +162,10 @@ def test_one_byte_changed_in_the_sqlite_file_is_named(
 ) -> None:
     if dialect != "sqlite":
         pytest.skip("edits the database file")
-    path = Path(filled.engine.url.database)
-    filled.engine.dispose()  # the last connection to close checkpoints the WAL into the file
-    data = bytearray(path.read_bytes())
-    offset = data.index(MARKER.encode())
+    offset, data = sqlite_file(filled, MARKER)
     assert data.count(MARKER.encode()) == 1
     data[offset + len(MARKER) - 1] ^= 0x01  # "...000" becomes "...001"
-    path.write_bytes(bytes(data))
+    Path(filled.engine.url.database).write_bytes(bytes(data))
     report = verify(filled, workers=workers)
     assert [str(p) for p in report.problems] == [
         "ledger_entry seq 6: hash mismatch: the row or its postings changed"
@@ -185,12 +190,9 @@ def test_text_made_not_utf8_in_the_sqlite_file_is_named(
     the same, and the verification has no digest to give."""
     if dialect != "sqlite":
         pytest.skip("edits the database file; PostgreSQL refuses text that is not UTF-8")
-    path = Path(filled.engine.url.database)
-    filled.engine.dispose()  # the last connection to close checkpoints the WAL into the file
-    data = bytearray(path.read_bytes())
-    offset = data.index(marker.encode())
+    offset, data = sqlite_file(filled, marker)
     data[offset + 1] = 0xFF  # never part of UTF-8
-    path.write_bytes(bytes(data))
+    Path(filled.engine.url.database).write_bytes(bytes(data))
     report = verify(filled, workers=workers)
     assert [str(p) for p in report.problems] == [problem]
     assert report.digest is None
@@ -290,7 +292,7 @@ def test_sqlite_reads_postings_in_key_order_without_sorting(
         pytest.skip("SQLite's query plan")
     funded_ledger(ledger, "ann")
     ledger.append_entries([trade(1)])
-    sql = SQLITE_POSTINGS_SQL.format(where=posting_range("entry_seq", *bounds))
+    sql = SQLITE_POSTINGS_SQL.format(where=seq_bounds("entry_seq", *bounds))
     with ledger.engine.connect() as connection:
         plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     assert not any("TEMP B-TREE" in step for step in plan), plan
