@@ -18,8 +18,9 @@ from collections.abc import Callable
 from exchange.commands import command_from_record, command_to_record
 from exchange.service import Exchange
 from exchange.snapshot import load_state
-from ledger import JournalRecord, Ledger, verify
 from ledger.snapshots import latest_snapshot
+from ledger.store import JournalRecord, Ledger
+from ledger.verify import verify
 
 __all__ = ["RecoveryError", "recover", "replay_record"]
 

@@ -29,8 +29,9 @@ from exchange.errors import ExchangeError
 from exchange.recovery import recover, replay_record
 from exchange.service import OPERATOR, Exchange, Outcome
 from exchange.snapshot import dump_state
-from ledger import Entry, Ledger
+from ledger import Entry
 from ledger.snapshots import save_snapshot
+from ledger.store import Ledger
 
 __all__ = ["MAX_BATCH_COMMANDS", "Sequencer", "SequencerStopped"]
 

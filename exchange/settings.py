@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ledger import database_url
+from ledger.database import database_url
 
 __all__ = ["Settings"]
 

@@ -1,11 +1,16 @@
 """dataex's ledger: the order-flow journal and the settlement ledger, append-only and verifiable.
 
-Public API::
+This package names the ledger's pure vocabulary (accounts, entries, canonical form, hash
+chain, Merkle tree), which imports no database code. The database parts are imported from
+their own modules::
 
-    ledger = Ledger.open(url)                       # runs the migrations, one engine per process
+    from ledger.store import Ledger                  # the store: one engine per process
+    from ledger.verify import verify                 # chain, Merkle root, balances, projections
+
+    ledger = Ledger.open(url)                        # runs the migrations
     ledger.append_commands([(ts_ns, {"verb": ...})]) # order-flow journal
     ledger.append_entries([entries.deposit(...), entries.trade_settlement(...)])
-    report = verify(ledger)                          # chain, Merkle root, balance, projections
+    report = verify(ledger)
     proof, entry = ledger.inclusion_proof(seq)
     verify_inclusion(leaf_hash(entry.document), proof, ledger.digest())
 """
@@ -13,7 +18,6 @@ Public API::
 from ledger import accounts, entries
 from ledger.canonical import canonical_json
 from ledger.chain import GENESIS_HASH, chain_hash, command_document, entry_document
-from ledger.database import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, database_url, get_engine
 from ledger.entries import ComplianceDecision, Entry, EntryKind, Posting
 from ledger.errors import (
     BalanceError,
@@ -34,15 +38,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.schema import migrate
-from ledger.store import AppendResult, EntryReceipt, JournalRecord, Ledger, StoredEntry
-from ledger.verify import Problem, VerifyReport, verify
 
 __all__ = [
-    "DATABASE_URL_ENV",
-    "DEFAULT_DATABASE_URL",
     "GENESIS_HASH",
-    "AppendResult",
     "BalanceError",
     "ComplianceDecision",
     "ConsistencyProof",
@@ -50,32 +48,22 @@ __all__ = [
     "Entry",
     "EntryError",
     "EntryKind",
-    "EntryReceipt",
     "IdempotencyConflict",
     "InclusionProof",
     "JournalConflict",
-    "JournalRecord",
-    "Ledger",
     "LedgerError",
     "MerkleTree",
     "Posting",
-    "Problem",
     "ProofError",
-    "StoredEntry",
-    "VerifyReport",
     "accounts",
     "canonical_json",
     "chain_hash",
     "command_document",
-    "database_url",
     "entries",
     "entry_document",
-    "get_engine",
     "leaf_hash",
-    "migrate",
     "node_hash",
     "root_hash",
-    "verify",
     "verify_consistency",
     "verify_inclusion",
 ]

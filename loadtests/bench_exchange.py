@@ -72,8 +72,9 @@ from exchange.errors import ExchangeError
 from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange, Outcome
-from ledger import AppendResult, Ledger, verify
 from ledger.database import create_engine
+from ledger.store import AppendResult, Ledger
+from ledger.verify import verify
 from loadtests.bench_engine import MID_PRICE, PARTICIPANTS, SYMBOL, generate_stream, time_engine
 from loadtests.bench_ledger import fresh_database
 from matching import (

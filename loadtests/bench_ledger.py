@@ -28,8 +28,10 @@ from pathlib import Path
 import psutil
 import sqlalchemy
 
-from ledger import Entry, Ledger, entries, verify
+from ledger import Entry, entries
 from ledger.database import create_engine, scratch_schema
+from ledger.store import Ledger
+from ledger.verify import verify
 
 SYMBOL = "BENCH.NX12"
 PROVIDER = "provider"

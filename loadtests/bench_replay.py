@@ -50,8 +50,8 @@ from exchange.errors import ExchangeError
 from exchange.research import DatabaseJournal, replay
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange, Outcome
-from ledger import Ledger
 from ledger.rows import gc_paused
+from ledger.store import Ledger
 from loadtests.bench_engine import MID_PRICE, PARTICIPANTS, SYMBOL, generate_stream, time_engine
 from matching import Cancel, NewOrder, TimeInForce
 

@@ -29,7 +29,8 @@ import tempfile
 from pathlib import Path
 
 from exchange.simulation import load_scenario, run_simulation
-from ledger import Ledger, verify
+from ledger.store import Ledger
+from ledger.verify import verify
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "liquid.toml"
 MIN_ORDERS = 100_000

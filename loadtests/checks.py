@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from exchange.recovery import recover
-from ledger import JournalRecord, Ledger, accounts, verify
+from ledger import accounts
+from ledger.store import JournalRecord, Ledger
+from ledger.verify import verify
 
 __all__ = ["Check", "check_exchange", "check_responses", "read_acks"]
 

@@ -46,8 +46,8 @@ from exchange.commands import CreateParticipant
 from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR
-from ledger import Ledger
 from ledger.database import dispose_engines, get_engine, scratch_schema
+from ledger.store import Ledger
 from loadtests.checks import Check, check_exchange, check_responses, read_acks
 from loadtests.load_plan import DEFAULT_MIX, LoadPlan
 from loadtests.report import Headline, headline, write_chart, write_report

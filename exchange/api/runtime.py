@@ -12,7 +12,7 @@ from exchange.commands import Command
 from exchange.sequencer import Sequencer
 from exchange.service import Exchange, Outcome
 from exchange.settings import Settings
-from ledger import Ledger
+from ledger.store import Ledger
 
 from .hub import Hub
 from .pricing import PricingCache

@@ -22,19 +22,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ledger import (
-    DATABASE_URL_ENV,
     ConsistencyProof,
     Digest,
     InclusionProof,
-    Ledger,
     LedgerError,
     ProofError,
-    database_url,
     leaf_hash,
-    verify,
     verify_consistency,
     verify_inclusion,
 )
+from ledger.database import DATABASE_URL_ENV, database_url
+from ledger.store import Ledger
+from ledger.verify import verify
 
 app = typer.Typer(
     help="The settlement ledger and order-flow journal: verify, digests, proofs, balances.",

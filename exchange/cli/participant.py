@@ -19,7 +19,9 @@ from exchange.errors import ExchangeError
 from exchange.participants import Role, new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR
-from ledger import Ledger, LedgerError, database_url
+from ledger import LedgerError
+from ledger.database import database_url
+from ledger.store import Ledger
 
 app = typer.Typer(help="Participants of the exchange.", no_args_is_help=True)
 

@@ -61,7 +61,9 @@ from exchange.research import (
 from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, orderbook_column_name
-from ledger import Ledger, LedgerError, database_url
+from ledger import LedgerError
+from ledger.database import database_url
+from ledger.store import Ledger
 
 __all__ = ["open_database", "replay_command", "reports_errors"]
 

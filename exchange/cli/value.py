@@ -173,7 +173,9 @@ def product(
     """Value a product of the exchange from the exchange's own trades (its database)."""
     from exchange.recovery import RecoveryError, recover
     from exchange.valuation_inputs import book_snapshot, pricing_records, utc_today
-    from ledger import Ledger, LedgerError, database_url
+    from ledger import LedgerError
+    from ledger.database import database_url
+    from ledger.store import Ledger
 
     day = utc_today() if as_of is None else _as_of_date(as_of)
     try:

@@ -29,7 +29,7 @@ from exchange.research.tables import (
     Window,
     ledger_row,
 )
-from ledger import Ledger
+from ledger.store import Ledger
 
 __all__ = [
     "ExportError",

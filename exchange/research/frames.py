@@ -20,7 +20,8 @@ from exchange.research.formats import require
 from exchange.research.journal import InputError
 from exchange.research.tables import TABLES, Column, Kind, Row, Window
 from exchange.research.times import parse_time
-from ledger import Ledger, database_url
+from ledger.database import database_url
+from ledger.store import Ledger
 
 __all__ = ["frames", "to_ns"]
 

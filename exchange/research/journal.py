@@ -30,11 +30,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from ledger import GENESIS_HASH, Ledger, StoredEntry, chain_hash, command_document, entry_document
+from ledger import GENESIS_HASH, chain_hash, command_document, entry_document
 from ledger.canonical import CanonicalJSONError, canonical_json
 from ledger.entries import Posting
 from ledger.rows import iter_rows
 from ledger.scan import entry_rows, posting_groups
+from ledger.store import Ledger, StoredEntry
 
 __all__ = [
     "BrokenChain",

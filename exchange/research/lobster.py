@@ -45,7 +45,7 @@ from exchange.research.journal import InputError, RecordedCommand
 from exchange.research.tables import Window
 from exchange.research.times import NS_PER_DAY, NS_PER_S, format_time
 from exchange.service import Exchange, Outcome
-from ledger import StoredEntry
+from ledger.store import StoredEntry
 from matching import Accepted as AcceptedEvent
 from matching import Amended, Cancelled, Phase, PhaseChanged, Side, Trade, TradingMode
 

@@ -30,8 +30,9 @@ from exchange.commands import command_from_record, command_to_record
 from exchange.research.journal import BrokenChain, InputError, Journal, RecordedCommand
 from exchange.research.times import TimeError, format_time, parse_time
 from exchange.service import Exchange, Outcome
-from ledger import Entry, EntryKind, StoredEntry
+from ledger import Entry, EntryKind
 from ledger.rows import gc_paused
+from ledger.store import StoredEntry
 
 __all__ = [
     "PROGRESS_EVERY_COMMANDS",

@@ -29,7 +29,8 @@ import orjson
 from exchange import commands as cmd
 from exchange.research.journal import RecordedCommand, entry_json
 from exchange.service import Exchange, Outcome
-from ledger import EntryKind, StoredEntry
+from ledger import EntryKind
+from ledger.store import StoredEntry
 from matching import (
     Accepted,
     Amended,

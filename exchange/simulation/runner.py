@@ -72,8 +72,10 @@ from exchange.simulation.scenario import (
 )
 from exchange.simulation.truth import TrueValues
 from exchange.simulation.view import MarketView
-from ledger import Ledger, accounts, verify
+from ledger import accounts
 from ledger.database import create_engine
+from ledger.store import Ledger
+from ledger.verify import verify
 
 __all__ = [
     "ADMIN",

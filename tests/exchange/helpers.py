@@ -21,7 +21,8 @@ from exchange import commands as c
 from exchange.errors import ExchangeError, Reason
 from exchange.sequencer import Sequencer
 from exchange.service import COMPLIANCE_CHECKS, OPERATOR, Exchange, Outcome
-from ledger import Entry, EntryKind, Ledger, accounts
+from ledger import Entry, EntryKind, accounts
+from ledger.store import Ledger
 
 SYMBOL = "ZJPARK.NX12"
 START_NS = 1_700_000_000 * 1_000_000_000

@@ -25,10 +25,12 @@ import httpx
 from sqlalchemy import select
 
 from exchange.recovery import recover
-from ledger import EntryKind, Ledger, accounts, verify
+from ledger import EntryKind, accounts
 from ledger.canonical import parse_json
 from ledger.database import dispose_engines
 from ledger.models import EntryRow
+from ledger.store import Ledger
+from ledger.verify import verify
 
 from .serverproc import HTTP_TIMEOUT_S, ServerProcess, create_admin
 

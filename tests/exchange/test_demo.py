@@ -12,8 +12,9 @@ from exchange.catalogue import ProductStatus
 from exchange.demo import AUCTION_SYMBOL, CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
-from ledger import Ledger, verify
 from ledger.database import dispose_engines
+from ledger.store import Ledger
+from ledger.verify import verify
 from matching import Phase
 
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from exchange.cli import app
 from exchange.participants import ApiKey
 from exchange.recovery import recover
-from ledger import Ledger
 from ledger.database import dispose_engines
+from ledger.store import Ledger
 
 runner = CliRunner()
 

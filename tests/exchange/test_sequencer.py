@@ -15,8 +15,9 @@ from exchange.participants import new_api_key, secret_digest
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import OPERATOR
-from ledger import Ledger, verify
 from ledger.database import dispose_engines
+from ledger.store import Ledger
+from ledger.verify import verify
 
 
 def create_participant(participant_id: str, roles: list[str]) -> cmd.CreateParticipant:

@@ -26,7 +26,8 @@ from exchange.orders import OrderStatus
 from exchange.recovery import recover
 from exchange.sequencer import SequencerStopped
 from exchange.service import OPERATOR
-from ledger import EntryKind, accounts, verify
+from ledger import EntryKind, accounts
+from ledger.verify import verify
 from matching import Cancelled, Phase
 from tests.exchange.helpers import (
     CASH_MINOR,

@@ -13,10 +13,10 @@ from exchange import recovery
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
 from exchange.service import Exchange
-from ledger import Ledger
 from ledger.database import dispose_engines
 from ledger.models import SnapshotRow
 from ledger.snapshots import KEEP_SNAPSHOTS, latest_snapshot, save_snapshot
+from ledger.store import Ledger
 from tests.exchange.helpers import ManualClock, build_ready_market, buy, sell
 
 SNAPSHOT_EVERY = 10

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy
 
-from ledger import Ledger
 from ledger.database import create_engine
+from ledger.store import Ledger
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ledger import Entry, Ledger, entries
+from ledger import Entry, entries
+from ledger.store import Ledger
 
 SYMBOL = "ZJPARK.NX12"
 PROVIDER = "prov"

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import DBAPIError
 
-from ledger import Ledger, entries
+from ledger import entries
+from ledger.store import Ledger
 from tests.ledger.helpers import funded_ledger, trade
 
 APPEND_ONLY = {

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from exchange.cli.ledger import app
-from ledger import Ledger, entries
+from ledger import entries
 from ledger.database import dispose_engines
+from ledger.store import Ledger
 from tests.ledger.helpers import funded_ledger, trade
 
 runner = CliRunner()

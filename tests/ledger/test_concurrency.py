@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ledger import EntryReceipt, Ledger, entries, verify
+from ledger import entries
 from ledger.database import create_engine
+from ledger.store import EntryReceipt, Ledger
+from ledger.verify import verify
 from tests.ledger.helpers import funded_ledger, trade
 
 THREADS = 4

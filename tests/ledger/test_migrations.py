@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
-from ledger import Ledger, migrate
 from ledger.database import dispose_engines
 from ledger.models import BalanceRow, EntryRow, JournalRow, PostingRow, SnapshotRow
-from ledger.schema import MIGRATIONS_DIR
+from ledger.schema import MIGRATIONS_DIR, migrate
+from ledger.store import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,9 @@ from collections import Counter
 
 from hypothesis import event, given
 
-from ledger import BalanceError, Entry, Ledger, accounts, entries, verify
+from ledger import BalanceError, Entry, accounts, entries
+from ledger.store import Ledger
+from ledger.verify import verify
 from tests.ledger import strategies as s
 
 _examples = itertools.count()

@@ -3,16 +3,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy
 
-from ledger import (
-    BalanceError,
-    EntryError,
-    IdempotencyConflict,
-    Ledger,
-    accounts,
-    entries,
-)
+from ledger import BalanceError, EntryError, IdempotencyConflict, accounts, entries
 from ledger.database import create_engine
-from ledger.store import MAX_BATCH_ENTRIES
+from ledger.store import MAX_BATCH_ENTRIES, Ledger
 from tests.ledger.helpers import EXPIRES_AT_NS, PROVIDER, SYMBOL, funded_ledger, trade
 
 LICENCE = f"licence:{SYMBOL}"

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Ledger, entries, verify
+from ledger import entries
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger.rows import seq_bounds
 from ledger.scan import _SQLITE_POSTINGS_SQL as SQLITE_POSTINGS_SQL
+from ledger.store import Ledger
+from ledger.verify import verify
 from tests.ledger.helpers import funded_ledger, trade
 
 MARKER = "deposit-reference-000"

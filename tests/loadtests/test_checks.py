@@ -10,8 +10,8 @@ from exchange import commands as c
 from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR
-from ledger import Ledger
 from ledger.database import dispose_engines
+from ledger.store import Ledger
 from loadtests.checks import check_exchange, check_responses
 
 DEPOSIT_MINOR = 1_000_000

@@ -20,8 +20,9 @@ import pytest
 from exchange import commands as c
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange
-from ledger import EntryKind, Ledger
+from ledger import EntryKind
 from ledger.database import create_engine, scratch_schema
+from ledger.store import Ledger
 from tests.conftest import POSTGRES_URL_ENV
 from tests.exchange.helpers import (
     START_NS,

@@ -13,7 +13,7 @@ import orjson
 from typer.testing import CliRunner
 
 from exchange.cli import app
-from ledger import Ledger
+from ledger.store import Ledger
 from tests.exchange.helpers import SYMBOL
 from tests.exchange.research.conftest import Recorded, sqlite_url
 from tests.exchange.research.test_lobster import MESSAGES, ORDERBOOK, lines, write

@@ -26,7 +26,8 @@ from exchange.research import (
 )
 from exchange.research.lobster import HALT, SUBMISSION, read_messages
 from exchange.research.tables import Row
-from ledger import EntryKind, Ledger
+from ledger import EntryKind
+from ledger.store import Ledger
 from tests.exchange.helpers import SYMBOL
 from tests.exchange.research.conftest import (
     AUCTION_SYMBOL,

@@ -20,7 +20,8 @@ from exchange.research import (
     replay,
 )
 from exchange.research.formats import Format
-from ledger import GENESIS_HASH, Ledger, canonical_json, chain_hash, command_document, entries
+from ledger import GENESIS_HASH, canonical_json, chain_hash, command_document, entries
+from ledger.store import Ledger
 from tests.exchange.helpers import START_NS, assert_same_state
 from tests.exchange.research.conftest import Recorded
 

@@ -13,7 +13,7 @@ import pytest
 from exchange.simulation import load_scenario, parse_scenario, run_simulation
 from exchange.simulation.agents import Buyer, MarketMaker, NoiseTrader
 from exchange.simulation.runner import RunResult
-from ledger import Ledger
+from ledger.store import Ledger
 from tests.exchange.simulation.tiny import tiny
 
 SCENARIOS = Path(__file__).parents[3] / "scenarios"
