@@ -89,7 +89,7 @@ class DemoGuest:
 def seed_demo(sequencer: Sequencer) -> DemoGuest:
     """Build the demo market unless it is there, then add and fund a guest; see module."""
     run = sequencer.execute
-    if "demo-admin" not in sequencer.exchange.participants:
+    if "demo-admin" not in sequencer.exchange.participants.by_id:
         for participant_id, name, roles in _PARTICIPANTS:
             key = new_api_key()  # never shown: the demo's own participants act in-process
             run(cmd.CreateParticipant(OPERATOR, participant_id, name, roles, key.key_id,
@@ -176,7 +176,8 @@ def seed_demo(sequencer: Sequencer) -> DemoGuest:
                 "cancel_newest",
             )
         )
-    guest_number = 1 + sum(1 for p in sequencer.exchange.participants if p.startswith("guest"))
+    participants = sequencer.exchange.participants.by_id
+    guest_number = 1 + sum(1 for p in participants if p.startswith("guest"))
     guest_id = f"guest-{guest_number}"
     key = new_api_key()
     run(

@@ -1,7 +1,7 @@
 """The exchange's record of each order and fill, as participants see them.
 
 The engine keeps only live orders; the exchange keeps every order (with its status, fills and
-what risk reserved for it) so that a participant can list and read its own, and every fill.
+what risk holds for it) so that a participant can list and read its own, and every fill.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ class OrderRecord:
     cancelled_units: int = 0
     cancel_reason: str | None = None
     status: OrderStatus = OrderStatus.OPEN
-    # Risk: a buy holds reserve_price_minor x remaining in reserved cash; a sell holds its
-    # remaining units against licence_account (the issuance account or one holding).
-    reserve_price_minor: int = 0
-    reserved_minor: int = 0
+    # Risk: a buy holds hold_price_minor x remaining of its cash; a sell holds its
+    # remaining units of licence_account (the issuance account or one holding).
+    hold_price_minor: int = 0
+    held_minor: int = 0
     licence_account: str | None = None
     licence_expires_ns: int | None = None
 

@@ -1,11 +1,13 @@
-"""Pre-trade risk: what each participant may still commit, mirrored from the ledger.
+"""Pre-trade risk: what each participant may still commit, as state in memory.
 
 ``balances`` is the exchange's in-memory copy of the ledger's balance projection, kept by
-posting every entry the exchange creates; recovery checks it against the database. Cash is
-reserved in the ledger itself (a reservation entry moves it from available to reserved);
-licence units are reserved here only, against the account a sell order will deliver from
-(the instrument's issuance account for the provider, or one holding with one expiry for a
-resale), because the ledger moves them once, at settlement.
+posting every entry the exchange creates; recovery checks it against the database. Holds
+for open orders are not ledger facts: a buy holds cash (its limit times what is left of
+it) and a sell holds licence units of the account it will deliver from (the instrument's
+issuance account for the provider, or one holding with one expiry for a resale). Holds are
+risk state, as in exchange-core and LMAX: rebuilt by replaying the journal, and checked by
+the invariant that nothing holds more than its ledger balance (``available + held ==
+balance``). The ledger moves value once, at settlement.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ __all__ = ["Risk"]
 class Risk:
     def __init__(self) -> None:
         self.balances: defaultdict[str, int] = defaultdict(int)
-        self.licences_reserved: defaultdict[str, int] = defaultdict(int)
+        # participant -> cash held by its open buy orders (minor units)
+        self.cash_held: defaultdict[str, int] = defaultdict(int)
+        # licence account -> units held by open sell orders delivering from it
+        self.licences_held: defaultdict[str, int] = defaultdict(int)
         # Licence holdings per (participant, symbol): expiry -> account, for resale lookups.
         self.holdings: defaultdict[tuple[str, str], dict[int, str]] = defaultdict(dict)
 
@@ -33,8 +38,14 @@ class Risk:
         for account, _asset, amount in entry.postings:
             balances[account] += amount
 
+    # -- cash ------------------------------------------------------------------------------
+
+    def cash_balance(self, participant: str) -> int:
+        """The participant's cash in the ledger: available plus held."""
+        return self.balances[accounts.cash(participant)]
+
     def cash_available(self, participant: str) -> int:
-        return self.balances[accounts.cash_available(participant)]
+        return self.balances[accounts.cash(participant)] - self.cash_held[participant]
 
     def require_cash(self, participant: str, amount_minor: int) -> None:
         available = self.cash_available(participant)
@@ -45,8 +56,10 @@ class Risk:
                 f"{format_minor(available)} is available",
             )
 
+    # -- licences --------------------------------------------------------------------------
+
     def licences_free(self, account: str) -> int:
-        return self.balances[account] - self.licences_reserved[account]
+        return self.balances[account] - self.licences_held[account]
 
     def sell_source(
         self, participant: str, instrument: Instrument, quantity_units: int, now_ns: int
@@ -90,3 +103,12 @@ class Risk:
         account = accounts.licence_holding(participant, symbol, expires_ns)
         self.holdings[(participant, symbol)][expires_ns] = account
         return account
+
+    def check_invariants(self) -> None:
+        """No hold exceeds its balance, and no non-negative account is below zero."""
+        for participant, held in self.cash_held.items():
+            assert 0 <= held <= self.cash_balance(participant), participant
+        for account, units in self.licences_held.items():
+            assert 0 <= units <= self.balances[account], account
+        for account, units in self.balances.items():
+            assert units >= 0 or not accounts.is_non_negative(account), account

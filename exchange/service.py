@@ -1,4 +1,4 @@
-"""The exchange's state machine: catalogue, compliance gate, participants, risk and matching.
+"""The exchange's state machine: one method applies every command, in journal order.
 
 ``Exchange.execute(command, seq, ts_ns)`` is deterministic: the same commands at the same
 sequence numbers and times give the same state, the same responses and the same ledger
@@ -6,63 +6,70 @@ entries. It first checks everything that could make the command fail and raises
 :class:`ExchangeError` having changed nothing; only then does it change state, apply the
 command to the matching engine, and return the ledger entries that settle what happened.
 The sequencer journals the command and commits the entries; recovery replays the journal
-through this same method. Reads (``order``, ``orders_of``, ``book`` ...) are plain methods.
+through this same method. Reads (``order``, ``orders_of``, ``cash_of`` ...) are plain methods.
+
+The parts it dispatches to, one concept each: ``participants`` (who may act),
+``compliance`` (the catalogue and its gate), ``risk`` (balances and holds),
+``engine`` (matching) and ``settlement`` (what the engine's events do).
 """
 
 from __future__ import annotations
 
-import functools
 import heapq
 import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from exchange import commands as cmd
 from exchange.catalogue import (
-    Category,
-    Classification,
     DataProduct,
     Exclusivity,
     Instrument,
     LicenceTerms,
     ProductStatus,
-    Quality,
     Scope,
     Territory,
-    UpdateFrequency,
 )
+from exchange.compliance import ComplianceDesk, ComplianceRecord
 from exchange.errors import ExchangeError, Reason
 from exchange.marketdata import MarketData
-from exchange.money import MAX_AMOUNT_MINOR
-from exchange.orders import Fill, OrderRecord, OrderStatus
-from exchange.participants import TRADING_ROLES, Participant, Role
+from exchange.money import MAX_AMOUNT_MINOR, format_minor
+from exchange.orders import Fill, OrderRecord
+from exchange.participants import OPERATOR, TRADING_ROLES, Participant, Participants, Role
 from exchange.risk import Risk
-from ledger import ComplianceDecision, Entry, accounts, entries
+from exchange.settlement import Settlement
+from exchange.validation import (
+    MAX_CLIENT_ORDER_ID,
+    MAX_DURATION_MONTHS,
+    MAX_FEE_RATE_BP,
+    MAX_NAME,
+    MAX_OPEN_ORDERS_PER_PARTICIPANT,
+    MAX_QUANTITY_UNITS,
+    enum_member,
+    integer,
+    invalid,
+    text,
+)
+from ledger import Entry, entries
 from matching import AddInstrument as EngineAddInstrument
 from matching import (
     Amend,
-    Amended,
     AuctionResult,
     Cancel,
-    Cancelled,
     Engine,
     Event,
     Expire,
     NewOrder,
     OrderType,
     Phase,
-    Rejected,
     RejectReason,
     SealedBidPricing,
     SelfTradePrevention,
     Side,
     TimeInForce,
-    Trade,
     TradingMode,
 )
 from matching import SetPhase as EngineSetPhase
@@ -70,27 +77,8 @@ from matching import Uncross as EngineUncross
 
 __all__ = ["OPERATOR", "Exchange", "Outcome"]
 
-# The exchange operator: the console (CLI bootstrap, the demo) and the exchange's own timer.
-OPERATOR = "operator"
-MAX_OPEN_ORDERS_PER_PARTICIPANT = 1_000
-MAX_TEXT = 4_000
-MAX_NAME = 200
-MAX_CLIENT_ORDER_ID = 64
-MAX_DURATION_MONTHS = 240
-MAX_FEE_RATE_BP = 1_000
-MAX_RECORD_COUNT = 10**15
-COMPLIANCE_CHECKS = (
-    "classification",
-    "desensitisation",
-    "lifecycle_and_retention",
-    "risk_controls",
-)
-QUALITY_DIMENSIONS = ("completeness", "accuracy", "timeliness", "consistency")
-_PARTICIPANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.-]{1,31}")
 _COLLECTING = (Phase.PRE_OPEN, Phase.AUCTION)
-
-E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(slots=True)
@@ -104,72 +92,27 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class ComplianceRecord:
-    """One line of a product's compliance history."""
-
-    seq: int
-    ts_ns: int
-    action: str  # review, regulator_decision, resubmitted, suspended, reinstated
-    actor: str
-    decision: str | None
-    checks: dict[str, bool]
-    opinion: str
-    status_after: ProductStatus
-
-
-def _invalid(message: str) -> ExchangeError:
-    return ExchangeError(Reason.VALIDATION_INVALID, message)
-
-
-@functools.cache
-def _members(kind: type[E]) -> dict[str, E]:
-    return {member.value: member for member in kind}
-
-
-def _enum(kind: type[E], value: object, what: str) -> E:
-    # A dictionary lookup: calling the enum class costs more, and every order makes four.
-    member = _members(kind).get(value) if isinstance(value, str) else None
-    if member is None:
-        choices = ", ".join(member.value for member in kind)
-        raise _invalid(f"{what} {value!r} is not one of: {choices}")
-    return member
-
-
-def _text(value: object, what: str, limit: int, *, required: bool = True) -> str:
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise _invalid(f"{what} must be {'non-empty ' if required else ''}text of at most {limit}")
-    return value
-
-
-def _integer(value: object, what: str, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise _invalid(f"{what} must be an integer in {low}..{high}, got {value!r}")
-    return value
-
-
 class Exchange:
     def __init__(self) -> None:
         self.engine = Engine()
         self.risk = Risk()
-        self.market = MarketData()
-        self.participants: dict[str, Participant] = {}
-        self.participants_by_key: dict[str, Participant] = {}
-        self.products: dict[str, DataProduct] = {}
-        self.compliance_history: dict[str, list[ComplianceRecord]] = {}
+        self.market_data = MarketData()
+        self.participants = Participants()
+        self.compliance = ComplianceDesk()
         self.instruments: dict[str, Instrument] = {}
         self.orders: dict[int, OrderRecord] = {}
         self.orders_by_participant: defaultdict[str, list[int]] = defaultdict(list)
         self.open_orders: defaultdict[str, int] = defaultdict(int)
-        # (participant, client order id) -> (the submission's fingerprint, its first result)
-        self.client_orders: dict[tuple[str, str], tuple[dict[str, Any], OrderRecord]] = {}
-        self.fills: defaultdict[str, list[Fill]] = defaultdict(list)
+        # (participant, client order id) -> (the submission as first seen, without its
+        # order id, and its first result): a retry must match it field for field.
+        self.client_orders: dict[tuple[str, str], tuple[cmd.SubmitOrder, OrderRecord]] = {}
+        self.settlement = Settlement(
+            self.orders, self.instruments, self.risk, self.market_data, self.open_orders
+        )
         self.head_seq = 0
         self.last_ts_ns = 0
         self.entries_settled = 0  # ledger entries created by the commands applied so far
-        self.next_product = 1
         self.next_order_id = 1
-        self._licence_expiries: list[tuple[int, str, str, str]] = []  # (ns, account, who, sym)
         self._handlers: dict[type, Callable[[Any, int, int], Outcome]] = {
             cmd.CreateParticipant: self._create_participant,
             cmd.CreateProduct: self._create_product,
@@ -189,6 +132,10 @@ class Exchange:
             cmd.Housekeeping: self._housekeeping,
         }
 
+    @property
+    def products(self) -> dict[str, DataProduct]:
+        return self.compliance.products
+
     # -- the one entry point ---------------------------------------------------------------
 
     def execute(self, command: cmd.Command, seq: int, ts_ns: int) -> Outcome:
@@ -203,7 +150,7 @@ class Exchange:
             raise AssertionError(f"time went back from {self.last_ts_ns} to {ts_ns}")
         handler = self._handlers.get(type(command))
         if handler is None:
-            raise _invalid(f"unknown command {type(command).__name__}")
+            raise invalid(f"unknown command {type(command).__name__}")
         if handler != self._housekeeping and self.housekeeping_due(ts_ns):
             # Nothing may trade a lapsed licence or an expired order: expiries come first.
             raise ExchangeError(
@@ -226,235 +173,63 @@ class Exchange:
         # The engine's expiry, which counts only orders still in the book: one that filled
         # or was cancelled before its time calls for no housekeeping.
         order_expiry = self.engine.next_expiry()
+        lapsing = self.settlement.licence_expiries
         return (order_expiry is not None and order_expiry <= now_ns) or bool(
-            self._licence_expiries and self._licence_expiries[0][0] <= now_ns
+            lapsing and lapsing[0][0] <= now_ns
         )
 
     # -- participants ----------------------------------------------------------------------
 
-    def _actor(self, actor: str, roles: Iterable[Role]) -> Participant | None:
-        """The acting participant if it holds one of ``roles``; None for the operator."""
-        if actor == OPERATOR:
-            return None
-        participant = self.participants.get(actor)
-        wanted = frozenset(roles)
-        if participant is None or not participant.has_any(wanted):
-            names = ", ".join(sorted(wanted))
-            raise ExchangeError(Reason.AUTH_FORBIDDEN, f"this needs one of the roles: {names}")
-        return participant
-
     def _create_participant(self, c: cmd.CreateParticipant, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.ADMIN])
-        if not isinstance(c.participant_id, str) or not _PARTICIPANT_ID.fullmatch(c.participant_id):
-            raise _invalid(
-                "participant id must be 1-32 lower-case letters, digits, '_' or '-', "
-                "starting with a letter or digit"
-            )
-        if c.participant_id == OPERATOR or c.participant_id in self.participants:
-            raise ExchangeError(
-                Reason.VALIDATION_DUPLICATE, f"participant {c.participant_id} already exists"
-            )
-        name = _text(c.name, "name", MAX_NAME)
-        if not c.roles:
-            raise _invalid("a participant needs at least one role")
-        roles = frozenset(_enum(Role, role, "role") for role in c.roles)
-        if c.key_id in self.participants_by_key:
-            raise ExchangeError(Reason.VALIDATION_DUPLICATE, "API key id already in use")
-        participant = Participant(
-            c.participant_id, name, roles, c.key_id, c.secret_sha256, created_ns=ts
-        )
-        self.participants[c.participant_id] = participant
-        self.participants_by_key[c.key_id] = participant
-        return Outcome(c, participant)
+        self.participants.actor(c.actor, [Role.ADMIN])
+        return Outcome(c, self.participants.create(c, ts))
 
     def authenticate(self, key_id: str, secret: str) -> Participant | None:
-        participant = self.participants_by_key.get(key_id)
-        if participant is None or not participant.secret_matches(secret):
-            return None
-        return participant
+        return self.participants.authenticate(key_id, secret)
 
     # -- catalogue and compliance ----------------------------------------------------------
 
-    def _product(self, product_id: str) -> DataProduct:
-        product = self.products.get(product_id)
-        if product is None:
-            raise ExchangeError(Reason.VALIDATION_UNKNOWN_PRODUCT, f"no product {product_id}")
-        return product
-
     def _create_product(self, c: cmd.CreateProduct, seq: int, ts: int) -> Outcome:
-        provider = self._actor(c.actor, [Role.PROVIDER])
+        provider = self.participants.actor(c.actor, [Role.PROVIDER])
         if provider is None:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "only a provider creates products")
-        product_id = c.product_id or f"P{self.next_product:06d}"
-        if product_id != f"P{self.next_product:06d}":
-            raise AssertionError(f"journal assigns {product_id}, expected P{self.next_product}")
-        if not isinstance(c.quality_bp, dict) or set(c.quality_bp) != set(QUALITY_DIMENSIONS):
-            raise _invalid(f"quality needs exactly the scores {', '.join(QUALITY_DIMENSIONS)}")
-        quality = Quality(
-            *(_integer(c.quality_bp[name], f"quality {name}", 0, 10_000)
-              for name in QUALITY_DIMENSIONS)
-        )  # fmt: skip
-        try:
-            start, end = date.fromisoformat(c.coverage_start), date.fromisoformat(c.coverage_end)
-        except (TypeError, ValueError):
-            raise _invalid("coverage_start and coverage_end must be ISO dates") from None
-        if start > end:
-            raise _invalid("coverage_start is after coverage_end")
-        product = DataProduct(
-            product_id=product_id,
-            provider=provider.participant_id,
-            title=_text(c.title, "title", MAX_NAME),
-            description=_text(c.description, "description", MAX_TEXT, required=False),
-            category=_enum(Category, c.category, "category"),
-            region=_text(c.region, "region", MAX_NAME),
-            record_count=_integer(c.record_count, "record_count", 0, MAX_RECORD_COUNT),
-            coverage_start=start.isoformat(),
-            coverage_end=end.isoformat(),
-            update_frequency=_enum(UpdateFrequency, c.update_frequency, "update_frequency"),
-            quality=quality,
-            personal_information=bool(c.personal_information),
-            classification=_enum(Classification, c.classification, "classification"),
-            desensitised=bool(c.desensitised),
-            lawful_source_attestation=_text(
-                c.lawful_source_attestation, "lawful_source_attestation", MAX_TEXT,
-                required=False,
-            ),
-            cost_basis_minor=_integer(c.cost_basis_minor, "cost_basis", 0, MAX_AMOUNT_MINOR),
-            created_ns=ts,
-        )  # fmt: skip
-        self.next_product += 1
-        self.products[product_id] = product
-        self.compliance_history[product_id] = []
-        return Outcome(replace(c, product_id=product_id), product)
-
-    def _record(
-        self, product: DataProduct, seq: int, ts: int, action: str, actor: str,
-        decision: str | None = None, checks: dict[str, bool] | None = None, opinion: str = "",
-    ) -> None:  # fmt: skip
-        self.compliance_history[product.product_id].append(
-            ComplianceRecord(seq, ts, action, actor, decision, checks or {}, opinion,
-                             product.status)
-        )  # fmt: skip
-
-    def _expect_status(self, product: DataProduct, *statuses: ProductStatus) -> None:
-        if product.status not in statuses:
-            wanted = " or ".join(statuses)
-            raise ExchangeError(
-                Reason.COMPLIANCE_REVIEW_STATE,
-                f"product {product.product_id} is {product.status}, not {wanted}",
-            )
+        product = self.compliance.create(c, provider.participant_id, ts)
+        # The journal records the id the exchange assigned.
+        return Outcome(replace(c, product_id=product.product_id), product)
 
     def _resubmit_product(self, c: cmd.ResubmitProduct, seq: int, ts: int) -> Outcome:
-        product = self._product(c.product_id)
-        if c.actor != product.provider:
-            raise ExchangeError(Reason.AUTH_FORBIDDEN, "only the product's provider resubmits")
-        self._expect_status(product, ProductStatus.CHANGES_REQUESTED)
-        classification = _enum(Classification, c.classification, "classification")
-        attestation = _text(c.lawful_source_attestation, "lawful_source_attestation", MAX_TEXT)
-        note = _text(c.note, "note", MAX_TEXT, required=False)
-        product.classification = classification
-        product.personal_information = bool(c.personal_information)
-        product.desensitised = bool(c.desensitised)
-        product.lawful_source_attestation = attestation
-        product.status = ProductStatus.PENDING_REVIEW
-        self._record(product, seq, ts, "resubmitted", c.actor, opinion=note)
-        return Outcome(c, product)
-
-    def listing_problem(self, product: DataProduct) -> tuple[Reason, str] | None:
-        """Why the compliance gate would refuse to approve ``product``, or None."""
-        if product.classification is Classification.CORE:
-            return Reason.COMPLIANCE_CORE_DATA, "core data is never listed"
-        if product.personal_information and not product.desensitised:
-            return (
-                Reason.COMPLIANCE_NOT_DESENSITISED,
-                "the product holds personal information that has not been desensitised",
-            )
-        if not product.lawful_source_attestation.strip():
-            return Reason.COMPLIANCE_NO_LAWFUL_SOURCE, "no lawful-source attestation"
-        return None
+        return Outcome(c, self.compliance.resubmit(c, seq, ts))
 
     def _review_product(self, c: cmd.ReviewProduct, seq: int, ts: int) -> Outcome:
-        reviewer = self._actor(c.actor, [Role.REVIEWER])
-        product = self._product(c.product_id)
-        if reviewer is not None and reviewer.participant_id == product.provider:
-            raise ExchangeError(Reason.AUTH_FORBIDDEN, "a provider cannot review its own product")
-        self._expect_status(product, ProductStatus.PENDING_REVIEW)
-        decision = _enum(ComplianceDecision, c.decision, "decision")
-        if not isinstance(c.checks, dict) or not set(c.checks) <= set(COMPLIANCE_CHECKS):
-            raise _invalid(f"checks are a map of {', '.join(COMPLIANCE_CHECKS)} to true/false")
-        if not all(type(value) is bool for value in c.checks.values()):
-            raise _invalid("each check is true (passed) or false (failed)")
-        opinion = _text(c.opinion, "opinion", MAX_TEXT)
-        if decision is ComplianceDecision.APPROVED:
-            problem = self.listing_problem(product)
-            if problem is not None:
-                raise ExchangeError(*problem)
-            failed = [name for name in COMPLIANCE_CHECKS if c.checks.get(name) is not True]
-            if failed:
-                raise _invalid(f"an approval needs every check passed; not passed: {failed}")
-            needs_regulator = product.classification is Classification.IMPORTANT
-            product.status = (
-                ProductStatus.AWAITING_REGULATOR if needs_regulator else ProductStatus.APPROVED
-            )
-        elif decision is ComplianceDecision.REJECTED:
-            product.status = ProductStatus.REJECTED
-        else:
-            product.status = ProductStatus.CHANGES_REQUESTED
-        self._record(product, seq, ts, "review", c.actor, decision, dict(c.checks), opinion)
-        entry = entries.compliance_decision(
-            product_id=product.product_id, reviewer=c.actor, decision=decision,
-            checks=dict(c.checks), opinion=opinion, key=f"compliance:{seq}", ts_ns=ts,
-        )  # fmt: skip
+        self.participants.actor(c.actor, [Role.REVIEWER])
+        product, entry = self.compliance.review(c, seq, ts)
         return Outcome(c, product, [entry])
 
     def _regulator_decision(self, c: cmd.RegulatorDecision, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.REGULATOR])
-        product = self._product(c.product_id)
-        self._expect_status(product, ProductStatus.AWAITING_REGULATOR)
-        decision = _enum(ComplianceDecision, c.decision, "decision")
-        if decision is ComplianceDecision.CHANGES_REQUESTED:
-            raise _invalid("a regulator approves or rejects")
-        opinion = _text(c.opinion, "opinion", MAX_TEXT)
-        approved = decision is ComplianceDecision.APPROVED
-        product.status = ProductStatus.APPROVED if approved else ProductStatus.REJECTED
-        self._record(product, seq, ts, "regulator_decision", c.actor, decision, {}, opinion)
-        entry = entries.compliance_decision(
-            product_id=product.product_id, reviewer=c.actor, decision=decision, checks={},
-            opinion=opinion, key=f"compliance:{seq}", ts_ns=ts,
-        )  # fmt: skip
+        self.participants.actor(c.actor, [Role.REGULATOR])
+        product, entry = self.compliance.regulator_decision(c, seq, ts)
         return Outcome(c, product, [entry])
 
     def _suspend_product(self, c: cmd.SuspendProduct, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.REGULATOR, Role.ADMIN])
-        product = self._product(c.product_id)
-        reason = _text(c.reason, "reason", MAX_TEXT)
-        if product.status is ProductStatus.SUSPENDED:
-            raise ExchangeError(Reason.COMPLIANCE_REVIEW_STATE, "the product is already suspended")
-        product.status_before_suspension = product.status
-        product.status = ProductStatus.SUSPENDED
+        self.participants.actor(c.actor, [Role.REGULATOR, Role.ADMIN])
+        product = self.compliance.suspend(c, seq, ts)
         outcome = Outcome(c, product)
         for symbol in product.instruments:
             self._engine(EngineSetPhase(seq, ts, symbol, Phase.HALTED, cancel_resting=True),
-                         outcome, seq, ts)  # fmt: skip
-        self._record(product, seq, ts, "suspended", c.actor, opinion=reason)
+                         outcome, ts)  # fmt: skip
         return outcome
 
     def _reinstate_product(self, c: cmd.ReinstateProduct, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.REGULATOR, Role.ADMIN])
-        product = self._product(c.product_id)
-        reason = _text(c.reason, "reason", MAX_TEXT)
-        self._expect_status(product, ProductStatus.SUSPENDED)
-        assert product.status_before_suspension is not None
-        product.status, product.status_before_suspension = product.status_before_suspension, None
+        self.participants.actor(c.actor, [Role.REGULATOR, Role.ADMIN])
+        product = self.compliance.reinstate(c, seq, ts)
         outcome = Outcome(c, product)
         for symbol in product.instruments:
-            self._engine(EngineSetPhase(seq, ts, symbol, Phase.PRE_OPEN), outcome, seq, ts)
-        self._record(product, seq, ts, "reinstated", c.actor, opinion=reason)
+            self._engine(EngineSetPhase(seq, ts, symbol, Phase.PRE_OPEN), outcome, ts)
         return outcome
 
     def _list_instrument(self, c: cmd.ListInstrument, seq: int, ts: int) -> Outcome:
-        product = self._product(c.product_id)
-        actor = self._actor(c.actor, [Role.PROVIDER, Role.ADMIN])
+        product = self.compliance.product(c.product_id)
+        actor = self.participants.actor(c.actor, [Role.PROVIDER, Role.ADMIN])
         if actor is not None and Role.ADMIN not in actor.roles and c.actor != product.provider:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "only the product's provider lists it")
         if product.status is not ProductStatus.APPROVED:
@@ -464,37 +239,37 @@ class Exchange:
                 "lists instruments",
             )
         if not isinstance(c.symbol, str) or not _SYMBOL.fullmatch(c.symbol):
-            raise _invalid("symbol must be 2-32 upper-case letters, digits, '.' or '-'")
+            raise invalid("symbol must be 2-32 upper-case letters, digits, '.' or '-'")
         if c.symbol in self.instruments:
             raise ExchangeError(Reason.VALIDATION_DUPLICATE, f"instrument {c.symbol} exists")
         terms = LicenceTerms(
-            exclusivity=_enum(Exclusivity, c.exclusivity, "exclusivity"),
-            duration_months=_integer(c.duration_months, "duration_months", 1, MAX_DURATION_MONTHS),
-            scope=_enum(Scope, c.scope, "scope"),
-            territory=_enum(Territory, c.territory, "territory"),
+            exclusivity=enum_member(Exclusivity, c.exclusivity, "exclusivity"),
+            duration_months=integer(c.duration_months, "duration_months", 1, MAX_DURATION_MONTHS),
+            scope=enum_member(Scope, c.scope, "scope"),
+            territory=enum_member(Territory, c.territory, "territory"),
             transferable=bool(c.transferable),
         )
-        tick = _integer(c.tick_size_minor, "tick_size", 1, MAX_AMOUNT_MINOR)
-        lot = _integer(c.lot_size_units, "lot_size", 1, 10**9)
-        cap = _integer(c.issuance_cap_units, "issuance_cap", 1, 10**12)
+        tick = integer(c.tick_size_minor, "tick_size", 1, MAX_AMOUNT_MINOR)
+        lot = integer(c.lot_size_units, "lot_size", 1, 10**9)
+        cap = integer(c.issuance_cap_units, "issuance_cap", 1, 10**12)
         if cap % lot:
-            raise _invalid("issuance_cap must be a multiple of lot_size")
+            raise invalid("issuance_cap must be a multiple of lot_size")
         exclusive = terms.exclusivity is Exclusivity.EXCLUSIVE
         if exclusive and cap != lot:
-            raise _invalid("an exclusive licence is issued once: issuance_cap must be one lot")
+            raise invalid("an exclusive licence is issued once: issuance_cap must be one lot")
         listed = [self.instruments[s].terms.exclusivity for s in product.instruments]
         if (exclusive and listed) or Exclusivity.EXCLUSIVE in listed:
-            raise _invalid("a product licensed exclusively has no other instrument")
+            raise invalid("a product licensed exclusively has no other instrument")
         band = []
         for value, what in ((c.price_band_low_minor, "price_band_low"),
                             (c.price_band_high_minor, "price_band_high")):  # fmt: skip
             if value is not None:
-                _integer(value, what, 1, MAX_AMOUNT_MINOR)
+                integer(value, what, 1, MAX_AMOUNT_MINOR)
                 if value % tick:
-                    raise _invalid(f"{what} is not on the tick grid")
+                    raise invalid(f"{what} is not on the tick grid")
             band.append(value)
         if band[0] is not None and band[1] is not None and band[0] > band[1]:
-            raise _invalid("price_band_low is above price_band_high")
+            raise invalid("price_band_low is above price_band_high")
         instrument = Instrument(
             symbol=c.symbol,
             product_id=product.product_id,
@@ -502,19 +277,21 @@ class Exchange:
             terms=terms,
             tick_size_minor=tick,
             lot_size_units=lot,
-            trading_mode=_enum(TradingMode, c.trading_mode, "trading_mode"),
+            trading_mode=enum_member(TradingMode, c.trading_mode, "trading_mode"),
             issuance_cap_units=cap,
-            fee_rate_bp=_integer(c.fee_rate_bp, "fee_rate_bp", 0, MAX_FEE_RATE_BP),
+            fee_rate_bp=integer(c.fee_rate_bp, "fee_rate_bp", 0, MAX_FEE_RATE_BP),
             price_band_low_minor=band[0],
             price_band_high_minor=band[1],
-            sealed_bid_pricing=_enum(SealedBidPricing, c.sealed_bid_pricing, "sealed_bid_pricing"),
+            sealed_bid_pricing=enum_member(
+                SealedBidPricing, c.sealed_bid_pricing, "sealed_bid_pricing"
+            ),
             listed_ns=ts,
         )
         outcome = Outcome(c, instrument)
-        self._engine(EngineAddInstrument(seq, ts, instrument.spec()), outcome, seq, ts)
+        self._engine(EngineAddInstrument(seq, ts, instrument.spec()), outcome, ts)
         self.instruments[c.symbol] = instrument
         product.instruments.append(c.symbol)
-        self.market.add_instrument(c.symbol)
+        self.market_data.add_instrument(c.symbol)
         self._emit(outcome, entries.licence_issuance(
             symbol=c.symbol, provider=product.provider, units=cap, issuance_cap_units=cap,
             key=f"issuance:{c.symbol}", ts_ns=ts,
@@ -524,18 +301,18 @@ class Exchange:
     # -- cash ------------------------------------------------------------------------------
 
     def _cash_target(self, actor: str, participant_id: str, amount: int, reference: str) -> None:
-        self._actor(actor, [Role.ADMIN])
-        if participant_id not in self.participants:
+        self.participants.actor(actor, [Role.ADMIN])
+        if participant_id not in self.participants.by_id:
             raise ExchangeError(
                 Reason.VALIDATION_UNKNOWN_PARTICIPANT, f"no participant {participant_id}"
             )
-        _integer(amount, "amount", 1, MAX_AMOUNT_MINOR)
-        _text(reference, "reference", MAX_NAME, required=False)
+        integer(amount, "amount", 1, MAX_AMOUNT_MINOR)
+        text(reference, "reference", MAX_NAME, required=False)
 
     def _deposit(self, c: cmd.Deposit, seq: int, ts: int) -> Outcome:
         self._cash_target(c.actor, c.participant_id, c.amount_minor, c.reference)
-        if self.risk.cash_available(c.participant_id) + c.amount_minor > MAX_AMOUNT_MINOR:
-            raise _invalid("the deposit would take the balance above the maximum")
+        if self.risk.cash_balance(c.participant_id) + c.amount_minor > MAX_AMOUNT_MINOR:
+            raise invalid("the deposit would take the balance above the maximum")
         outcome = Outcome(c)
         self._emit(outcome, entries.deposit(
             c.participant_id, c.amount_minor, key=f"deposit:{seq}", ts_ns=ts,
@@ -546,6 +323,7 @@ class Exchange:
 
     def _withdraw(self, c: cmd.Withdraw, seq: int, ts: int) -> Outcome:
         self._cash_target(c.actor, c.participant_id, c.amount_minor, c.reference)
+        # Only available cash leaves: what open buy orders hold stays.
         self.risk.require_cash(c.participant_id, c.amount_minor)
         outcome = Outcome(c)
         self._emit(outcome, entries.withdrawal(
@@ -570,83 +348,77 @@ class Exchange:
         return order
 
     def _submit_order(self, c: cmd.SubmitOrder, seq: int, ts: int) -> Outcome:
-        participant = self._actor(c.actor, TRADING_ROLES)
+        participant = self.participants.actor(c.actor, TRADING_ROLES)
         if participant is None:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "the operator does not trade")
         actor = participant.participant_id
-        client_order_id = _text(c.client_order_id, "client_order_id", MAX_CLIENT_ORDER_ID)
-        fingerprint = cmd.command_to_record(c)
-        del fingerprint["order_id"]
+        client_order_id = text(c.client_order_id, "client_order_id", MAX_CLIENT_ORDER_ID)
+        # The submission as the participant sent it: a journalled one carries its order id.
+        submitted = c if not c.order_id else replace(c, order_id=0)
         previous = self.client_orders.get((actor, client_order_id))
         if previous is not None:
-            if previous[0] != fingerprint:
+            if previous[0] != submitted:
                 raise ExchangeError(
                     Reason.VALIDATION_IDEMPOTENCY_CONFLICT,
                     f"client_order_id {client_order_id} was used for a different order",
                 )
             return Outcome(None, previous[1])
         instrument = self._instrument(c.symbol)
-        if self.products[instrument.product_id].status is ProductStatus.SUSPENDED:
+        if self.compliance.products[instrument.product_id].status is ProductStatus.SUSPENDED:
             raise ExchangeError(Reason.COMPLIANCE_SUSPENDED, f"{c.symbol}'s product is suspended")
-        side = _enum(Side, c.side, "side")
-        order_type = _enum(OrderType, c.order_type, "order_type")
-        tif = _enum(TimeInForce, c.tif, "time_in_force")
-        stp = _enum(SelfTradePrevention, c.stp, "self_trade_prevention")
+        side = enum_member(Side, c.side, "side")
+        order_type = enum_member(OrderType, c.order_type, "order_type")
+        tif = enum_member(TimeInForce, c.tif, "time_in_force")
+        stp = enum_member(SelfTradePrevention, c.stp, "self_trade_prevention")
         if stp is SelfTradePrevention.NONE:
-            raise _invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
-        for value, what in ((c.price_minor, "price"), (c.expire_ns, "expire_time")):
+            raise invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
+        price, quantity = c.price_minor, c.quantity_units
+        for value, what in ((price, "price"), (c.expire_ns, "expire_time")):
             if value is not None:
-                _integer(value, what, 1, 2**62)
-        _integer(c.quantity_units, "quantity", 1, 2**62)
+                integer(value, what, 1, MAX_QUANTITY_UNITS)
+        integer(quantity, "quantity", 1, MAX_QUANTITY_UNITS)
         if self.open_orders[actor] >= MAX_OPEN_ORDERS_PER_PARTICIPANT:
             raise ExchangeError(
                 Reason.RISK_OPEN_ORDER_LIMIT,
                 f"at most {MAX_OPEN_ORDERS_PER_PARTICIPANT} open orders per participant",
             )
-        order_id = c.order_id or self.next_order_id
-        if order_id != self.next_order_id:
-            raise AssertionError(f"journal assigns order {order_id}, expected {self.next_order_id}")
+        order_id = self.next_order_id
+        if c.order_id and c.order_id != order_id:
+            raise AssertionError(f"journal assigns order {c.order_id}, expected {order_id}")
         new_order = NewOrder(
-            seq, ts, order_id, actor, c.symbol, side, c.quantity_units, c.price_minor,
-            order_type, tif, c.expire_ns, bool(c.post_only), stp,
+            seq, ts, order_id, actor, c.symbol, side, quantity, price, order_type, tif,
+            c.expire_ns, bool(c.post_only), stp,
         )  # fmt: skip
-        _refuse(self.engine.check(new_order))
-        self._refuse_self_cross(actor, c.symbol, side, c.price_minor,
-                                order_type is OrderType.MARKET)  # fmt: skip
+        _refuse(self.engine.check(new_order), instrument, price, quantity)
+        self._refuse_self_cross(actor, c.symbol, side, price, order_type is OrderType.MARKET)
         record = OrderRecord(
-            order_id, client_order_id, actor, c.symbol, side, order_type, c.price_minor,
-            c.quantity_units, tif, c.expire_ns, bool(c.post_only), stp, ts, ts,
+            order_id, client_order_id, actor, c.symbol, side, order_type, price, quantity, tif,
+            c.expire_ns, bool(c.post_only), stp, ts, ts,
         )  # fmt: skip
-        # A journalled command (replay) carries its id already; a new one gets it here.
-        outcome = Outcome(c if c.order_id == order_id else replace(c, order_id=order_id))
+        risk = self.risk
         if side is Side.BUY:
             # A market buy without a protection price has passed the engine's check only
             # because the band's top bounds it.
-            price = c.price_minor if c.price_minor is not None else instrument.price_band_high_minor
-            assert price is not None
-            amount = price * c.quantity_units
-            self.risk.require_cash(actor, amount)
-            record.reserve_price_minor, record.reserved_minor = price, amount
-            reservation = entries.reservation(
-                actor, amount, key=f"reserve:{seq}", ts_ns=ts, order_id=order_id
-            )
+            hold_price = price if price is not None else instrument.price_band_high_minor
+            assert hold_price is not None
+            held = hold_price * quantity
+            risk.require_cash(actor, held)
+            record.hold_price_minor, record.held_minor = hold_price, held
+            # Checks passed: from here on the command is applied.
+            risk.cash_held[actor] += held
         else:
-            account, expires = self.risk.sell_source(participant.participant_id, instrument,
-                                                     c.quantity_units, ts)  # fmt: skip
+            account, expires = risk.sell_source(actor, instrument, quantity, ts)
             record.licence_account, record.licence_expires_ns = account, expires
-            reservation = None
-        # Checks passed: from here on the command is applied.
-        self.next_order_id += 1
-        if reservation is not None:
-            self._emit(outcome, reservation)
-        else:
-            self.risk.licences_reserved[record.licence_account] += c.quantity_units  # type: ignore[index]
+            risk.licences_held[account] += quantity
+        self.next_order_id = order_id + 1
         self.orders[order_id] = record
         self.orders_by_participant[actor].append(order_id)
         self.open_orders[actor] += 1
-        self._engine(new_order, outcome, seq, ts)
+        # The journal records the id the exchange assigned.
+        outcome = Outcome(c if c.order_id else replace(c, order_id=order_id))
+        self._engine(new_order, outcome, ts)
         outcome.result = record.copy()
-        self.client_orders[(actor, client_order_id)] = (fingerprint, outcome.result)
+        self.client_orders[(actor, client_order_id)] = (submitted, outcome.result)
         return outcome
 
     def _refuse_self_cross(
@@ -683,7 +455,7 @@ class Exchange:
                 Reason.VALIDATION_UNKNOWN_ORDER, f"order {c.order_id} is {order.status}"
             )
         outcome = Outcome(c)
-        self._engine(cancel, outcome, seq, ts)
+        self._engine(cancel, outcome, ts)
         outcome.result = order.copy()
         return outcome
 
@@ -695,67 +467,62 @@ class Exchange:
             )
         for value, what in ((c.price_minor, "price"), (c.quantity_units, "quantity")):
             if value is not None:
-                _integer(value, what, 1, 2**62)
+                integer(value, what, 1, MAX_QUANTITY_UNITS)
         amend = Amend(seq, ts, order.order_id, order.participant, c.price_minor, c.quantity_units)
-        _refuse(self.engine.check(amend))
+        _refuse(self.engine.check(amend), self.instruments[order.symbol], c.price_minor,
+                c.quantity_units)  # fmt: skip
         quantity = order.quantity_units if c.quantity_units is None else c.quantity_units
         remaining = quantity - order.filled_units
         if c.price_minor is not None:
             self._refuse_self_cross(order.participant, order.symbol, order.side, c.price_minor,
                                     order.order_type is OrderType.MARKET)  # fmt: skip
-        outcome = Outcome(c)
-        releases: dict[int, int] = {}
+        risk = self.risk
         if order.side is Side.BUY:
-            price = order.reserve_price_minor if c.price_minor is None else c.price_minor
-            change = price * remaining - order.reserved_minor
+            hold_price = order.hold_price_minor if c.price_minor is None else c.price_minor
+            change = hold_price * remaining - order.held_minor
             if change > 0:
-                self.risk.require_cash(order.participant, change)
-                self._emit(outcome, entries.reservation(
-                    order.participant, change, key=f"reserve:{seq}", ts_ns=ts,
-                    order_id=order.order_id,
-                ))  # fmt: skip
-            elif change < 0:
-                # Released with whatever the amend's own trades release: one entry per order.
-                releases[order.order_id] = -change
-            order.reserve_price_minor, order.reserved_minor = price, price * remaining
+                risk.require_cash(order.participant, change)
+            risk.cash_held[order.participant] += change
+            order.hold_price_minor, order.held_minor = hold_price, hold_price * remaining
         else:
             extra = remaining - order.remaining_units
             account = order.licence_account
             assert account is not None
-            if extra > self.risk.licences_free(account):
+            if extra > risk.licences_free(account):
                 raise ExchangeError(
                     Reason.RISK_INSUFFICIENT_LICENCES,
-                    f"{self.risk.licences_free(account)} more licence units are free to sell",
+                    f"{risk.licences_free(account)} more licence units are free to sell",
                 )
-            self.risk.licences_reserved[account] += extra
+            risk.licences_held[account] += extra
         order.quantity_units = quantity
         if c.price_minor is not None:
             order.price_minor = c.price_minor
-        self._engine(amend, outcome, seq, ts, releases)
+        outcome = Outcome(c)
+        self._engine(amend, outcome, ts)
         outcome.result = order.copy()
         return outcome
 
     # -- sessions --------------------------------------------------------------------------
 
     def _set_phase(self, c: cmd.SetPhase, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.ADMIN])
+        self.participants.actor(c.actor, [Role.ADMIN])
         instrument = self._instrument(c.symbol)
-        phase = _enum(Phase, c.phase, "phase")
+        phase = enum_member(Phase, c.phase, "phase")
         if phase is Phase.CONTINUOUS and instrument.trading_mode is not TradingMode.CONTINUOUS:
             raise ExchangeError(
                 Reason.VALIDATION_PHASE,
                 f"{c.symbol} trades by {instrument.trading_mode}, never continuously",
             )
-        suspended = self.products[instrument.product_id].status is ProductStatus.SUSPENDED
-        if suspended and phase is not Phase.HALTED:
+        suspended = self.compliance.products[instrument.product_id].status
+        if suspended is ProductStatus.SUSPENDED and phase is not Phase.HALTED:
             raise ExchangeError(Reason.COMPLIANCE_SUSPENDED, f"{c.symbol}'s product is suspended")
         outcome = Outcome(c)
-        self._engine(EngineSetPhase(seq, ts, c.symbol, phase), outcome, seq, ts)
+        self._engine(EngineSetPhase(seq, ts, c.symbol, phase), outcome, ts)
         outcome.result = phase
         return outcome
 
     def _uncross(self, c: cmd.Uncross, seq: int, ts: int) -> Outcome:
-        self._actor(c.actor, [Role.ADMIN])
+        self.participants.actor(c.actor, [Role.ADMIN])
         self._instrument(c.symbol)
         if self.engine.phase(c.symbol) not in _COLLECTING:
             raise ExchangeError(
@@ -763,7 +530,7 @@ class Exchange:
                 f"{c.symbol} is {self.engine.phase(c.symbol)}: an uncross needs a call phase",
             )
         outcome = Outcome(c)
-        self._engine(EngineUncross(seq, ts, c.symbol), outcome, seq, ts)
+        self._engine(EngineUncross(seq, ts, c.symbol), outcome, ts)
         outcome.result = next((e for e in outcome.events if type(e) is AuctionResult), None)
         return outcome
 
@@ -773,15 +540,15 @@ class Exchange:
         # Accepted even with nothing due (then it changes nothing): journals written before
         # closed orders stopped calling for housekeeping hold such commands, and must replay.
         outcome = Outcome(c)
-        self._engine(Expire(seq, ts), outcome, seq, ts)
-        lapsing = self._licence_expiries
+        self._engine(Expire(seq, ts), outcome, ts)
+        lapsing = self.settlement.licence_expiries
         lapsed = 0
         while lapsing and lapsing[0][0] <= ts:
             expires, account, holder, symbol = heapq.heappop(lapsing)
             for order_id in self.orders_by_participant[holder]:
                 order = self.orders[order_id]
                 if order.is_open and order.licence_account == account:
-                    self._engine(Cancel(seq, ts, order_id, holder), outcome, seq, ts)
+                    self._engine(Cancel(seq, ts, order_id, holder), outcome, ts)
             units = self.risk.balances[account]
             if units > 0:
                 self._emit(outcome, entries.licence_expiry(
@@ -791,109 +558,17 @@ class Exchange:
                 lapsed += 1
         return outcome
 
-    # -- applying engine events ------------------------------------------------------------
+    # -- applying engine commands ----------------------------------------------------------
 
     def _emit(self, outcome: Outcome, entry: Entry) -> None:
         self.risk.post(entry)
         outcome.entries.append(entry)
 
-    def _engine(
-        self,
-        command: Any,
-        outcome: Outcome,
-        seq: int,
-        ts: int,
-        releases: dict[int, int] | None = None,
-    ) -> None:
-        """Apply an engine command that was checked to succeed, and settle its events.
-
-        ``releases`` (order id -> cash) is what the caller already frees; each order's
-        releases in one command are posted as one entry, keyed by the command and the order.
-        """
+    def _engine(self, command: Any, outcome: Outcome, ts: int) -> None:
+        """Apply an engine command that was checked to succeed, and settle its events."""
         events = self.engine.apply(command)
-        releases = {} if releases is None else releases
-        for event in events:
-            kind = type(event)
-            if kind is Trade:
-                self._settle(event, outcome, releases, ts)
-            elif kind is Cancelled:
-                self._on_cancelled(event, releases, ts)
-            elif kind is Amended:
-                self.orders[event.order_id].updated_ns = ts
-            elif kind is Rejected:
-                raise AssertionError(f"checked command rejected by the engine: {event}")
-        for order_id, amount in releases.items():
-            if amount:
-                order = self.orders[order_id]
-                self._emit(outcome, entries.release(
-                    order.participant, amount, key=f"release:{seq}:{order_id}", ts_ns=ts,
-                    order_id=order_id,
-                ))  # fmt: skip
+        self.settlement.apply(events, outcome.entries, ts)
         outcome.events.extend(events)
-
-    def _settle(self, trade: Trade, outcome: Outcome, releases: dict[int, int], ts: int) -> None:
-        buy, sell = self.orders[trade.buy_order_id], self.orders[trade.sell_order_id]
-        instrument = self.instruments[trade.symbol]
-        price, quantity = trade.price, trade.quantity
-        notional = price * quantity
-        fee = instrument.fee_minor(notional)
-        primary = sell.licence_account == accounts.issuance(trade.symbol)
-        expires = instrument.expiry_ns(ts) if primary else sell.licence_expires_ns
-        assert expires is not None
-        self._emit(outcome, entries.trade_settlement(
-            trade_id=trade.trade_id, symbol=trade.symbol, buyer=buy.participant,
-            seller=sell.participant, price_minor_per_unit=price, quantity_units=quantity,
-            fee_minor=fee, expires_at_ns=expires, primary=primary, ts_ns=ts,
-        ))  # fmt: skip
-        held = self.risk.holdings[(buy.participant, trade.symbol)]
-        if expires not in held:
-            account = self.risk.add_holding(buy.participant, trade.symbol, expires)
-            heapq.heappush(self._licence_expiries, (expires, account, buy.participant,
-                                                    trade.symbol))  # fmt: skip
-        buy.reserved_minor -= buy.reserve_price_minor * quantity
-        releases[buy.order_id] = (
-            releases.get(buy.order_id, 0) + (buy.reserve_price_minor - price) * quantity
-        )
-        self.risk.licences_reserved[sell.licence_account] -= quantity  # type: ignore[index]
-        for order, side in ((buy, Side.BUY), (sell, Side.SELL)):
-            order.filled_units += quantity
-            order.filled_notional_minor += notional
-            order.updated_ns = ts
-            if trade.aggressor is None:
-                liquidity = "auction"
-            else:
-                liquidity = "taker" if trade.aggressor is side else "maker"
-            self.fills[order.participant].append(
-                Fill(trade.trade_id, order.order_id, order.client_order_id, trade.symbol, side,
-                     price, quantity, fee if side is Side.SELL else 0, liquidity, ts)
-            )  # fmt: skip
-            self._update_status(order)
-        self.market.on_trade(trade, ts)
-
-    def _on_cancelled(self, event: Cancelled, releases: dict[int, int], ts: int) -> None:
-        order = self.orders[event.order_id]
-        order.cancelled_units += event.quantity
-        order.cancel_reason = str(event.reason)
-        order.updated_ns = ts
-        if order.side is Side.BUY:
-            amount = order.reserve_price_minor * event.quantity
-            order.reserved_minor -= amount
-            releases[order.order_id] = releases.get(order.order_id, 0) + amount
-        else:
-            self.risk.licences_reserved[order.licence_account] -= event.quantity  # type: ignore[index]
-        self._update_status(order)
-
-    def _update_status(self, order: OrderRecord) -> None:
-        was_open = order.is_open
-        if order.remaining_units > 0:
-            order.status = OrderStatus.PARTIALLY_FILLED if order.filled_units else OrderStatus.OPEN
-        elif order.cancelled_units:
-            order.status = OrderStatus.CANCELLED
-        else:
-            order.status = OrderStatus.FILLED
-        if was_open and not order.is_open:
-            self.open_orders[order.participant] -= 1
-            assert order.side is Side.SELL or order.reserved_minor == 0, order
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -919,58 +594,59 @@ class Exchange:
 
     def fills_of(self, participant: str, *, after_trade_id: int, limit: int) -> list[Fill]:
         """A participant's fills of trades after ``after_trade_id``, oldest first (a page)."""
-        fills = self.fills.get(participant, [])
+        fills = self.settlement.fills.get(participant, [])
         # Fills are appended as trades happen, so their trade ids ascend.
         start = bisect_right(fills, after_trade_id, key=lambda fill: fill.trade_id)
         return fills[start : start + limit]
 
+    def compliance_history(self, product_id: str) -> list[ComplianceRecord]:
+        return list(self.compliance.history.get(product_id, ()))
+
     def cash_of(self, participant: str) -> tuple[int, int]:
-        """(available, reserved) cash in minor units."""
-        balances = self.risk.balances
-        return (balances[accounts.cash_available(participant)],
-                balances[accounts.cash_reserved(participant)])  # fmt: skip
+        """(available, held by open buy orders) cash in minor units."""
+        return self.risk.cash_available(participant), self.risk.cash_held[participant]
 
     def holdings_of(self, participant: str) -> list[tuple[str, int, int, int]]:
-        """(symbol, expires_ns, units, units reserved by open sells) of each holding."""
+        """(symbol, expires_ns, units, units held by open sells) of each holding."""
         rows = []
-        holdings = self.risk.holdings
+        risk = self.risk
         # By instrument, not over every holder's holdings: a read of one participant's
         # balances should not grow with the number of participants.
         for symbol in self.instruments:
-            by_expiry = holdings.get((participant, symbol))
+            by_expiry = risk.holdings.get((participant, symbol))
             if not by_expiry:
                 continue
             for expires_ns, account in sorted(by_expiry.items()):
-                units = self.risk.balances[account]
+                units = risk.balances[account]
                 if units:
-                    rows.append((symbol, expires_ns, units, self.risk.licences_reserved[account]))
+                    rows.append((symbol, expires_ns, units, risk.licences_held[account]))
         return sorted(rows)
 
     def check_invariants(self) -> None:
-        """Reservations equal what the open orders hold; the engine agrees with the records."""
+        """Holds equal what the open orders hold; the engine agrees with the records."""
         self.engine.check_invariants()
-        reserved_cash: defaultdict[str, int] = defaultdict(int)
-        reserved_licences: defaultdict[str, int] = defaultdict(int)
+        self.risk.check_invariants()
+        cash_held: defaultdict[str, int] = defaultdict(int)
+        licences_held: defaultdict[str, int] = defaultdict(int)
         for order in self.orders.values():
             live = self.engine.open_order(order.order_id)
             assert order.is_open == (live is not None), order
             if live is not None:
                 assert live.remaining == order.remaining_units, (live.remaining, order)
             if order.side is Side.BUY:
-                assert order.reserved_minor == order.reserve_price_minor * order.remaining_units
-                reserved_cash[order.participant] += order.reserved_minor
+                assert order.held_minor == order.hold_price_minor * order.remaining_units
+                cash_held[order.participant] += order.held_minor
             elif order.is_open:
-                reserved_licences[order.licence_account] += order.remaining_units  # type: ignore[index]
-        for participant in self.participants:
-            assert reserved_cash[participant] == self.cash_of(participant)[1], participant
-        for account, units in self.risk.licences_reserved.items():
-            assert units == reserved_licences[account], account
-            assert 0 <= units <= self.risk.balances[account], account
-        for account, units in self.risk.balances.items():
-            assert units >= 0 or not accounts.is_non_negative(account), account
+                licences_held[order.licence_account] += order.remaining_units  # type: ignore[index]
+        for participant in self.participants.by_id:
+            assert cash_held[participant] == self.risk.cash_held[participant], participant
+        for account, units in self.risk.licences_held.items():
+            assert units == licences_held[account], account
 
 
-def _refuse(reason: RejectReason | None) -> None:
+def _refuse(
+    reason: RejectReason | None, instrument: Instrument, price: int | None, quantity: int | None
+) -> None:
     """Raise the engine's rejection as the exchange's error, in words."""
     if reason is None:
         return
@@ -981,6 +657,16 @@ def _refuse(reason: RejectReason | None) -> None:
     )  # fmt: skip
     if reason is RejectReason.VALIDATION_UNKNOWN_INSTRUMENT:
         code = Reason.VALIDATION_UNKNOWN_INSTRUMENT
+    elif reason is RejectReason.VALIDATION_PRICE_OFF_TICK and price is not None:
+        words = (
+            f"price {format_minor(price)} is not on {instrument.symbol}'s tick grid: it must "
+            f"be a multiple of {format_minor(instrument.tick_size_minor)}"
+        )
+    elif reason is RejectReason.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE and quantity is not None:
+        words = (
+            f"quantity {quantity} is not a multiple of {instrument.symbol}'s lot size "
+            f"{instrument.lot_size_units}"
+        )
     elif reason is RejectReason.VALIDATION_PROTECTION_PRICE_REQUIRED:
         code = Reason.RISK_PROTECTION_PRICE_REQUIRED
         words = "a market buy needs a protection price (the most it may pay)"

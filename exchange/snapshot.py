@@ -1,7 +1,7 @@
 """The exchange's state as snapshot bytes, and back.
 
 A snapshot is the whole :class:`~exchange.service.Exchange` (engine, books, catalogue,
-participants, orders, reservations, market data) pickled and compressed. Pickle runs code
+participants, orders, holds, market data) pickled and compressed. Pickle runs code
 when it loads, so a snapshot is exactly as trusted as the database that holds it; the ledger
 returns only a snapshot whose SHA-256 and journal chain hash match, and recovery then checks
 the rebuilt state against the ledger's balances as it does after a full replay. The format
@@ -20,7 +20,8 @@ __all__ = ["dump_state", "load_state"]
 
 # 2: the engine's objects pickle through matching.pickling, the same in compiled and Python
 # builds, so either build loads the other's snapshots.
-FORMAT = b"dataex-exchange-2:"
+# 3: holds for open orders are risk state, and the exchange is split into its parts.
+FORMAT = b"dataex-exchange-3:"
 
 
 def dump_state(exchange: Exchange) -> bytes:

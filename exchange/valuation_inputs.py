@@ -43,7 +43,7 @@ def copy_inputs(exchange: Exchange) -> PricingInputs:
     kept short (a list copy per instrument) so that trading does not wait for the rest."""
     products = [product_from_catalogue(p) for p in exchange.products.values()]
     tapes: TapeCopy = []
-    for symbol, history in exchange.market.history.items():
+    for symbol, history in exchange.market_data.history.items():
         instrument = exchange.instruments[symbol]
         terms = terms_from_catalogue(instrument.terms)
         tapes.append((instrument.product_id, terms, list(history)))

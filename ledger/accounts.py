@@ -6,8 +6,7 @@ instrument). Accounts are colon-separated names:
 ====================================================  ===============  ====================
 account                                               asset            floor
 ====================================================  ===============  ====================
-``participant:<id>:cash:available``                   cash             0
-``participant:<id>:cash:reserved``                    cash             0
+``participant:<id>:cash``                             cash             0
 ``participant:<id>:licence:<symbol>:<expires_at_ns>``  licence:<symbol> 0
 ``instrument:<symbol>:issuance`` (provider's unsold)  licence:<symbol> 0
 ``instrument:<symbol>:issued`` (source of issuance)   licence:<symbol> -issuance cap
@@ -33,8 +32,7 @@ __all__ = [
     "EXTERNAL_CASH",
     "AccountError",
     "asset_of",
-    "cash_available",
-    "cash_reserved",
+    "cash",
     "check_identifier",
     "is_non_negative",
     "issuance",
@@ -71,12 +69,10 @@ def licence_asset(symbol: str) -> str:
     return f"licence:{check_identifier(symbol, 'symbol')}"
 
 
-def cash_available(participant: str) -> str:
-    return f"participant:{check_identifier(participant, 'participant')}:cash:available"
-
-
-def cash_reserved(participant: str) -> str:
-    return f"participant:{check_identifier(participant, 'participant')}:cash:reserved"
+def cash(participant: str) -> str:
+    """The participant's cash. What open buy orders hold of it is risk state in the
+    exchange's memory, not a ledger account: the ledger records movements of value only."""
+    return f"participant:{check_identifier(participant, 'participant')}:cash"
 
 
 def licence_holding(participant: str, symbol: str, expires_at_ns: int) -> str:
@@ -111,7 +107,7 @@ def asset_of(account: str) -> str:
     """
     parts = account.split(":")
     match parts:
-        case ["participant", _, "cash", "available" | "reserved"]:
+        case ["participant", _, "cash"]:
             return CASH
         case ["participant", _, "licence", symbol, expiry] if expiry.isdigit():
             return f"licence:{symbol}"

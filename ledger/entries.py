@@ -28,8 +28,6 @@ __all__ = [
     "deposit",
     "licence_expiry",
     "licence_issuance",
-    "release",
-    "reservation",
     "trade_settlement",
     "withdrawal",
 ]
@@ -42,8 +40,6 @@ MAX_TEXT_LENGTH = 4096
 class EntryKind(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
-    RESERVATION = "reservation"
-    RELEASE = "release"
     TRADE_SETTLEMENT = "trade_settlement"
     LICENCE_ISSUANCE = "licence_issuance"
     LICENCE_EXPIRY = "licence_expiry"
@@ -128,10 +124,10 @@ def _transfer(source: str, destination: str, asset: str, amount: int) -> tuple[P
 def deposit(
     participant: str, amount_minor: int, *, key: str, ts_ns: int, reference: str | None = None
 ) -> Entry:
-    """Cash arrives from outside the exchange into the participant's available cash."""
+    """Cash arrives from outside the exchange into the participant's cash."""
     _positive(amount_minor, "deposit amount_minor")
     postings = _transfer(
-        accounts.EXTERNAL_CASH, accounts.cash_available(participant), accounts.CASH, amount_minor
+        accounts.EXTERNAL_CASH, accounts.cash(participant), accounts.CASH, amount_minor
     )
     body = {"participant": participant, "amount_minor": amount_minor, "reference": reference}
     return Entry(EntryKind.DEPOSIT, key, ts_ns, body, postings)
@@ -140,43 +136,13 @@ def deposit(
 def withdrawal(
     participant: str, amount_minor: int, *, key: str, ts_ns: int, reference: str | None = None
 ) -> Entry:
-    """Available cash leaves the exchange."""
+    """Cash leaves the exchange (the exchange checks first that no open order holds it)."""
     _positive(amount_minor, "withdrawal amount_minor")
     postings = _transfer(
-        accounts.cash_available(participant), accounts.EXTERNAL_CASH, accounts.CASH, amount_minor
+        accounts.cash(participant), accounts.EXTERNAL_CASH, accounts.CASH, amount_minor
     )
     body = {"participant": participant, "amount_minor": amount_minor, "reference": reference}
     return Entry(EntryKind.WITHDRAWAL, key, ts_ns, body, postings)
-
-
-def reservation(
-    participant: str, amount_minor: int, *, key: str, ts_ns: int, order_id: int | None = None
-) -> Entry:
-    """Available cash is set aside for a buy order (risk step of the exchange)."""
-    _positive(amount_minor, "reservation amount_minor")
-    postings = _transfer(
-        accounts.cash_available(participant),
-        accounts.cash_reserved(participant),
-        accounts.CASH,
-        amount_minor,
-    )
-    body = {"participant": participant, "amount_minor": amount_minor, "order_id": order_id}
-    return Entry(EntryKind.RESERVATION, key, ts_ns, body, postings)
-
-
-def release(
-    participant: str, amount_minor: int, *, key: str, ts_ns: int, order_id: int | None = None
-) -> Entry:
-    """Reserved cash no longer needed (cancel, expiry, better fill) returns to available."""
-    _positive(amount_minor, "release amount_minor")
-    postings = _transfer(
-        accounts.cash_reserved(participant),
-        accounts.cash_available(participant),
-        accounts.CASH,
-        amount_minor,
-    )
-    body = {"participant": participant, "amount_minor": amount_minor, "order_id": order_id}
-    return Entry(EntryKind.RELEASE, key, ts_ns, body, postings)
 
 
 def trade_settlement(
@@ -194,7 +160,7 @@ def trade_settlement(
 ) -> Entry:
     """Settle one trade; its idempotency key is ``trade:<trade_id>``.
 
-    Cash: ``price_minor_per_unit * quantity_units`` leaves the buyer's reserved cash; the
+    Cash: ``price_minor_per_unit * quantity_units`` leaves the buyer's cash; the
     seller receives it less ``fee_minor``, which goes to the exchange's fee account.
     Licences: ``quantity_units`` expiring at ``expires_at_ns`` go to the buyer, from the
     instrument's issuance account when ``primary`` (the provider sells new licences) or from
@@ -216,8 +182,8 @@ def trade_settlement(
         else accounts.licence_holding(seller, symbol, expires_at_ns)
     )
     postings = [
-        Posting(accounts.cash_reserved(buyer), cash, -notional_minor),
-        Posting(accounts.cash_available(seller), cash, notional_minor - fee_minor),
+        Posting(accounts.cash(buyer), cash, -notional_minor),
+        Posting(accounts.cash(seller), cash, notional_minor - fee_minor),
     ]
     if fee_minor:
         postings.append(Posting(accounts.EXCHANGE_FEES, cash, fee_minor))

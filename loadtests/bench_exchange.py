@@ -368,7 +368,7 @@ def run_exchange(
         setup.stop()
         exchange = setup.exchange
         assert isinstance(exchange, TimedExchange)
-        setup_fills = sum(len(fills) for fills in exchange.fills.values())
+        setup_fills = sum(len(fills) for fills in exchange.settlement.fills.values())
         # A fresh sequencer on the same state, so that its batch count and its profile cover
         # the timed part only.
         if profiler is None:
@@ -413,7 +413,7 @@ def run_exchange(
             f"{total.acknowledged} acknowledged"
         )
         exchange.check_invariants()
-        fills = sum(len(fills) for fills in exchange.fills.values()) - setup_fills
+        fills = sum(len(fills) for fills in exchange.settlement.fills.values()) - setup_fills
         return RunResult(
             seconds, total, sequencer.batches, fills // 2, report.commands, exchange.execute_s,
             ledger.append_s, ledger.appends, gc_clock.seconds, gc_clock.full_collections,

@@ -90,7 +90,6 @@ def fund(ledger: Ledger, total_units: int) -> None:
     ]
     for buyer in range(BUYERS):
         opening.append(entries.deposit(f"b{buyer}", 10**12, key=f"dep-{buyer}", ts_ns=1))
-        opening.append(entries.reservation(f"b{buyer}", 10**11, key=f"res-{buyer}", ts_ns=1))
     ledger.append_entries(opening)
 
 
@@ -116,7 +115,7 @@ def raw_insert_rate(engine: sqlalchemy.Engine, rows_total: int, batch_rows: int)
             "CREATE TABLE bench_raw (a BIGINT, b BIGINT, c VARCHAR(200), d VARCHAR(80), e BIGINT)"
         )
     rows = [
-        (i, i % 5, f"participant:b{i % BUYERS}:cash:reserved", "cash", -i)
+        (i, i % 5, f"participant:b{i % BUYERS}:cash", "cash", -i)
         for i in range(batch_rows)
     ]
     started = time.perf_counter()

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             f"run {run}: {result.wall_s:.2f} s, {result.orders:,} orders "
             f"({result.orders / result.wall_s:,.0f}/s), {result.journal_commands:,} commands "
             f"({result.journal_commands / result.wall_s:,.0f}/s), "
-            f"{result.exchange.market.trade_count:,} trades, {result.commits:,} commits "
+            f"{result.exchange.market_data.trade_count:,} trades, {result.commits:,} commits "
             f"({result.journal_commands / result.commits:.1f} commands each), "
             f"{refused:,} refused, hash {result.journal_hash[:16]}"
         )

@@ -93,7 +93,7 @@ def summarise(result: RunResult, *, valuation: bool = True) -> dict[str, Any]:
             kind: dict(c.most_common()) for kind, c in sorted(result.refused_by_kind.items())
         },
         "refused_share": sum(refused.values()) / submitted if submitted else 0.0,
-        "participants": len(exchange.participants),
+        "participants": len(exchange.participants.by_id),
         "products": len(exchange.products),
         "instruments_listed": len(result.listed),
         "not_listed": [{"symbol": s, "why": why} for s, why in result.not_listed],
@@ -130,7 +130,7 @@ def _trade_rows(result: RunResult, first_ns: int, tick_ns: int) -> list[tuple[st
     per_day = result.scenario.ticks_per_day
     rows: list[tuple[int, str, int, int, int]] = []
     for symbol in result.listed:
-        for trade_id, price, units, ts_ns in result.exchange.market.history[symbol]:
+        for trade_id, price, units, ts_ns in result.exchange.market_data.history[symbol]:
             # Trades of the setup (a call market's initial offering) count at tick 0.
             day, offset = divmod(max(0, ts_ns - first_ns), 86_400 * 10**9)
             tick = day * per_day + min(per_day - 1, offset // tick_ns)

@@ -1,6 +1,6 @@
 """Market data sampled during a run, for the report: the book's touch and depth, and the true
 value, of every instrument every ``sample_every_ticks`` ticks. Trades need no sampling: the
-exchange keeps every one (``exchange.market.history``)."""
+exchange keeps every one (``exchange.market_data.history``)."""
 
 from __future__ import annotations
 

@@ -44,11 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exchange import commands as cmd
+from exchange.compliance import COMPLIANCE_CHECKS, listing_problem
 from exchange.errors import ExchangeError
 from exchange.pricing import DEFAULT_PARAMETERS, terms_from_catalogue
 from exchange.pricing.cost_income import terms_multiplier
 from exchange.sequencer import Sequencer, SequencerStopped
-from exchange.service import COMPLIANCE_CHECKS, Exchange, Outcome
+from exchange.service import Exchange, Outcome
 from exchange.simulation.agents import (
     Agent,
     AgentContext,
@@ -358,7 +359,7 @@ class _Run:
         reviews, important = [], []
         for product in scenario.products:
             product_id = self.product_ids[product.key]
-            problem = exchange.listing_problem(exchange.products[product_id])
+            problem = listing_problem(exchange.products[product_id])
             if problem is None:
                 reviews.append(
                     cmd.ReviewProduct(

@@ -34,7 +34,7 @@ from exchange.catalogue import (
 )
 from exchange.money import MAX_AMOUNT_MINOR, MINOR_PER_UNIT
 from exchange.participants import Role
-from exchange.service import MAX_DURATION_MONTHS, QUALITY_DIMENSIONS
+from exchange.validation import MAX_DURATION_MONTHS, QUALITY_DIMENSIONS
 
 __all__ = [
     "AGENT_KINDS",

@@ -63,14 +63,14 @@ class MarketView:
         return (bids[0][0] if bids else None, asks[0][0] if asks else None)
 
     def last_price(self, symbol: str) -> int | None:
-        return self.exchange.market.tickers[symbol].last_price_minor
+        return self.exchange.market_data.tickers[symbol].last_price_minor
 
     def trade_count(self, symbol: str) -> int:
-        return self.exchange.market.tickers[symbol].trade_count
+        return self.exchange.market_data.tickers[symbol].trade_count
 
     def price_at(self, symbol: str, ts_ns: int) -> int | None:
         """The last trade price at or before ``ts_ns`` (None before the first trade)."""
-        history = self.exchange.market.history[symbol]
+        history = self.exchange.market_data.history[symbol]
         index = bisect_right(history, ts_ns, key=_trade_time)
         return history[index - 1][1] if index else None
 
@@ -95,12 +95,8 @@ class MarketView:
         return self.exchange.fills_of(participant, after_trade_id=after_trade_id, limit=FILL_PAGE)
 
     def cash(self, participant: str) -> tuple[int, int]:
-        """(available, reserved) cash in minor units."""
-        balances = self.exchange.risk.balances
-        return (
-            balances.get(accounts.cash_available(participant), 0),
-            balances.get(accounts.cash_reserved(participant), 0),
-        )
+        """(available, held by open buy orders) cash in minor units."""
+        return self.exchange.cash_of(participant)
 
     def licences(self, participant: str, symbol: str, now_ns: int) -> tuple[int, int]:
         """(units held, unexpired; the most units one sell order may deliver now).
@@ -110,17 +106,17 @@ class MarketView:
         """
         risk = self.exchange.risk
         held = free_max = 0
-        balances, reserved = risk.balances, risk.licences_reserved
+        balances, promised = risk.balances, risk.licences_held
         for expires_ns, account in risk.holdings.get((participant, symbol), {}).items():
             if expires_ns <= now_ns:
                 continue
             units = balances.get(account, 0)
             held += units
-            free_max = max(free_max, units - reserved.get(account, 0))
+            free_max = max(free_max, units - promised.get(account, 0))
         return held, free_max
 
     def unsold(self, symbol: str) -> int:
         """The provider's licences of ``symbol`` not yet sold nor promised to an open sell."""
         account = accounts.issuance(symbol)
         risk = self.exchange.risk
-        return risk.balances.get(account, 0) - risk.licences_reserved.get(account, 0)
+        return risk.balances.get(account, 0) - risk.licences_held.get(account, 0)

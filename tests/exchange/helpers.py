@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from exchange import commands as c
+from exchange.compliance import COMPLIANCE_CHECKS
 from exchange.errors import ExchangeError, Reason
 from exchange.sequencer import Sequencer
-from exchange.service import COMPLIANCE_CHECKS, OPERATOR, Exchange, Outcome
+from exchange.service import OPERATOR, Exchange, Outcome
 from ledger import Entry, EntryKind, accounts
 from ledger.store import Ledger
 
@@ -180,9 +181,10 @@ def snapshot(exchange: Exchange) -> tuple[Any, ...]:
         exchange.engine.state_hash(),
         exchange.head_seq,
         exchange.next_order_id,
-        exchange.next_product,
+        exchange.compliance.next_product,
         {account: units for account, units in exchange.risk.balances.items() if units},
-        {account: units for account, units in exchange.risk.licences_reserved.items() if units},
+        {who: minor for who, minor in exchange.risk.cash_held.items() if minor},
+        {account: units for account, units in exchange.risk.licences_held.items() if units},
         {order_id: repr(record) for order_id, record in exchange.orders.items()},
         {who: count for who, count in exchange.open_orders.items() if count},
         {pid: repr(product) for pid, product in exchange.products.items()},
@@ -279,11 +281,11 @@ def assert_same_state(rebuilt: Exchange, original: Exchange) -> None:
     """What participants can see of ``rebuilt`` equals ``original``."""
     assert rebuilt.head_seq == original.head_seq
     assert rebuilt.engine.state_hash() == original.engine.state_hash()
-    for participant in original.participants:
+    for participant in original.participants.by_id:
         assert rebuilt.cash_of(participant) == original.cash_of(participant), participant
         assert rebuilt.holdings_of(participant) == original.holdings_of(participant), participant
     assert rebuilt.orders == original.orders
-    assert dict(rebuilt.fills) == dict(original.fills)
+    assert dict(rebuilt.settlement.fills) == dict(original.settlement.fills)
     assert {a: u for a, u in rebuilt.risk.balances.items() if u} == {
         a: u for a, u in original.risk.balances.items() if u
     }

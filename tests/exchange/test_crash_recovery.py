@@ -306,8 +306,7 @@ def check_ledger(ledger: Ledger, fills: dict[str, list[dict[str, Any]]]) -> None
         return sum(units for (account, _), units in balances.items() if account.startswith(prefix))
 
     def cash(who: str) -> int:
-        return sum(balances.get((account(who), accounts.CASH), 0)
-                   for account in (accounts.cash_available, accounts.cash_reserved))  # fmt: skip
+        return balances.get((accounts.cash(who), accounts.CASH), 0)
 
     for buyer in BUYERS:
         bought = fills[buyer]

@@ -52,7 +52,7 @@ def test_background_traders_trade_and_the_ledger_verifies(sequencer: Sequencer) 
     traders.AUCTION_EVERY_S = 0.2
     traders.start()
     deadline = time.monotonic() + 10
-    market = sequencer.exchange.market
+    market = sequencer.exchange.market_data
     while time.monotonic() < deadline and not (
         market.tickers[CONTINUOUS_SYMBOL].trade_count and market.tickers[AUCTION_SYMBOL].trade_count
     ):

@@ -37,7 +37,7 @@ def test_create_prints_a_key_that_authenticates(db: str) -> None:
     participant = exchange.authenticate(key.key_id, key.secret)
     assert participant is not None and participant.participant_id == "hangzhou-bank"
     # Only the digest is kept: the secret is in no participant record.
-    assert key.secret not in repr(exchange.participants)
+    assert key.secret not in repr(exchange.participants.by_id)
 
 
 def test_duplicate_id_is_an_error_line_and_exit_2(db: str) -> None:

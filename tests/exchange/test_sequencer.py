@@ -73,7 +73,7 @@ def test_failed_commit_acknowledges_nothing_and_rebuilds_from_the_journal(
     with pytest.raises(SequencerStopped):
         sequencer.execute(create_participant("bob", ["buyer"]))
     # The state that held bob was thrown away: it is what the journal says.
-    assert "bob" not in sequencer.exchange.participants
+    assert "bob" not in sequencer.exchange.participants.by_id
     assert sequencer.exchange.head_seq == 1
     sequencer.execute(create_participant("bob", ["buyer"]))
     assert ledger.journal_head_seq() == 2
@@ -88,14 +88,14 @@ def test_sequencer_follows_commands_another_process_appended(url: str) -> None:
         console.execute(create_participant("ops", ["admin"]))
         console.stop()
         deadline = time.monotonic() + 5
-        while "ops" not in server.exchange.participants and time.monotonic() < deadline:
+        while "ops" not in server.exchange.participants.by_id and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "ops" in server.exchange.participants
+        assert "ops" in server.exchange.participants.by_id
         server.execute(create_participant("bob", ["buyer"]))
         assert server.ledger.journal_head_seq() == 3
     finally:
         server.stop()
-    assert set(recover(Ledger.open(url)).participants) == {"ann", "ops", "bob"}
+    assert set(recover(Ledger.open(url)).participants.by_id) == {"ann", "ops", "bob"}
 
 
 def test_stopped_sequencer_refuses_commands(url: str) -> None:

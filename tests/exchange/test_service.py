@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from exchange import commands as c
 from exchange import service
 from exchange.catalogue import MONTH_NS, ProductStatus
+from exchange.compliance import COMPLIANCE_CHECKS
 from exchange.errors import ExchangeError, Reason
 from exchange.orders import OrderStatus
 from exchange.recovery import recover
@@ -239,9 +240,9 @@ def test_suspending_a_product_halts_cancels_releases_and_refuses_orders(market: 
         assert exchange.orders[order_id].status is OrderStatus.CANCELLED
         assert exchange.orders[order_id].cancel_reason == "halted"
     assert exchange.cash_of("ann") == (CASH_MINOR, 0)
-    releases = entries_of(EntryKind.RELEASE, outcome.entries)
-    assert [(e.body["participant"], e.body["amount_minor"]) for e in releases] == [("ann", 3_600)]
-    assert not any(exchange.risk.licences_reserved.values())
+    # Holds are freed in memory: a halt moves no value, so it writes no ledger entry.
+    assert outcome.entries == []
+    assert not any(exchange.risk.licences_held.values())
     assert exchange.holdings_of("bob") == [(s, e, u, 0) for s, e, u, _ in holdings_before]
 
     market.refuse(buy("ann", "a2", PRICE, 1), Reason.COMPLIANCE_SUSPENDED)
@@ -311,7 +312,7 @@ def test_compliance_history_records_each_decision_in_order(gate: Market) -> None
     with pytest.raises(ExchangeError):
         gate.execute(review(product_id))
 
-    history = gate.exchange.compliance_history[product_id]
+    history = gate.exchange.compliance_history(product_id)
     assert [(r.action, r.actor, r.decision, r.opinion, r.status_after) for r in history] == [
         ("review", "rev", "changes_requested", "clarify the source",
          ProductStatus.CHANGES_REQUESTED),
@@ -324,7 +325,7 @@ def test_compliance_history_records_each_decision_in_order(gate: Market) -> None
     seqs = [record.seq for record in history]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert [r.ts_ns for r in history] == sorted(r.ts_ns for r in history)
-    assert history[0].checks == {name: True for name in service.COMPLIANCE_CHECKS}
+    assert history[0].checks == {name: True for name in COMPLIANCE_CHECKS}
     # Reviews and regulator decisions are also ledger entries, in the same order.
     decisions = entries_of(EntryKind.COMPLIANCE_DECISION, gate.entries)
     assert [(e.body["reviewer"], e.body["decision"]) for e in decisions] == [
@@ -439,7 +440,8 @@ def test_market_buy_with_protection_price_reserves_that_price(market: Market) ->
     outcome = market.execute(buy("ann", "a1", 1_500, 3, order_type="market"))
     record = market.exchange.orders[outcome.result.order_id]
     assert record.filled_units == 2 and record.status is OrderStatus.CANCELLED
-    assert entries_of(EntryKind.RESERVATION, outcome.entries)[0].body["amount_minor"] == 4_500
+    assert record.hold_price_minor == 1_500
+    assert [e.kind for e in outcome.entries] == [EntryKind.TRADE_SETTLEMENT]
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 2 * PRICE, 0)
 
 
@@ -448,9 +450,7 @@ def test_market_buy_without_protection_reserves_at_the_band_high() -> None:
     build_ready_market(market.execute, price_band_low_minor=500, price_band_high_minor=2_000)
     market.execute(sell("prov", "p1", PRICE, 2))
     outcome = market.execute(buy("ann", "a1", None, 2, order_type="market"))
-    assert entries_of(EntryKind.RESERVATION, outcome.entries)[0].body["amount_minor"] == 4_000
-    released = entries_of(EntryKind.RELEASE, outcome.entries)
-    assert sum(e.body["amount_minor"] for e in released) == 2 * (2_000 - PRICE)
+    assert market.exchange.orders[outcome.result.order_id].hold_price_minor == 2_000
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 2 * PRICE, 0)
 
 
@@ -460,7 +460,7 @@ def test_cancel_releases_the_reservation(market: Market) -> None:
     outcome = market.execute(c.CancelOrder("ann", order_id))
     assert outcome.result.status is OrderStatus.CANCELLED
     assert market.exchange.cash_of("ann") == (CASH_MINOR, 0)
-    assert entries_of(EntryKind.RELEASE, outcome.entries)[0].body["amount_minor"] == 4_500
+    assert outcome.entries == []
     market.refuse(c.CancelOrder("ann", order_id), Reason.VALIDATION_UNKNOWN_ORDER)
 
 
@@ -482,9 +482,8 @@ def test_fill_at_a_better_price_releases_the_difference(market: Market) -> None:
     market.execute(sell("prov", "p1", 800, 2))
     market.execute(sell("prov", "p2", 900, 2))
     outcome = market.execute(buy("ann", "a1", 1_000, 4))
-    assert entries_of(EntryKind.RESERVATION, outcome.entries)[0].body["amount_minor"] == 4_000
-    released = sum(e.body["amount_minor"] for e in entries_of(EntryKind.RELEASE, outcome.entries))
-    assert released == 2 * 200 + 2 * 100
+    assert market.exchange.orders[outcome.result.order_id].hold_price_minor == 1_000
+    assert [e.kind for e in outcome.entries] == [EntryKind.TRADE_SETTLEMENT] * 2
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 3_400, 0)
     assert outcome.result.status is OrderStatus.FILLED
 
@@ -494,7 +493,7 @@ def test_partial_fill_keeps_the_reservation_of_the_rest(market: Market) -> None:
     outcome = market.execute(buy("ann", "a1", 1_000, 5))
     record = market.exchange.orders[outcome.result.order_id]
     assert record.status is OrderStatus.PARTIALLY_FILLED
-    assert record.reserved_minor == 3 * 1_000
+    assert record.held_minor == 3 * 1_000
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 1_600 - 3_000, 3_000)
 
 
@@ -519,14 +518,14 @@ def test_amend_up_reserves_more_and_amend_down_releases(market: Market) -> None:
     order_id = market.execute(buy("ann", "a1", 900, 5)).result.order_id
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 4_500, 4_500)
     up = market.execute(c.AmendOrder("ann", order_id, 900, 8))
-    assert entries_of(EntryKind.RESERVATION, up.entries)[0].body["amount_minor"] == 2_700
+    assert up.entries == []
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 7_200, 7_200)
     down = market.execute(c.AmendOrder("ann", order_id, 700, None))
-    assert entries_of(EntryKind.RELEASE, down.entries)[0].body["amount_minor"] == 1_600
+    assert down.entries == []
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 5_600, 5_600)
     smaller = market.execute(c.AmendOrder("ann", order_id, None, 2))
     assert market.exchange.cash_of("ann") == (CASH_MINOR - 1_400, 1_400)
-    assert smaller.result.reserved_minor == 1_400
+    assert smaller.result.held_minor == 1_400
 
 
 def test_amend_up_beyond_available_cash_is_refused(market: Market) -> None:
@@ -669,7 +668,7 @@ def test_settlement_conserves_cash_licences_and_fees(market: Market) -> None:
     assert -cash[accounts.EXTERNAL_CASH] == 2 * CASH_MINOR + 5_000 - 1_500
 
     trades = entries_of(EntryKind.TRADE_SETTLEMENT, market.entries)
-    fills = [fill for fills in exchange.fills.values() for fill in fills]
+    fills = [fill for fills in exchange.settlement.fills.values() for fill in fills]
     assert len(fills) == 2 * len(trades) == 8
     assert balances[accounts.EXCHANGE_FEES] == sum(f.fee_minor for f in fills)
     assert balances[accounts.EXCHANGE_FEES] == sum(e.body["fee_minor"] for e in trades)
@@ -750,8 +749,7 @@ def test_gtd_order_expires_at_housekeeping_and_its_reservation_is_released(
     record = exchange.orders[order_id]
     assert record.status is OrderStatus.CANCELLED and record.cancel_reason == "expired"
     assert exchange.cash_of("ann") == (CASH_MINOR, 0)
-    [release] = entries_of(EntryKind.RELEASE, outcome.entries)
-    assert release.body == {"participant": "ann", "amount_minor": 4_500, "order_id": order_id}
+    assert outcome.entries == []
     assert not exchange.housekeeping_due(expire_ns + 1)
     assert exchange.engine.open_order_count() == 0
 
@@ -772,7 +770,8 @@ def test_a_gtd_order_that_filled_or_was_cancelled_leaves_no_expiry_due(market: M
     assert exchange.housekeeping_due(expire_ns + 5)
     outcome = market.execute(c.Housekeeping(OPERATOR), at_ns=expire_ns + 5)
     assert exchange.orders[live.order_id].cancel_reason == "expired"
-    assert len(entries_of(EntryKind.RELEASE, outcome.entries)) == 1
+    assert outcome.entries == []
+    assert exchange.cash_of("ann") == (CASH_MINOR, 0)
 
 
 def test_gtd_order_without_expiry_or_in_the_past_is_refused(market: Market) -> None:
@@ -806,7 +805,7 @@ def test_licence_lapses_at_expiry_after_its_resale_order_is_cancelled(market: Ma
                           "units": 5}  # fmt: skip
     assert exchange.holdings_of("bob") == []
     assert exchange.risk.balances[holding] == 0
-    assert exchange.risk.licences_reserved[holding] == 0
+    assert exchange.risk.licences_held[holding] == 0
     assert exchange.risk.balances[accounts.licence_expired(SYMBOL)] == 5
     assert exchange.engine.depth(SYMBOL) == ([], [])
     market.refuse(sell("bob", "b3", PRICE, 1), Reason.RISK_INSUFFICIENT_LICENCES)
@@ -903,8 +902,6 @@ def test_amend_that_releases_cash_and_then_trades_settles_in_memory(market: Mark
     outcome = market.execute(c.AmendOrder("bob", order_id, 1_100, 5))
     assert outcome.result.status is OrderStatus.FILLED
     assert market.exchange.cash_of("bob") == (CASH_MINOR - 5 * PRICE, 0)
-    releases = entries_of(EntryKind.RELEASE, outcome.entries)
-    assert sum(e.body["amount_minor"] for e in releases) == 9_000 - 5 * PRICE
 
 
 # A command that fails with a bug (not an ExchangeError) must be answered with the error, the
@@ -915,7 +912,7 @@ import logging, os, sys
 from concurrent.futures import TimeoutError
 from exchange import commands as c
 from exchange.sequencer import Sequencer
-from ledger import Ledger
+from ledger.store import Ledger
 from tests.exchange.helpers import build_ready_market
 
 logging.disable(logging.CRITICAL)
@@ -1040,7 +1037,7 @@ def _run_steps(steps: list[tuple], directory: Path) -> None:
     exchange.check_invariants()
     assert verify(ledger).ok
     assert set(totals_by_asset(dict(exchange.risk.balances)).values()) <= {0}
-    fills = [fill for fills in exchange.fills.values() for fill in fills]
+    fills = [fill for fills in exchange.settlement.fills.values() for fill in fills]
     assert exchange.risk.balances[accounts.EXCHANGE_FEES] == sum(f.fee_minor for f in fills)
     recorded = {a: u for (a, _asset), u in ledger.balances().items() if u}
     assert recorded == {a: u for a, u in exchange.risk.balances.items() if u}

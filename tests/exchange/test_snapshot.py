@@ -51,7 +51,7 @@ def replayed_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def same_state(a: Exchange, b: Exchange) -> bool:
-    participants = sorted(a.participants)
+    participants = sorted(a.participants.by_id)
     return (
         a.engine.state_hash() == b.engine.state_hash()
         and a.head_seq == b.head_seq

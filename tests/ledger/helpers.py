@@ -11,7 +11,7 @@ EXPIRES_AT_NS = 2_000_000_000_000_000_000
 
 
 def funded_ledger(ledger: Ledger, *buyers: str, cash_minor: int = 1_000_000) -> Ledger:
-    """Deposit and reserve ``cash_minor`` for each buyer and issue 1,000 licences."""
+    """Deposit ``cash_minor`` for each buyer and issue 1,000 licences."""
     batch: list[Entry] = [
         entries.licence_issuance(
             symbol=SYMBOL,
@@ -24,7 +24,6 @@ def funded_ledger(ledger: Ledger, *buyers: str, cash_minor: int = 1_000_000) -> 
     ]
     for buyer in buyers:
         batch.append(entries.deposit(buyer, cash_minor, key=f"dep-{buyer}", ts_ns=2))
-        batch.append(entries.reservation(buyer, cash_minor, key=f"res-{buyer}", ts_ns=3))
     ledger.append_entries(batch)
     return ledger
 

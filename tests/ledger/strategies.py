@@ -34,18 +34,6 @@ class Withdraw:
 
 
 @dataclass(frozen=True)
-class Reserve:
-    participant: str
-    amount_minor: int
-
-
-@dataclass(frozen=True)
-class Release:
-    participant: str
-    amount_minor: int
-
-
-@dataclass(frozen=True)
 class Issue:
     units: int
 
@@ -66,7 +54,7 @@ class Expire:
     expires_at_ns: int
 
 
-Operation = Deposit | Withdraw | Reserve | Release | Issue | Trade | Expire
+Operation = Deposit | Withdraw | Issue | Trade | Expire
 
 participants = st.sampled_from(PARTICIPANTS)
 cash_minor = st.integers(1, 5_000)
@@ -87,10 +75,8 @@ operations: st.SearchStrategy[Operation] = st.one_of(
     st.builds(Deposit, participants, cash_minor),
     st.builds(Issue, st.integers(1, 15)),
     st.builds(Withdraw, participants, cash_minor),
-    st.builds(Reserve, participants, cash_minor),
-    st.builds(Reserve, participants, cash_minor),
     trades(),
-    st.builds(Release, participants, cash_minor),
+    st.builds(Withdraw, participants, cash_minor),
     st.builds(Issue, st.integers(1, 15)),
     trades(),
     st.builds(Expire, participants, st.sampled_from(EXPIRIES_NS)),

@@ -18,8 +18,6 @@ def sums_by_asset(entry: entries.Entry) -> dict[str, int]:
 BUILT = [
     entries.deposit("ann", 100, key="d", ts_ns=1),
     entries.withdrawal("ann", 100, key="w", ts_ns=1),
-    entries.reservation("ann", 100, key="r", ts_ns=1, order_id=7),
-    entries.release("ann", 100, key="l", ts_ns=1, order_id=7),
     trade(1),
     trade(2, buyer="bob", seller="ann", primary=False),
     trade(3, fee_minor=0),
@@ -49,8 +47,8 @@ def test_trade_moves_cash_to_seller_less_fee_and_licences_to_buyer() -> None:
     settled = trade(9, price_minor_per_unit=250, quantity_units=2, fee_minor=5)
     assert settled.key == "trade:9"
     assert set(settled.postings) == {
-        entries.Posting(accounts.cash_reserved("ann"), "cash", -500),
-        entries.Posting(accounts.cash_available(PROVIDER), "cash", 495),
+        entries.Posting(accounts.cash("ann"), "cash", -500),
+        entries.Posting(accounts.cash(PROVIDER), "cash", 495),
         entries.Posting(accounts.EXCHANGE_FEES, "cash", 5),
         entries.Posting(accounts.issuance(SYMBOL), f"licence:{SYMBOL}", -2),
         entries.Posting(
@@ -100,7 +98,7 @@ def test_builders_refuse_impossible_entries(make) -> None:
     [
         (entries.Posting("external:cash", "cash", -5), entries.Posting("exchange:fees", "cash", 4)),
         (
-            entries.Posting("participant:ann:cash:available", f"licence:{SYMBOL}", -5),
+            entries.Posting("participant:ann:cash", f"licence:{SYMBOL}", -5),
             entries.Posting(accounts.issuance(SYMBOL), f"licence:{SYMBOL}", 5),
         ),
         (entries.Posting("nowhere", "cash", -5), entries.Posting("exchange:fees", "cash", 5)),

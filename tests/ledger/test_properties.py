@@ -45,10 +45,6 @@ class Model:
                 return entries.deposit(self.name(p), amount, key=key, ts_ns=ts_ns)
             case s.Withdraw(p, amount):
                 return entries.withdrawal(self.name(p), amount, key=key, ts_ns=ts_ns)
-            case s.Reserve(p, amount):
-                return entries.reservation(self.name(p), amount, key=key, ts_ns=ts_ns)
-            case s.Release(p, amount):
-                return entries.release(self.name(p), amount, key=key, ts_ns=ts_ns)
             case s.Issue(units):
                 return entries.licence_issuance(
                     symbol=self.symbol,
@@ -126,7 +122,7 @@ def test_random_histories_conserve_assets_and_never_go_negative(
     fees_before = ledger.balance(accounts.EXCHANGE_FEES, accounts.CASH)
     opening: list[s.Operation] = [s.Issue(20)]
     for participant in s.PARTICIPANTS:
-        opening += [s.Deposit(participant, 10_000), s.Reserve(participant, 5_000)]
+        opening.append(s.Deposit(participant, 10_000))
     accepted_trades = 0
     for ts_ns, operations in enumerate([opening, *batches], start=1):
         batch = [model.entry(op, ts_ns) for op in operations]

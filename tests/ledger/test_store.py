@@ -29,8 +29,8 @@ def test_entries_get_dense_sequence_numbers_in_batch_order(ledger: Ledger) -> No
 def test_trade_settlement_updates_balance_projections(ledger: Ledger) -> None:
     funded_ledger(ledger, "ann", cash_minor=1_000)
     ledger.append_entries([trade(1, price_minor_per_unit=250, quantity_units=2, fee_minor=5)])
-    assert ledger.balance(accounts.cash_reserved("ann"), "cash") == 500
-    assert ledger.balance(accounts.cash_available(PROVIDER), "cash") == 495
+    assert ledger.balance(accounts.cash("ann"), "cash") == 500
+    assert ledger.balance(accounts.cash(PROVIDER), "cash") == 495
     assert ledger.balance(accounts.EXCHANGE_FEES, "cash") == 5
     assert ledger.balance(accounts.issuance(SYMBOL), LICENCE) == 998
     assert ledger.balance(accounts.licence_holding("ann", SYMBOL, EXPIRES_AT_NS), LICENCE) == 2
@@ -39,10 +39,7 @@ def test_trade_settlement_updates_balance_projections(ledger: Ledger) -> None:
 
 def test_balances_filter_by_participant(ledger: Ledger) -> None:
     funded_ledger(ledger, "ann", "bob")
-    assert {account for account, _ in ledger.balances("ann")} == {
-        accounts.cash_available("ann"),
-        accounts.cash_reserved("ann"),
-    }
+    assert {account for account, _ in ledger.balances("ann")} == {accounts.cash("ann")}
 
 
 def test_same_key_same_content_returns_the_existing_entry(ledger: Ledger) -> None:
@@ -74,20 +71,20 @@ def test_same_key_different_content_is_refused_and_nothing_is_written(ledger: Le
 
 def test_overdraft_fails_the_whole_batch(ledger: Ledger) -> None:
     ledger.append_entries([entries.deposit("ann", 100, key="dep", ts_ns=1)])
-    with pytest.raises(BalanceError, match="participant:ann:cash:available"):
+    with pytest.raises(BalanceError, match="participant:ann:cash"):
         ledger.append_entries(
             [
-                entries.reservation("ann", 60, key="res-1", ts_ns=2),
-                entries.reservation("ann", 60, key="res-2", ts_ns=3),
+                entries.withdrawal("ann", 60, key="wd-1", ts_ns=2),
+                entries.withdrawal("ann", 60, key="wd-2", ts_ns=3),
             ]
         )
     assert entry_count(ledger) == 1
-    assert ledger.balance(accounts.cash_available("ann"), "cash") == 100
+    assert ledger.balance(accounts.cash("ann"), "cash") == 100
 
 
-def test_trade_beyond_reserved_cash_is_refused(ledger: Ledger) -> None:
+def test_trade_beyond_the_buyers_cash_is_refused(ledger: Ledger) -> None:
     funded_ledger(ledger, "ann", cash_minor=499)
-    with pytest.raises(BalanceError, match="cash:reserved"):
+    with pytest.raises(BalanceError, match="participant:ann:cash"):
         ledger.append_entries([trade(1, price_minor_per_unit=250, quantity_units=2)])
 
 
@@ -147,7 +144,7 @@ def test_commands_and_entries_commit_together_or_not_at_all(ledger: Ledger) -> N
     with pytest.raises(BalanceError):
         ledger.append(
             commands=[(1, {"verb": "new_order"})],
-            entries=[entries.reservation("ann", 5, key="res", ts_ns=1)],
+            entries=[entries.withdrawal("ann", 5, key="wd", ts_ns=1)],
         )
     assert ledger.journal() == []
     result = ledger.append(
@@ -205,12 +202,12 @@ def test_a_refused_batch_leaves_no_trace_in_later_appends(ledger: Ledger) -> Non
     with pytest.raises(BalanceError):
         ledger.append_entries(
             [
-                entries.reservation("ann", 60, key="res-1", ts_ns=2),
-                entries.reservation("ann", 60, key="res-2", ts_ns=3),
+                entries.withdrawal("ann", 60, key="wd-1", ts_ns=2),
+                entries.withdrawal("ann", 60, key="wd-2", ts_ns=3),
             ]
         )
-    ledger.append_entries([entries.reservation("ann", 100, key="res-all", ts_ns=4)])
-    assert ledger.balance(accounts.cash_reserved("ann"), "cash") == 100
+    ledger.append_entries([entries.withdrawal("ann", 100, key="wd-all", ts_ns=4)])
+    assert ledger.balance(accounts.cash("ann"), "cash") == 0
 
 
 def test_appends_by_another_writer_are_seen_before_the_next_append(
@@ -222,9 +219,9 @@ def test_appends_by_another_writer_are_seen_before_the_next_append(
         ledger.append_entries([entries.deposit("ann", 100, key="dep", ts_ns=1)])
         other.append_entries([entries.withdrawal("ann", 100, key="wd", ts_ns=2)])
         with pytest.raises(BalanceError):
-            ledger.append_entries([entries.reservation("ann", 50, key="res", ts_ns=3)])
+            ledger.append_entries([entries.withdrawal("ann", 50, key="wd-2", ts_ns=3)])
         ledger.append_entries([entries.deposit("ann", 7, key="dep-2", ts_ns=4)])
-        assert ledger.balance(accounts.cash_available("ann"), "cash") == 7
+        assert ledger.balance(accounts.cash("ann"), "cash") == 7
         assert ledger.balances() == ledger.balances_from_postings()
     finally:
         other_engine.dispose()

@@ -33,7 +33,10 @@ def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def filled(ledger: Ledger) -> Ledger:
     """Eight entries; entry 5 carries a unique marker in its body."""
-    funded_ledger(ledger, "ann", "bob")  # entries 1..5: issuance, dep/res ann, dep/res bob
+    funded_ledger(ledger, "ann", "bob")  # entries 1..3: issuance, deposits of ann and bob
+    ledger.append_entries(  # entries 4 and 5
+        [entries.withdrawal(who, 1, key=f"wd-{who}", ts_ns=3) for who in ("ann", "bob")]
+    )
     ledger.append_entries(
         [
             entries.deposit("cy", 77, key="dep-cy", ts_ns=4, reference=MARKER),
@@ -180,7 +183,7 @@ def test_one_byte_changed_in_the_sqlite_file_is_named(
         (MARKER, "ledger_entry seq 6: body is not UTF-8 text"),
         ('"cancel"', "ledger_journal seq 2: command is not UTF-8 text"),
         (
-            "participant:cy:cash:available",
+            "participant:cy:cash",
             "ledger_entry seq 6: a posting's account is not UTF-8 text",
         ),
     ],

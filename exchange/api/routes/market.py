@@ -55,7 +55,7 @@ async def trade_tape(
 
     def read(exchange: Exchange) -> list[TradePublic]:
         _known(exchange, symbol)
-        return [trade_view(trade) for trade in exchange.market.tape(symbol, limit)]
+        return [trade_view(trade) for trade in exchange.market_data.tape(symbol, limit)]
 
     return runtime.read(read)
 
@@ -66,7 +66,7 @@ async def ticker(symbol: str, runtime: RuntimeDep) -> TickerPublic:
 
     def read(exchange: Exchange) -> TickerPublic:
         _known(exchange, symbol)
-        t = exchange.market.tickers[symbol]
+        t = exchange.market_data.tickers[symbol]
         bids, asks = exchange.engine.depth(symbol, 1)
         bid = bids[0][0] if bids else None
         ask = asks[0][0] if asks else None

@@ -93,7 +93,7 @@ async def bars(
             raise ApiError(404, f"no instrument {symbol}", "NOT_FOUND")
         return [
             (ts, price, quantity)
-            for _, price, quantity, ts in exchange.market.history[symbol]
+            for _, price, quantity, ts in exchange.market_data.history[symbol]
             if (start_ns is None or ts >= start_ns) and (end_ns is None or ts < end_ns)
         ]
 

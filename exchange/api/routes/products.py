@@ -78,7 +78,7 @@ def _read_product(
         if product is None:
             raise ExchangeError(Reason.VALIDATION_UNKNOWN_PRODUCT, f"no product {product_id}")
         return product_view(product), [
-            compliance_view(r) for r in exchange.compliance_history[product_id]
+            compliance_view(r) for r in exchange.compliance_history(product_id)
         ]
 
     return runtime.read(one)

@@ -34,7 +34,7 @@ def test_the_same_seed_gives_the_same_journal_hash(tmp_path: Path) -> None:
     second = _run(tmp_path, 7, "second", check=False)
     assert first.journal_hash == second.journal_hash
     assert first.journal_commands == second.journal_commands > 300
-    assert first.exchange.market.trade_count == second.exchange.market.trade_count > 0
+    assert first.exchange.market_data.trade_count == second.exchange.market_data.trade_count > 0
 
 
 def test_a_different_seed_gives_a_different_journal_hash(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_the_tiny_market_verifies_conserves_and_respects_budgets(tmp_path: Path)
     for agent in result.agents:
         if isinstance(agent, Buyer | MarketMaker | NoiseTrader):
             assert agent.spent_minor <= agent.budget_minor, agent.participant
-    assert result.exchange.market.trade_count > 0
+    assert result.exchange.market_data.trade_count > 0
     assert len(result.lender_records) == 2  # one valuation a day
 
 
@@ -127,7 +127,7 @@ def test_each_shipped_scenario_runs_a_short_horizon_soundly(
     )
     _assert_sound(result)
     assert result.ticks == ticks
-    assert result.exchange.market.trade_count > 0
+    assert result.exchange.market_data.trade_count > 0
     if name == "parking":
         assert result.not_listed == [("HZ-PLATES.NX12I", "product hz-plates is rejected")]
         assert result.lender_records and result.lender_records[-1].collateral_value > 0
