@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from exchange.commands import command_from_record, command_to_record
-from exchange.service import Exchange
+from exchange.service import Exchange, Outcome
 from exchange.snapshot import load_state
 from ledger.snapshots import latest_snapshot
 from ledger.store import JournalRecord, Ledger
@@ -33,8 +33,8 @@ class RecoveryError(Exception):
     """The journal does not rebuild into the state the database records."""
 
 
-def replay_record(exchange: Exchange, record: JournalRecord) -> int:
-    """Apply one journal record; return the number of ledger entries it settled."""
+def replay_record(exchange: Exchange, record: JournalRecord) -> Outcome:
+    """Apply one journal record; return what it did (its ledger entries among it)."""
     try:
         command = command_from_record(record.command)
     except (TypeError, ValueError) as error:
@@ -42,7 +42,7 @@ def replay_record(exchange: Exchange, record: JournalRecord) -> int:
     outcome = exchange.execute(command, record.seq, record.ts_ns)
     if outcome.command is None or command_to_record(outcome.command) != record.command:
         raise RecoveryError(f"journal record {record.seq} replays differently: {record.command}")
-    return len(outcome.entries)
+    return outcome
 
 
 def recover(
@@ -64,7 +64,7 @@ def recover(
     start = exchange.head_seq + 1
     while records := ledger.journal(start, JOURNAL_PAGE):
         for record in records:
-            settled += replay_record(exchange, record)
+            settled += len(replay_record(exchange, record).entries)
         start = records[-1].seq + 1
         if progress is not None:
             progress(records[-1].seq)

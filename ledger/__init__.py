@@ -25,6 +25,7 @@ from ledger.errors import (
     IdempotencyConflict,
     JournalConflict,
     LedgerError,
+    LedgerFormatError,
 )
 from ledger.merkle import (
     ConsistencyProof,
@@ -52,6 +53,7 @@ __all__ = [
     "InclusionProof",
     "JournalConflict",
     "LedgerError",
+    "LedgerFormatError",
     "MerkleTree",
     "Posting",
     "ProofError",

@@ -8,6 +8,7 @@ __all__ = [
     "IdempotencyConflict",
     "JournalConflict",
     "LedgerError",
+    "LedgerFormatError",
 ]
 
 
@@ -26,6 +27,11 @@ class IdempotencyConflict(LedgerError):
 class BalanceError(LedgerError):
     """An entry would take an account below its floor (a participant below zero, or the
     licences issued for an instrument beyond its issuance cap)."""
+
+
+class LedgerFormatError(LedgerError):
+    """The database holds a ledger in a format this version does not read; the message
+    says how to carry it over."""
 
 
 class JournalConflict(LedgerError):

@@ -1,4 +1,5 @@
-"""``dataex ledger``: verify the ledger, print digests and proofs, check proofs, show balances.
+"""``dataex ledger``: verify the ledger, print digests and proofs, check proofs, show balances,
+and rebuild a ledger of an older format from its journal.
 
 Every command takes ``--database URL`` (default ``$DATAEX_DATABASE_URL``, else
 ``sqlite:///dataex.db``) and runs the ledger's migrations first. Errors print one line on
@@ -21,6 +22,8 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from exchange.rebuild import rebuild
+from exchange.recovery import RecoveryError
 from ledger import (
     ConsistencyProof,
     Digest,
@@ -87,6 +90,10 @@ def _reports_errors(command: F) -> F:
 
 
 def _open(database: str | None) -> Ledger:
+    return _open_existing(database, run_migrations=True)
+
+
+def _open_existing(database: str | None, *, run_migrations: bool) -> Ledger:
     url = database_url(database)
     try:
         parsed = make_url(url)
@@ -96,7 +103,7 @@ def _open(database: str | None) -> Ledger:
         path = parsed.database
         if not path or path == ":memory:" or not Path(path).exists():
             raise UsageProblem(f"no SQLite database at {path!r}")
-    return Ledger.open(url)
+    return Ledger.open(url, run_migrations=run_migrations)
 
 
 def _read_json(source: str, what: str) -> dict[str, Any]:
@@ -267,3 +274,31 @@ def balances_command(
     asset_width = max(len(asset) for _, asset in balances)
     for (account, asset), units in balances.items():
         typer.echo(f"{account:<{width}}  {asset:<{asset_width}}  {units:>15}")
+
+
+@app.command("rebuild")
+@_reports_errors
+def rebuild_command(
+    source: Annotated[
+        str, typer.Option("--from", help="URL of the database whose journal is carried over.")
+    ],
+    target: Annotated[
+        str, typer.Option("--to", help="URL of a new, empty database to write.")
+    ],
+) -> None:
+    """Carry a journal into a new database, with the entries this version settles for it.
+
+    For a database written in an older ledger format (such as one that recorded holds for
+    open orders as entries): its journal is read unchanged, every command executed again,
+    and the journal and its settlement written to the new database, whose journal must hash
+    to the same head.
+    """
+    # The source is read as it is: migrating it would refuse the very format carried over.
+    old = _open_existing(source, run_migrations=False)
+    if database_url(target) == database_url(source):
+        raise UsageProblem("--from and --to name the same database")
+    try:
+        carried = rebuild(old, Ledger.open(database_url(target)))
+    except RecoveryError as error:
+        raise UsageProblem(str(error)) from None
+    typer.echo(f"carried {carried} journalled commands into {target}")

@@ -147,14 +147,15 @@ def sell(actor: str, client_order_id: str, price_minor: int | None, quantity_uni
 class Market:
     """An exchange driven one command at a time, as journal entries 1, 2, ...
 
-    ``entries`` collects every ledger entry the exchange created, in order; every command is
-    followed by ``check_invariants``.
+    ``entries`` collects every ledger entry the exchange created, in order, and ``journal``
+    every journalled ``(ts_ns, record)``; every command is followed by ``check_invariants``.
     """
 
     def __init__(self, start_ns: int = START_NS) -> None:
         self.exchange = Exchange()
         self.now_ns = start_ns
         self.entries: list[Entry] = []
+        self.journal: list[tuple[int, dict[str, Any]]] = []
         self.ready: ReadyMarket | None = None
 
     def execute(self, command: c.Command, *, at_ns: int | None = None) -> Outcome:
@@ -162,6 +163,8 @@ class Market:
         self.now_ns = self.now_ns + 1 if at_ns is None else at_ns
         outcome = self.exchange.execute(command, self.exchange.head_seq + 1, self.now_ns)
         self.entries.extend(outcome.entries)
+        if outcome.command is not None:
+            self.journal.append((self.now_ns, c.command_to_record(outcome.command)))
         self.exchange.check_invariants()
         return outcome
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from exchange import recovery
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
-from exchange.service import Exchange
+from exchange.service import Exchange, Outcome
 from ledger.database import dispose_engines
 from ledger.models import SnapshotRow
 from ledger.snapshots import KEEP_SNAPSHOTS, latest_snapshot, save_snapshot
@@ -42,7 +42,7 @@ def replayed_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seqs: list[int] = []
     replay = recovery.replay_record
 
-    def counting(exchange: Exchange, record: object) -> int:
+    def counting(exchange: Exchange, record: object) -> Outcome:
         seqs.append(record.seq)  # type: ignore[attr-defined]
         return replay(exchange, record)  # type: ignore[arg-type]
 

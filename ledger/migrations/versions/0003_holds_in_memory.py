@@ -19,14 +19,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ledger.errors import LedgerFormatError
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-class HoldsInLedger(RuntimeError):
-    """The database was written when holds were ledger entries."""
-
 
 def upgrade() -> None:
     connection = op.get_bind()
@@ -37,7 +35,7 @@ def upgrade() -> None:
                 "OR account LIKE '%:cash:reserved' ORDER BY entry_seq LIMIT 1")
     ).first()  # fmt: skip
     if found is not None:
-        raise HoldsInLedger(
+        raise LedgerFormatError(
             f"this database records order holds in the ledger (entry {found.entry_seq} posts to "
             "a reserved or available cash account), a format this version no longer writes; "
             "rebuild it from its journal into a new database with: "
