@@ -667,6 +667,8 @@ def _refuse(
             f"quantity {quantity} is not a multiple of {instrument.symbol}'s lot size "
             f"{instrument.lot_size_units}"
         )
+    elif reason is RejectReason.VALIDATION_AMEND_CHANGES_NOTHING:
+        words = "an amendment changes price, quantity or both"
     elif reason is RejectReason.VALIDATION_PROTECTION_PRICE_REQUIRED:
         code = Reason.RISK_PROTECTION_PRICE_REQUIRED
         words = "a market buy needs a protection price (the most it may pay)"

@@ -96,7 +96,7 @@ def build_app(settings: Settings) -> FastAPI:
     async def order_edge(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> OrderPublic:
         """``POST /v1/orders`` up to the sequencer and from its answer on, without the
         exchange between: the order is answered as resting, and never journalled."""
-        c = submission(body, me, runtime)
+        c = submission(body, me)
         now = time.time_ns()
         return order_view(OrderRecord(
             0, c.client_order_id, c.actor, c.symbol, Side(c.side), OrderType(c.order_type),

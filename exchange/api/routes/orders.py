@@ -1,5 +1,9 @@
 """Orders: submit, amend, cancel, and read one's own. Another participant's order is a 404,
-exactly as if it did not exist."""
+exactly as if it did not exist.
+
+A request flows one way: the route converts the body to a command (decimal prices to minor
+units, times to nanoseconds) and submits it, reading no exchange state first. Whatever
+depends on the state, the tick grid included, is checked by the exchange in its turn."""
 
 from __future__ import annotations
 
@@ -8,26 +12,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from exchange import commands as cmd
-from exchange.errors import ExchangeError, Reason
-from exchange.money import parse_price
+from exchange.money import parse_minor
 from exchange.participants import TRADING_ROLES, Participant
-from exchange.service import Exchange
 
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
-from ..runtime import Runtime
 from ..schemas import OrderAmend, OrderCreate, OrderPublic
 from ..views import order_view
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 Trader = Annotated[Participant, Depends(requires(*TRADING_ROLES))]
-
-
-def _tick(exchange: Exchange, symbol: str) -> int:
-    instrument = exchange.instruments.get(symbol)
-    if instrument is None:
-        raise ExchangeError(Reason.VALIDATION_UNKNOWN_INSTRUMENT, f"no instrument {symbol!r}")
-    return instrument.tick_size_minor
 
 
 def _expire_ns(body: OrderCreate) -> int | None:
@@ -40,14 +34,13 @@ def _expire_ns(body: OrderCreate) -> int | None:
     return seconds * 1_000_000_000 + body.expire_time.microsecond * 1_000
 
 
-def submission(body: OrderCreate, me: Participant, runtime: Runtime) -> cmd.SubmitOrder:
-    """The command an order submission makes: its price on the instrument's tick grid, its
-    time in nanoseconds. The exchange assigns the order id."""
-    tick = runtime.read(lambda exchange: _tick(exchange, body.symbol))
-    price = None if body.price is None else parse_price(body.price, tick)
+def submission(body: OrderCreate, me: Participant) -> cmd.SubmitOrder:
+    """The command an order submission makes: its price in minor units, its time in
+    nanoseconds. The exchange assigns the order id."""
+    price = None if body.price is None else parse_minor(body.price, "price")
     return cmd.SubmitOrder(
-        me.participant_id, body.client_order_id, 0, body.symbol, str(body.side), str(body.type),
-        price, body.quantity, str(body.time_in_force), _expire_ns(body), body.post_only,
+        me.participant_id, body.client_order_id, 0, body.symbol, body.side, body.type, price,
+        body.quantity, body.time_in_force, _expire_ns(body), body.post_only,
         body.self_trade_prevention,
     )  # fmt: skip
 
@@ -57,7 +50,7 @@ async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> Or
     """Submit an order. Acknowledged once journalled: the response shows what happened on
     arrival (fills, rest, or cancellation). Retrying with the same ``client_order_id`` and
     the same content returns the original response; other content under it is a 409."""
-    outcome = await runtime.execute(submission(body, me, runtime))
+    outcome = await runtime.execute(submission(body, me))
     return order_view(outcome.result)
 
 
@@ -97,17 +90,7 @@ async def amend_order(
 ) -> OrderPublic:
     """Change the price and/or total quantity. Lowering the quantity keeps time priority; a
     new price or a higher quantity loses it (and may trade at once)."""
-
-    def tick_of(exchange: Exchange) -> int:
-        record = exchange.order(me.participant_id, order_id)
-        if record is None:
-            raise ExchangeError(Reason.VALIDATION_UNKNOWN_ORDER, f"no order {order_id}")
-        return _tick(exchange, record.symbol)
-
-    tick = runtime.read(tick_of)
-    price = None if body.price is None else parse_price(body.price, tick)
-    if price is None and body.quantity is None:
-        raise ApiError(422, "an amendment changes price, quantity or both", "VALIDATION_INVALID")
+    price = None if body.price is None else parse_minor(body.price, "price")
     outcome = await runtime.execute(
         cmd.AmendOrder(me.participant_id, order_id, price, body.quantity)
     )
