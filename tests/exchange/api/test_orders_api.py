@@ -73,7 +73,7 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("price huge", {"price": "99999999999999999"}, 422, "maximum", ""),
     ("price text too long", {"price": "1" * 33}, 422, "price", ""),
     ("price with a third decimal", {"price": "100.005"}, 422, "decimal places", ""),
-    ("price off the 1.00 tick", {"price": "100.50"}, 422, "tick grid: it must be a multiple of 1.00", ""),
+    ("price off the 1.00 tick", {"price": "100.50"}, 422, "must be a multiple of 1.00", ""),
     ("limit without price", {"price": MISSING}, 422, "price required", ""),
     ("limit with null price", {"price": None}, 422, "price required", ""),
     ("market buy without protection", {"type": "market", "price": None}, 422,
