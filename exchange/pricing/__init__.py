@@ -3,7 +3,7 @@
 Nothing here reads the exchange's state: the service (or a researcher's CSV files) hands in
 records and gets values back. Money is a float in currency units (see ``records``).
 
-Market data::
+Price discovery::
 
     last_price(tape), vwap(tape, start_ns, end_ns), vwap_windows(tape, now_ns, windows_ns)
     ohlcv_bars(tape, interval_ns, origin_ns=0, fill_empty=False) -> list[Bar]
@@ -13,7 +13,7 @@ Valuation::
 
     market = prepare_market(products, trades, as_of=None)   # once; calibrates, indexes
     report = value(market, TargetSpec(product, terms, as_of, book=None, income=None))
-    report.to_json(); report.to_html(); report.check_invariants()
+    report.to_json(); render_report(report); report.check_invariants()
     find_comparables(market, target, limit=10) -> (list[Comparable], candidates)
     market.index_points(category) -> list[IndexPoint]     # the category's price index
     market.calibration.estimates                           # the parameters and their source
@@ -34,8 +34,9 @@ from exchange.pricing.comparables import (
 from exchange.pricing.cost_income import CostResult, IncomeResult, cost_approach, income_approach
 from exchange.pricing.factors import DEFAULT_PARAMETERS, FACTOR_NAMES, FactorParameters
 from exchange.pricing.index import IndexPoint, PriceIndex
-from exchange.pricing.market import Market, prepare_market
+from exchange.pricing.market import Market
 from exchange.pricing.market_approach import AdjustedComparable, MarketApproachResult
+from exchange.pricing.prepare import prepare_market
 from exchange.pricing.reconcile import METHOD_COST_FALLBACK, METHOD_MARKET, Reconciliation
 from exchange.pricing.records import (
     REFERENCE_TERMS,
@@ -50,6 +51,7 @@ from exchange.pricing.records import (
     trade_from_tape,
 )
 from exchange.pricing.report import ValuationReport
+from exchange.pricing.report_html import render_report
 from exchange.pricing.valuation import value, value_once
 
 __all__ = [
@@ -91,6 +93,7 @@ __all__ = [
     "ohlcv_bars",
     "prepare_market",
     "product_from_catalogue",
+    "render_report",
     "terms_from_catalogue",
     "trade_from_tape",
     "value",

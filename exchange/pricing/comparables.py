@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from exchange.pricing.market import InstrumentSnapshot, Market
 from exchange.pricing.records import TargetSpec, TermsRecord
 from exchange.pricing.similarity import similarity, similarity_parts
-
-if TYPE_CHECKING:  # the market's preparation uses this module (for its back-test)
-    from exchange.pricing.market import InstrumentSnapshot, Market
 
 __all__ = [
     "MAX_COMPARABLES",

@@ -1,6 +1,6 @@
 """Calibrated curves: how far a continuous attribute's price effect bends away from a power law.
 
-The volume, coverage and quality factors are power laws (constant elasticities). Real markets
+The volume, coverage and quality factors are power laws (constant elasticities). Real prices
 need not be: a scale effect can flatten, a quality effect can rise steeply past some level.
 Each of the three attributes therefore also carries a **penalised linear spline** of its log,
 the semiparametric hedonic form (Pace 1998, "Appraisal using generalized additive models";
@@ -12,7 +12,7 @@ Ruppert, Wand and Carroll 2003, "Semiparametric Regression")::
 elasticity plus the sum of the ``b_j`` of the knots below x. The knots sit at quantiles of the
 attribute over the traded products (``KNOTS`` of them), so they follow the data; the ``b_j``
 have a normal prior centred on 0 whose standard deviation (the smoothing) is estimated from
-the trades (``exchange.pricing.calibration``), so a market whose effects are power laws gets
+the trades (``exchange.pricing.calibration``), so trades whose effects are power laws get
 curves that stay near zero. A factor multiplies by ``exp(curve(x_s) - curve(x_c))``; without
 a calibration the curve is empty and the factor is the plain power law.
 

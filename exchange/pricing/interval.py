@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from exchange.pricing.comparables import MAX_COMPARABLES, find_comparables
+from exchange.pricing.market import UNSCALED_RANGE, Market, RangeCalibration
 from exchange.pricing.market_approach import Z_80, market_approach
 from exchange.pricing.records import TargetSpec
 
-if TYPE_CHECKING:
-    from exchange.pricing.market import Market
-
-__all__ = ["BACKTEST_PRODUCTS", "RangeCalibration", "calibrate_range"]
+__all__ = ["BACKTEST_PRODUCTS", "calibrate_range"]
 
 BACKTEST_PRODUCTS = 200
 BACKTEST_SHRINK_CASES = 20
@@ -42,33 +38,13 @@ SCALE_BOUNDS = (0.5, 3.0)
 COVERAGE = 0.8
 
 
-@dataclass(frozen=True, slots=True)
-class RangeCalibration:
-    """``scale`` multiplies the range's z; ``raw_scale`` is the back-test's own figure
-    (None without cases); ``backtest_mdape_pct`` the median absolute error it saw."""
-
-    scale: float
-    cases: int
-    raw_scale: float | None
-    backtest_mdape_pct: float | None
-
-    def note(self) -> str:
-        if self.raw_scale is None:
-            return "no back-test cases: the model's z is used unscaled"
-        return (
-            f"back-test on {self.cases} traded products valued without their own trades: "
-            f"median absolute error {self.backtest_mdape_pct:.1f}% against their traded "
-            f"prices; z scaled by {self.scale:.2f} (back-test alone: {self.raw_scale:.2f})"
-        )
-
-
 def calibrate_range(market: Market) -> RangeCalibration:
-    """Back-test the market approach on held-out traded products. O(BACKTEST_PRODUCTS x one
-    valuation)."""
+    """Back-test the market approach on held-out traded products of ``market`` (whose own
+    range is not used). O(BACKTEST_PRODUCTS x one valuation)."""
     snapshot = market.snapshot(market.as_of)
     priced = np.flatnonzero(~np.isnan(snapshot.price))
     if len(priced) == 0:
-        return RangeCalibration(1.0, 0, None, None)
+        return UNSCALED_RANGE
     # Each product's most traded instrument.
     order = np.lexsort((-snapshot.window_trades[priced], market.instruments.product[priced]))
     rows = priced[order]
@@ -110,7 +86,7 @@ def calibrate_range(market: Market) -> RangeCalibration:
         errors.append(abs(math.expm1(error)))
     cases = len(standardised)
     if cases == 0:
-        return RangeCalibration(1.0, 0, None, None)
+        return UNSCALED_RANGE
     raw = float(np.quantile(standardised, COVERAGE)) / Z_80
     shrunk = (cases * raw + BACKTEST_SHRINK_CASES) / (cases + BACKTEST_SHRINK_CASES)
     scale = min(max(shrunk, SCALE_BOUNDS[0]), SCALE_BOUNDS[1])

@@ -1,11 +1,12 @@
-"""A prepared market: the tables, the calibration and the per-date instrument summaries that
-every valuation on it shares.
+"""A prepared market: the tables, the calibration, the per-date instrument summaries and the
+back-tested range that every valuation on it shares.
 
-``prepare_market`` does the heavy work once (O(trades), the calibration's solve and the
-range's back-test, ``exchange.pricing.interval``), so that
-one valuation afterwards costs a similarity search over one category's instruments and a few
-dozen scalar formulas. Trades after ``as_of`` are left out entirely: neither the calibration
-nor the comparables see the future of the date the market is prepared for.
+``exchange.pricing.prepare`` builds it once (O(trades) and the calibration's solve), then
+back-tests the range on it (``exchange.pricing.interval``) and passes the result in
+(``Market.with_range``), so that one valuation afterwards costs a similarity search over one
+category's instruments and a few dozen scalar formulas. Trades after ``as_of`` are left out
+entirely: neither the calibration nor the comparables see the future of the date the market
+is prepared for.
 
 An instrument's comparable price on a date is its VWAP over the ``COMPARABLE_WINDOW_DAYS``
 ending at its last trade on or before that date, dated at the window's volume-weighted mean
@@ -14,16 +15,16 @@ day; summaries are computed per date for all instruments at once (vectorised) an
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from exchange.pricing.calibration import Calibration, calibrate
+from exchange.pricing.calibration import Calibration
 from exchange.pricing.cost_income import cost_approach
-from exchange.pricing.factors import DEFAULT_PARAMETERS, FactorParameters
+from exchange.pricing.factors import FactorParameters
 from exchange.pricing.features import (
     FREQUENCY_RANK,
     QUALITY_FLOOR,
@@ -32,12 +33,18 @@ from exchange.pricing.features import (
     is_exclusive,
 )
 from exchange.pricing.index import IndexPoint
-from exchange.pricing.interval import RangeCalibration, calibrate_range
-from exchange.pricing.records import ProductRecord, TermsRecord, TradeRecord
+from exchange.pricing.records import ProductRecord, TermsRecord
 from exchange.pricing.similarity import FeatureArrays
-from exchange.pricing.tables import InstrumentTable, ProductTable, TradeTable, build_tables
+from exchange.pricing.tables import InstrumentTable, ProductTable, TradeTable
 
-__all__ = ["COMPARABLE_WINDOW_DAYS", "CostStats", "InstrumentSnapshot", "Market", "prepare_market"]
+__all__ = [
+    "COMPARABLE_WINDOW_DAYS",
+    "UNSCALED_RANGE",
+    "CostStats",
+    "InstrumentSnapshot",
+    "Market",
+    "RangeCalibration",
+]
 
 COMPARABLE_WINDOW_DAYS = 180
 # Limit: per-date summaries kept (least recently computed dropped first).
@@ -77,9 +84,36 @@ class CostStats:
         return self.log_sd.get(category, self.pooled_log_sd)
 
 
+@dataclass(frozen=True, slots=True)
+class RangeCalibration:
+    """How the market's valuation ranges are scaled, from the back-test of
+    ``exchange.pricing.interval``: ``scale`` multiplies the range's z; ``raw_scale`` is the
+    back-test's own figure (None without cases); ``backtest_mdape_pct`` the median absolute
+    error it saw."""
+
+    scale: float
+    cases: int
+    raw_scale: float | None
+    backtest_mdape_pct: float | None
+
+    def note(self) -> str:
+        if self.raw_scale is None:
+            return "no back-test cases: the model's z is used unscaled"
+        return (
+            f"back-test on {self.cases} traded products valued without their own trades: "
+            f"median absolute error {self.backtest_mdape_pct:.1f}% against their traded "
+            f"prices; z scaled by {self.scale:.2f} (back-test alone: {self.raw_scale:.2f})"
+        )
+
+
+# The range of a market not (or not yet) back-tested: the model's z as it is.
+UNSCALED_RANGE = RangeCalibration(1.0, 0, None, None)
+
+
 class Market:
-    """Products, trades and their calibration, prepared for valuations on or after
-    ``as_of``. Read-only after preparation except for its cache of per-date summaries."""
+    """Products, trades, their calibration and the range's scale, prepared for valuations on
+    or after ``as_of``. Read-only except for its cache of per-date summaries: a calibrated
+    range comes in as a new market (``with_range``)."""
 
     __slots__ = (
         "_category_code",
@@ -130,8 +164,14 @@ class Market:
             day0,
         )
         self.cost = self._cost_stats()
-        # Set by prepare_market's back-test; unscaled until then.
-        self.range = RangeCalibration(1.0, 0, None, None)
+        self.range = UNSCALED_RANGE
+
+    def with_range(self, range_calibration: RangeCalibration) -> Market:
+        """This market with ``range_calibration`` for its ranges. O(1): the copy shares the
+        tables, the calibration and the per-date cache, all unchanged by the range."""
+        market = copy.copy(self)
+        market.range = range_calibration
+        return market
 
     @property
     def parameters(self) -> FactorParameters:
@@ -256,26 +296,3 @@ class Market:
             q1, median, q3 = np.exp(np.quantile(values, [0.25, 0.5, 0.75]))
             quartiles[category] = (float(q1), float(median), float(q3), len(values))
         return CostStats(log_sd, math.sqrt(pooled), quartiles)
-
-
-def prepare_market(
-    products: Iterable[ProductRecord],
-    trades: Iterable[TradeRecord],
-    *,
-    as_of: dt.date | None = None,
-    defaults: FactorParameters = DEFAULT_PARAMETERS,
-) -> Market:
-    """Tables, calibration and cost statistics for valuations on ``as_of`` (by default the
-    day of the last trade). Trades after ``as_of`` are ignored. Raises ValueError for an
-    invalid record, a duplicate product, a trade of an unknown product, or no ``as_of`` and
-    no trades to take it from."""
-    trade_list = list(trades)
-    if as_of is None:
-        if not trade_list:
-            raise ValueError("as_of is needed when there are no trades")
-        as_of = max(trade.traded_at for trade in trade_list)
-    product_table, instrument_table, trade_table = build_tables(products, trade_list, as_of)
-    calibration = calibrate(product_table, instrument_table, trade_table, as_of, defaults)
-    market = Market(product_table, instrument_table, trade_table, calibration, as_of)
-    market.range = calibrate_range(market)
-    return market

@@ -42,33 +42,34 @@ def _pct(a: float, b: float) -> str:
 
 
 def reconcile(
-    market: MarketApproachResult,
+    comparison: MarketApproachResult,
     cost: CostResult,
     income: IncomeResult | None,
     category_ratio: tuple[float, float, float, int] | None,
 ) -> Reconciliation:
-    """Conclude a value and explain, in sentences, how the approaches compare."""
+    """Conclude a value and explain, in sentences, how the approaches compare.
+    ``comparison`` is the market approach's result (appraisal's sales comparison)."""
     lines: list[str] = []
-    if market.value is not None:
-        method, concluded = METHOD_MARKET, market.value
+    if comparison.value is not None:
+        method, concluded = METHOD_MARKET, comparison.value
         lines.append(
-            f"Concluded on the market approach: {len(market.comparables)} comparables "
-            f"(effectively {market.effective_comparables:.1f} independent products) give "
-            f"{market.value:,.2f}; it rests on prices buyers paid."
+            f"Concluded on the market approach: {len(comparison.comparables)} comparables "
+            f"(effectively {comparison.effective_comparables:.1f} independent products) give "
+            f"{comparison.value:,.2f}; it rests on prices buyers paid."
         )
     else:
         method, concluded = METHOD_COST_FALLBACK, cost.value
         lines.append(
-            f"Only {len(market.found)} comparable(s) found (at least 3 are needed), so the "
+            f"Only {len(comparison.found)} comparable(s) found (at least 3 are needed), so the "
             f"market approach is not applied and the cost approach ({cost.value:,.2f}) is "
             "concluded. Its range reflects how far this category's prices stray from their "
             f"cost values (log sd {cost.log_sd:.2f})."
         )
     ratio = None
-    if market.value is not None and cost.value > 0:
-        ratio = market.value / cost.value
+    if comparison.value is not None and cost.value > 0:
+        ratio = comparison.value / cost.value
         text = (
-            f"The market approach is {_pct(market.value, cost.value)} against the cost "
+            f"The market approach is {_pct(comparison.value, cost.value)} against the cost "
             f"approach ({cost.value:,.2f} = cost basis {cost.cost_basis:,.2f} x quality "
             f"{cost.quality_factor:.2f} x (1 - obsolescence {cost.obsolescence:.0%}) x terms "
             f"{cost.terms_factor:.2f}): market / cost = {ratio:.2f}."
@@ -91,8 +92,8 @@ def reconcile(
     elif cost.value <= 0:
         lines.append("The cost approach gives 0: the product's cost basis is 0.")
     if income is not None:
-        reference = market.value if market.value is not None else cost.value
-        name = "market" if market.value is not None else "cost"
+        reference = comparison.value if comparison.value is not None else cost.value
+        name = "market" if comparison.value is not None else "cost"
         lines.append(
             f"The income approach gives {income.value:,.2f} ({_pct(income.value, reference)} "
             f"against the {name} approach) from {len(income.present_values)} years of "
@@ -105,7 +106,7 @@ def reconcile(
     return Reconciliation(
         method=method,
         concluded_value=concluded,
-        market_value=market.value,
+        market_value=comparison.value,
         cost_value=cost.value,
         income_value=None if income is None else income.value,
         market_to_cost=ratio,

@@ -1,6 +1,7 @@
 """The valuation report: the value, its range and expected error, the comparables table with
 every factor, weight and flag, the parameters used, the three approaches and the method notes;
-as a dataclass, as JSON (``to_json``) and as a self-contained HTML page (``to_html``).
+as a dataclass and as JSON (``to_json``); ``exchange.pricing.report_html.render_report`` makes
+it a self-contained HTML page.
 
 Invariant (``check_invariants``): with the market approach, the comparables' contributions
 add up to the value and the weights to 1; the range contains the value.
@@ -103,7 +104,10 @@ class ValuationReport:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
 
     def to_html(self) -> str:
-        from exchange.pricing.report_html import render_report  # the page imports this module
+        """The page of ``render_report``. Kept only while ``exchange.cli.value`` and
+        ``exchange.api.routes.pricing`` call it: its lazy import is an import cycle (the page
+        reads this module), so new code calls ``render_report`` and this goes with them."""
+        from exchange.pricing.report_html import render_report
 
         return render_report(self)
 

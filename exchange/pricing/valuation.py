@@ -18,13 +18,14 @@ from exchange.pricing.comparables import (
 )
 from exchange.pricing.cost_income import cost_approach, income_approach
 from exchange.pricing.factors import FACTOR_FLAG_LIMIT, TOTAL_FLAG_LIMIT
-from exchange.pricing.market import COMPARABLE_WINDOW_DAYS, Market, prepare_market
+from exchange.pricing.market import COMPARABLE_WINDOW_DAYS, Market
 from exchange.pricing.market_approach import (
     RECENCY_HALF_LIFE_DAYS,
     Z_50,
     MarketApproachResult,
     market_approach,
 )
+from exchange.pricing.prepare import prepare_market
 from exchange.pricing.reconcile import METHOD_MARKET, reconcile
 from exchange.pricing.records import ProductRecord, TargetSpec, TradeRecord
 from exchange.pricing.report import ValuationReport
@@ -53,7 +54,7 @@ def value(
     comparables, candidates = find_comparables(market, target, max_comparables)
     comparable_products = [market.products.records[market.instruments.product[c.instrument_row]]
                            for c in comparables]  # fmt: skip
-    market_result = market_approach(
+    comparison = market_approach(
         target,
         comparables,
         comparable_products,
@@ -66,20 +67,18 @@ def value(
     )
     cost = cost_approach(target.product, target.terms, parameters, market.cost.log_sd_for(category))
     income = None if target.income is None else income_approach(target.income)
-    reconciliation = reconcile(
-        market_result, cost, income, market.cost.ratio_quartiles.get(category)
-    )
+    reconciliation = reconcile(comparison, cost, income, market.cost.ratio_quartiles.get(category))
     if reconciliation.method == METHOD_MARKET:
-        assert market_result.value is not None and market_result.low is not None
-        assert market_result.high is not None and market_result.expected_error_pct is not None
-        value_, low, high = market_result.value, market_result.low, market_result.high
-        expected_error = market_result.expected_error_pct
+        assert comparison.value is not None and comparison.low is not None
+        assert comparison.high is not None and comparison.expected_error_pct is not None
+        value_, low, high = comparison.value, comparison.low, comparison.high
+        expected_error = comparison.expected_error_pct
     else:
         value_, low, high = cost.value, cost.low, cost.high
         expected_error = 100 * math.expm1(Z_50 * cost.log_sd)
     flags = tuple(
         f"#{row.rank} {row.comparable.product_id}: {flag}"
-        for row in market_result.comparables
+        for row in comparison.comparables
         for flag in row.flags
     )
     return ValuationReport(
@@ -91,16 +90,16 @@ def value(
         low=low,
         high=high,
         expected_error_pct=expected_error,
-        market_value=market_result.value,
+        market_value=comparison.value,
         candidates=candidates,
-        comparables=market_result.comparables,
-        effective_comparables=market_result.effective_comparables,
-        supply_demand_factor=market_result.supply_demand,
+        comparables=comparison.comparables,
+        effective_comparables=comparison.effective_comparables,
+        supply_demand_factor=comparison.supply_demand,
         parameters=calibration.estimates,
         cost=cost,
         income=income,
         reconciliation=reconciliation,
-        notes=tuple(_notes(market, target, market_result, candidates)),
+        notes=tuple(_notes(market, target, comparison, candidates)),
         flags=flags,
     )
 

@@ -1,5 +1,6 @@
-"""Small synthetic markets for the pricing tests, generated from the method's own model form
-(so a test can say what the calibration must recover), plus record builders."""
+"""Small synthetic trade histories (products and their trades) for the pricing tests, generated
+from the method's own model form (so a test can say what the calibration must recover), plus
+record builders."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def model_log_price(p: ProductRecord, t: TermsRecord, day: dt.date, params=TRUE)
     return value
 
 
-def synthetic_market(
+def synthetic_history(
     seed: int, products: int, trades: int, noise_sd: float = 0.05, categories=("energy",)
 ) -> tuple[list[ProductRecord], list[TradeRecord]]:
     """Products with random attributes and trades priced by ``model_log_price`` + noise."""

@@ -9,12 +9,12 @@ import math
 import pytest
 
 from exchange.pricing import DEFAULT_PARAMETERS, prepare_market
-from tests.exchange.pricing.helpers import END, MONTHLY_GROWTH, TRUE, synthetic_market
+from tests.exchange.pricing.helpers import END, MONTHLY_GROWTH, TRUE, synthetic_history
 
 
 @pytest.fixture(scope="module")
 def rich_market():
-    products, trades = synthetic_market(seed=3, products=300, trades=4_000, noise_sd=0.05,
+    products, trades = synthetic_history(seed=3, products=300, trades=4_000, noise_sd=0.05,
                                         categories=("energy", "finance"))  # fmt: skip
     return prepare_market(products, trades, as_of=END)
 
@@ -66,7 +66,7 @@ def test_index_is_flat_beyond_the_data_and_for_unknown_categories(rich_market):
 
 
 def test_thin_data_use_the_defaults_and_say_so():
-    products, trades = synthetic_market(seed=4, products=10, trades=12)
+    products, trades = synthetic_history(seed=4, products=10, trades=12)
     market = prepare_market(products, trades, as_of=END)
     assert market.calibration.parameters == DEFAULT_PARAMETERS
     assert {e.source for e in market.calibration.estimates} == {"default"}
@@ -74,7 +74,7 @@ def test_thin_data_use_the_defaults_and_say_so():
 
 
 def test_few_trades_shrink_toward_the_defaults():
-    products, trades = synthetic_market(seed=5, products=15, trades=30, noise_sd=0.3)
+    products, trades = synthetic_history(seed=5, products=15, trades=30, noise_sd=0.3)
     market = prepare_market(products, trades, as_of=END)
     estimates = {e.name: e for e in market.calibration.estimates}
     weights = [e.data_weight for e in estimates.values()]

@@ -11,7 +11,7 @@ import pytest
 from exchange.pricing import prepare_market
 from exchange.pricing.curves import Curve, hinge_columns, quantile_knots
 from exchange.pricing.records import TradeRecord
-from tests.exchange.pricing.helpers import END, TRUE, synthetic_market
+from tests.exchange.pricing.helpers import END, TRUE, synthetic_history
 
 
 def test_curve_adds_each_slope_change_past_its_knot():
@@ -40,8 +40,8 @@ def test_hinge_columns_are_the_spline_design():
     assert got.tolist() == [[0.0, 0.0], [1.0, 0.0], [3.0, 1.0]]
 
 
-def test_power_law_market_gets_flat_curves():
-    products, trades = synthetic_market(seed=3, products=300, trades=4_000, noise_sd=0.05)
+def test_power_law_prices_get_flat_curves():
+    products, trades = synthetic_history(seed=3, products=300, trades=4_000, noise_sd=0.05)
     parameters = prepare_market(products, trades, as_of=END).calibration.parameters
     # Changes of elasticity near zero (the quality curve's argument spans less than one log
     # unit, so 0.1 there moves a price by a few percent at most).
@@ -54,7 +54,7 @@ def test_power_law_market_gets_flat_curves():
 
 def test_scale_effect_that_flattens_is_found_by_the_volume_curve():
     # Above 10^5.5 records the scale elasticity drops from 0.7 to 0.3: a change of -0.4.
-    products, trades = synthetic_market(seed=6, products=400, trades=5_000, noise_sd=0.05)
+    products, trades = synthetic_history(seed=6, products=400, trades=5_000, noise_sd=0.05)
     records = {p.product_id: p.record_count for p in products}
     kink = 5.5 * math.log(10)
     bent = [

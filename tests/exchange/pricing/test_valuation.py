@@ -20,6 +20,7 @@ from exchange.pricing import (
     TradeRecord,
     find_comparables,
     prepare_market,
+    render_report,
     value,
     value_once,
 )
@@ -27,14 +28,14 @@ from tests.exchange.pricing.helpers import (
     END,
     model_log_price,
     product,
-    synthetic_market,
+    synthetic_history,
     terms,
 )
 
 
 @pytest.fixture(scope="module")
 def market():
-    products, trades = synthetic_market(seed=11, products=120, trades=1_500, noise_sd=0.08)
+    products, trades = synthetic_history(seed=11, products=120, trades=1_500, noise_sd=0.08)
     return prepare_market(products, trades, as_of=END)
 
 
@@ -188,7 +189,7 @@ def test_json_report_round_trips_with_the_table(market):
 
 def test_html_report_is_self_contained_with_the_table_and_chart(market):
     report = value(market, TargetSpec(untraded(product_id="<b>&x"), terms(), END))
-    page = report.to_html()
+    page = render_report(report)
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert "<svg" in page and '<table class="comparables">' in page
     assert "&lt;b&gt;&amp;x" in page and "<b>&x" not in page, "text is escaped"

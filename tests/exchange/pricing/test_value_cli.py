@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from exchange.cli import app
 from exchange.pricing.csvio import PRODUCT_COLUMNS, TRADE_COLUMNS, VALUATION_COLUMNS
-from tests.exchange.pricing.helpers import END, synthetic_market
+from tests.exchange.pricing.helpers import END, synthetic_history
 
 runner = CliRunner()
 TARGET_HEADER = "product_id,exclusivity,duration_months,scope,territory,as_of"
@@ -20,9 +20,9 @@ TARGET_HEADER = "product_id,exclusivity,duration_months,scope,territory,as_of"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
-    """Products (the last five never trade), trades and targets of a synthetic market."""
+    """Products (the last five never trade), trades and targets of a synthetic trade history."""
     folder = tmp_path_factory.mktemp("value")
-    products, trades = synthetic_market(seed=21, products=60, trades=700)
+    products, trades = synthetic_history(seed=21, products=60, trades=700)
     untraded = {p.product_id for p in products[-5:]}
     trades = [t for t in trades if t.product_id not in untraded]
     with (folder / "products.csv").open("w", newline="") as file:
