@@ -95,10 +95,6 @@ class Quality:
     timeliness_bp: int
     consistency_bp: int
 
-    def mean_bp(self) -> int:
-        total = self.completeness_bp + self.accuracy_bp + self.timeliness_bp
-        return (total + self.consistency_bp) // 4
-
 
 @dataclass(slots=True)
 class DataProduct:

@@ -270,11 +270,6 @@ class Ledger:
             row.seq, row.kind, row.key, row.ts_ns, row.body, postings, bytes(row.chain_hash)
         )
 
-    def entry_by_key(self, key: str) -> StoredEntry | None:
-        with self.engine.connect() as connection:
-            seq = connection.execute(select(_entry.c.seq).where(_entry.c.key == key)).scalar()
-        return None if seq is None else self.entry(seq)
-
     def journal(self, start_seq: int = 1, limit: int = 10_000) -> list[JournalRecord]:
         """Up to ``limit`` journal records from ``start_seq`` on, in order (for replay)."""
         query = (

@@ -134,7 +134,6 @@ class Calibration:
     estimates: tuple[ParameterEstimate, ...]
     index: PriceIndex
     residuals: ResidualStats
-    trades_used: int
     note: str
 
 
@@ -216,7 +215,7 @@ def _uncalibrated(defaults: FactorParameters, as_of: dt.date, n: int, note: str)
     )
     residuals = ResidualStats({}, DEFAULT_BETWEEN_SD**2, DEFAULT_WITHIN_SD**2, n, 0)
     index = PriceIndex.flat(month_number(as_of))
-    return Calibration(defaults, tuple(estimates), index, residuals, n, note)
+    return Calibration(defaults, tuple(estimates), index, residuals, note)
 
 
 class _Fit:
@@ -485,7 +484,6 @@ class _Fit:
             estimates=tuple(estimates),
             index=self._index(theta),
             residuals=self._residual_stats(loo),
-            trades_used=self.n,
             note=note,
         )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exchange.pricing.features import month_number, month_position, month_start
+from exchange.pricing.features import month_position, month_start
 
 __all__ = ["IndexPoint", "PriceIndex"]
 
@@ -98,7 +98,3 @@ class PriceIndex:
         if levels is None or len(levels) == 0:
             return INDEX_BASE
         return INDEX_BASE * math.exp(self.log_level(category, day) - float(levels[0]))
-
-    def period_of(self, day: dt.date) -> int:
-        """The period that holds ``day`` (may be negative or past the last period)."""
-        return (month_number(day) - self.first_month) // self.period_months

@@ -108,8 +108,6 @@ class MarketApproachResult:
     found: tuple[Comparable, ...]
     candidates: int
     effective_comparables: float | None
-    dispersion_log_sd: float | None
-    between_log_sd: float
     supply_demand: float
 
 
@@ -211,11 +209,9 @@ def market_approach(
     target's category; ``interval_scale`` widens (>1) or narrows the range's z.
     """
     supply_demand = supply_demand_factor(target.book)
-    between_sd = math.sqrt(between_var)
     if len(comparables) < MIN_COMPARABLES:
         return MarketApproachResult(
-            None, None, None, None, None, (), tuple(comparables), candidates, None, None,
-            between_sd, supply_demand,
+            None, None, None, None, None, (), tuple(comparables), candidates, None, supply_demand
         )  # fmt: skip
     kappa = min(max(within_var / between_var, KAPPA_BOUNDS[0]), KAPPA_BOUNDS[1])
     rows: list[tuple[Comparable, ProductRecord, dict[str, float], float, dict[str, float]]] = []
@@ -276,7 +272,5 @@ def market_approach(
         found=tuple(comparables),
         candidates=candidates,
         effective_comparables=effective,
-        dispersion_log_sd=math.sqrt(dispersion),
-        between_log_sd=between_sd,
         supply_demand=supply_demand,
     )

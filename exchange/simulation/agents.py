@@ -344,7 +344,6 @@ class Buyer(Agent):
         self.follows: list[str] = []
         self.value_z: dict[str, float] = {}
         self.open_orders: dict[int, tuple[str, str]] = {}  # order id -> (symbol, side)
-        self.budget_limited = 0
 
     def start(self, context: AgentContext) -> None:
         self.follows = self._follow(context, self.params.follows, self.params.instruments)
@@ -412,7 +411,6 @@ class Buyer(Agent):
             budget_left = min(self.budget_minor - self.spent_minor - reserved, available)
             affordable = _lots(max(0, budget_left) // price, lot)
             if affordable < units:
-                self.budget_limited += 1
                 units = affordable
         if units <= 0:
             return []

@@ -115,10 +115,6 @@ class TrueValues:
         product, premium = self.symbols[symbol]
         return math.exp(self.log_reference[product] + premium + self.path[product])
 
-    def product_value_minor(self, product: str) -> float:
-        """The product's true value under the reference terms now."""
-        return math.exp(self.log_reference[product] + self.path[product])
-
     def advance(self) -> None:
         if self._sigma == 0.0:
             return
