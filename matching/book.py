@@ -1,30 +1,35 @@
 """The order book of one instrument: two sides of price levels, each a FIFO queue.
 
-Each side keeps a dict of level key -> :class:`Level` and a plain sorted list of the keys with
-the best level last, so the best price is ``keys[-1]`` (O(1)), removing the best level is a
-``pop()`` and adding a level is a ``bisect.insort`` over the few dozen levels a data-licence
-book holds. The key is the price on the bid side and minus the price on the ask side, so
-"better" is "greater" on both sides and one matching loop serves both.
+Each side keeps a dict of level key -> :class:`Level`, the keys in order in a
+:class:`~matching.levelkeys.LevelKeys` (sorted chunks, greatest last), and its best level at
+hand in ``best``, so the touch is one attribute read. The key is the price on the bid side and
+minus the price on the ask side, so "better" is "greater" on both sides and one matching loop
+serves both. A resting order holds its level, so a cancel looks nothing up.
 
-Cancelled orders are removed lazily: the order's ``remaining`` drops to zero, the level's
-total falls at once, and the dead entry is skipped (and dropped) when it reaches the head of
-the queue, or swept when dead entries outnumber live ones. Cancels are therefore O(1).
+A level's queue is a list read from ``head``: taking the oldest order moves ``head`` on, and the
+taken prefix is cut off once it is most of the list (a list, not a deque: compiled, list
+operations are direct C calls where a deque's are method lookups). Cancelled orders are
+removed lazily: the order's ``remaining`` drops to zero, the level's total falls at once, and
+the dead entry is skipped when it reaches the head of the queue, or swept when dead entries
+outnumber live ones. Cancels are therefore O(1).
 """
 
 from __future__ import annotations
 
-from bisect import insort
 from collections import deque
 from typing import Final
 
 from matching.enums import Phase, SelfTradePrevention, Side, TimeInForce, TradingMode
 from matching.instrument import InstrumentSpec
+from matching.levelkeys import LevelKeys
 
 BUY: Final = Side.BUY
 SELL: Final = Side.SELL
 
 # A level sweeps its dead entries when there are more than this many and more than live ones.
 DEAD_ENTRIES_SWEEP_MIN: Final = 32
+# A level cuts the taken prefix off its queue when it is this long and most of the queue.
+TAKEN_ENTRIES_CUT_MIN: Final = 32
 
 
 class Order:
@@ -34,6 +39,7 @@ class Order:
         "expire_ts",
         "filled",
         "is_market",
+        "level",
         "order_id",
         "participant",
         "post_only",
@@ -78,87 +84,113 @@ class Order:
         self.post_only = post_only
         # Time priority: a global counter, renewed when an amend loses priority.
         self.priority = priority
+        # The level it rests at (kept after it leaves: a dead entry is still in the queue).
+        self.level: Level | None = None
 
 
 class Level:
-    """The orders resting at one price, oldest first. ``total`` counts live quantity only."""
+    """The orders resting at one price, oldest first from ``orders[head]``. ``total`` counts
+    live quantity only; ``dead`` counts the cancelled entries from ``head`` on."""
 
-    __slots__ = ("dead", "orders", "price", "total")
+    __slots__ = ("dead", "head", "key", "orders", "price", "total")
 
-    def __init__(self, price: int) -> None:
+    def __init__(self, price: int, key: int) -> None:
         self.price = price
-        self.orders: deque[Order] = deque()
+        self.key = key
+        self.orders: list[Order] = []
+        self.head = 0
         self.total = 0
         self.dead = 0
 
     def sweep(self) -> None:
-        """Drop the dead entries (cancelled orders) from the queue."""
-        self.orders = deque(o for o in self.orders if o.remaining)
+        """Drop the taken prefix and the dead entries (cancelled orders) from the queue."""
+        self.orders = self.live()
+        self.head = 0
         self.dead = 0
 
+    def cut_taken(self) -> None:
+        """Drop the taken prefix, once it is long enough to be worth the copy."""
+        head = self.head
+        if head > TAKEN_ENTRIES_CUT_MIN and 2 * head > len(self.orders):
+            del self.orders[:head]
+            self.head = 0
+
     def live(self) -> list[Order]:
-        return [o for o in self.orders if o.remaining]
+        orders = self.orders
+        return [orders[i] for i in range(self.head, len(orders)) if orders[i].remaining]
 
 
 class HalfBook:
     """One side of a book. ``sign`` turns a price into a key: +1 for bids, -1 for asks."""
 
-    __slots__ = ("keys", "levels", "side", "sign")
+    __slots__ = ("best", "keys", "levels", "side", "sign")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.sign = 1 if side is Side.BUY else -1
         self.levels: dict[int, Level] = {}
-        self.keys: list[int] = []
-
-    def best(self) -> Level | None:
-        return self.levels[self.keys[-1]] if self.keys else None
+        self.keys = LevelKeys()
+        self.best: Level | None = None  # the level under the greatest key
 
     def add(self, order: Order) -> Level:
         """Append ``order`` at the back of its price level (created if needed); return it."""
-        key = order.price * self.sign  # type: ignore[operator]
+        price = order.price
+        assert price is not None  # market orders never rest in a half book
+        key = price * self.sign
         level = self.levels.get(key)
         if level is None:
-            level = self.levels[key] = Level(order.price)  # type: ignore[arg-type]
-            keys = self.keys
-            if not keys or key > keys[-1]:
-                keys.append(key)
-            else:
-                insort(keys, key)
+            level = self.levels[key] = Level(price, key)
+            self.keys.add(key)
+            best = self.best
+            if best is None or key > best.key:
+                self.best = level
         level.orders.append(order)
         level.total += order.remaining
+        order.level = level
         return level
 
     def remove(self, order: Order) -> int:
         """Take ``order`` out of its level (lazily) and return the quantity it had left."""
-        key = order.price * self.sign  # type: ignore[operator]
-        level = self.levels[key]
+        level = order.level
+        assert level is not None
         quantity = order.remaining
         order.remaining = 0
         level.total -= quantity
         if level.total == 0:
-            self.drop_level(key)
+            self.drop_level(level)
         else:
             level.dead += 1
-            if level.dead > DEAD_ENTRIES_SWEEP_MIN and level.dead > len(level.orders) // 2:
+            if (
+                level.dead > DEAD_ENTRIES_SWEEP_MIN
+                and level.dead > (len(level.orders) - level.head) // 2
+            ):
                 level.sweep()
         return quantity
 
-    def drop_level(self, key: int) -> None:
+    def drop_level(self, level: Level) -> None:
+        """Forget an emptied level."""
+        key = level.key
         del self.levels[key]
         keys = self.keys
-        if keys[-1] == key:
-            keys.pop()
-        else:
-            keys.remove(key)
+        keys.remove(key)
+        if level is self.best:
+            self.best = self.levels[keys.best()] if keys.size else None
 
     def orders_in_priority(self) -> list[Order]:
         """Live orders, best price first, oldest first within a price."""
-        return [o for key in reversed(self.keys) for o in self.levels[key].live()]
+        levels = self.levels
+        return [o for key in self.keys.descending() for o in levels[key].live()]
 
-    def depth(self) -> list[tuple[int, int]]:
-        """(price, total) of every level, best first."""
-        return [(self.levels[k].price, self.levels[k].total) for k in reversed(self.keys)]
+    def depth(self, max_levels: int) -> list[tuple[int, int]]:
+        """(price, total) of the best ``max_levels`` levels (every level if negative)."""
+        out: list[tuple[int, int]] = []
+        levels = self.levels
+        for key in self.keys.descending():
+            if len(out) == max_levels:
+                break
+            level = levels[key]
+            out.append((level.price, level.total))
+        return out
 
 
 class Book:
@@ -194,7 +226,7 @@ class Book:
         return self.bids if side is BUY else self.asks
 
     def is_crossed(self) -> bool:
-        bid, ask = self.bids.best(), self.asks.best()
+        bid, ask = self.bids.best, self.asks.best
         return bid is not None and ask is not None and bid.price >= ask.price
 
     def depth_snapshot(self) -> dict[tuple[Side, int], int]:

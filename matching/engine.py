@@ -12,7 +12,6 @@ book whose levels changed (none for sealed-bid books, which publish nothing but 
 from __future__ import annotations
 
 import hashlib
-from bisect import insort
 from collections.abc import Iterable
 from heapq import heappop, heappush
 from typing import Final
@@ -190,8 +189,10 @@ class Engine:
         else:
             opposite = book.bids
             threshold = 0 if price is None else price  # an unprotected market sell takes any bid
-        opposite_keys = opposite.keys
-        if opposite_keys and opposite_keys[-1] >= threshold:
+        # Market data is built as a tuple from the start: one allocation, no list to copy.
+        changes: tuple[LevelChange, ...] = ()
+        best = opposite.best
+        if best is not None and best.key >= threshold:
             if tif is FOK and not self._can_fill(book, order, threshold):
                 events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
                 return events
@@ -199,45 +200,26 @@ class Engine:
             # Published levels are bids first, each side in ascending price; a sell order
             # walked the bids from the highest down.
             if is_buy:
-                changes = [(SELL, lv.price, lv.total) for lv in visited]
+                changes = tuple([(SELL, lv.price, lv.total) for lv in visited])
             else:
-                changes = [(BUY, lv.price, lv.total) for lv in reversed(visited)]
+                changes = tuple([(BUY, lv.price, lv.total) for lv in reversed(visited)])
         elif tif is FOK:
             events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
             return events
-        else:
-            changes = []
         remaining = order.remaining
         if remaining:
             if is_market or tif is IOC or tif is FOK:
                 events.append(Cancelled(order_id, participant, symbol, remaining, IOC_REMAINDER))
             else:
-                # Rest at the back of the level (inlined HalfBook.add and _index).
-                assert price is not None  # only limit orders rest in continuous trading
-                if is_buy:
-                    half = book.bids
-                    key = price
-                else:
-                    half = book.asks
-                    key = -price
-                levels = half.levels
-                level = levels.get(key)
-                if level is None:
-                    level = levels[key] = Level(price)
-                    keys = half.keys
-                    if not keys or key > keys[-1]:
-                        keys.append(key)
-                    else:
-                        insort(keys, key)
-                level.orders.append(order)
-                level.total += remaining
+                # Rest at the back of the level (_rest, with the index inlined).
+                level = (book.bids if is_buy else book.asks).add(order)
                 self._orders[order_id] = order
                 if c.expire_ts is not None:
                     heappush(self._gtd_expiries, (c.expire_ts, order_id))
                 if is_buy:
-                    changes.insert(0, (BUY, price, level.total))
+                    changes = ((BUY, level.price, level.total),) + changes
                 else:
-                    changes.append((SELL, price, level.total))
+                    changes = changes + ((SELL, level.price, level.total),)
         if changes and not book.hidden:
             self._book_changed(book, changes, events)
         return events
@@ -250,7 +232,7 @@ class Engine:
         else:
             level = self._rest(book, order)
             if not book.hidden:
-                self._book_changed(book, [(order.side, level.price, level.total)], events)
+                self._book_changed(book, ((order.side, level.price, level.total),), events)
 
     def _order_problem(self, book: Book, c: NewOrder) -> RejectReason | None:
         """Validation of a new order, in a fixed order so the first problem is reported."""
@@ -308,11 +290,11 @@ class Engine:
             self._publish_diff(book, before, events)
             return events
         del self._orders[order_id]
-        half = book.bids if order.side is BUY else book.asks
-        level = half.levels[order.price * half.sign]  # type: ignore[operator]
-        quantity = half.remove(order)
+        level = order.level
+        assert level is not None  # a limit order in a book that publishes
+        quantity = (book.bids if order.side is BUY else book.asks).remove(order)
         events = [Cancelled(order_id, order.participant, order.symbol, quantity, USER)]
-        self._book_changed(book, [(order.side, level.price, level.total)], events)
+        self._book_changed(book, ((order.side, level.price, level.total),), events)
         return events
 
     def _amend(self, c: Amend) -> list[Event]:
@@ -335,12 +317,11 @@ class Engine:
                 Amended(order.order_id, order.participant, order.symbol, order.price,
                         quantity, order.remaining, True)
             )  # fmt: skip
-            if reduction and not order.is_market:
-                half = book.half(order.side)
-                level = half.levels[order.price * half.sign]  # type: ignore[operator]
+            level = order.level
+            if reduction and level is not None:  # a market order has no level
                 level.total -= reduction
                 if not book.hidden:
-                    self._book_changed(book, [(order.side, level.price, level.total)], events)
+                    self._book_changed(book, ((order.side, level.price, level.total),), events)
             return events
         before = book.depth_snapshot()
         # Losing priority: the order re-enters as a fresh entry at the back of its new level.
@@ -492,8 +473,6 @@ class Engine:
         Returns the opposite levels it changed, best first (a level emptied has total 0).
         """
         is_buy = taker.side is BUY
-        keys = opposite.keys
-        levels = opposite.levels
         visited = []
         index = self._orders
         symbol = taker.symbol
@@ -506,25 +485,26 @@ class Engine:
         trade_id = self._next_trade_id
         aggressor = taker.side
         last_price = 0
-        while keys:
-            key = keys[-1]
-            if key < threshold:
+        while True:
+            level = opposite.best
+            if level is None or level.key < threshold:
                 break
-            level = levels[key]
             visited.append(level)
             total_at_visit = level.total
             queue = level.orders
+            head = level.head
+            end = len(queue)
             price = level.price
-            while queue:
-                maker = queue[0]
+            while head < end:
+                maker = queue[head]
                 maker_left = maker.remaining
                 if not maker_left:
-                    queue.popleft()
+                    head += 1
                     level.dead -= 1
                     continue
                 if stp_on and maker.participant == me:
                     if stp is not STP_NEWEST:  # cancel oldest, or both
-                        queue.popleft()
+                        head += 1
                         maker.remaining = 0
                         level.total -= maker_left
                         del index[maker.order_id]
@@ -556,13 +536,15 @@ class Engine:
                     )  # fmt: skip
                 trade_id += 1
                 if not maker_left:
-                    queue.popleft()
+                    head += 1
                     del index[maker.order_id]
                 if not left:
                     break
-            if not level.total:
-                del levels[key]
-                keys.pop()
+            level.head = head
+            if level.total:
+                level.cut_taken()
+            else:
+                opposite.drop_level(level)
             if not left:
                 break
         if traded:
@@ -577,12 +559,10 @@ class Engine:
         opposite = book.asks if taker.side is BUY else book.bids
         me, stp = taker.participant, taker.stp
         available = 0
-        for key in reversed(opposite.keys):
+        for key in opposite.keys.descending():
             if key < threshold:
                 break
-            for maker in opposite.levels[key].orders:
-                if not maker.remaining:
-                    continue
+            for maker in opposite.levels[key].live():
                 if stp is not STP_NONE and maker.participant == me:
                     if stp is STP_OLDEST:
                         continue  # it would be cancelled and matching would go on
@@ -593,7 +573,7 @@ class Engine:
         return False
 
     def _would_take(self, book: Book, is_buy: bool, price: int | None) -> bool:
-        best = (book.asks if is_buy else book.bids).best()
+        best = (book.asks if is_buy else book.bids).best
         if best is None:
             return False
         if price is None:
@@ -627,8 +607,8 @@ class Engine:
 
     def _clearing(self, book: Book) -> Clearing:
         return clearing_price(
-            book.bids.depth(),
-            book.asks.depth(),
+            book.bids.depth(-1),
+            book.asks.depth(-1),
             [(o.price, o.remaining) for o in book.market_bids],
             [(o.price, o.remaining) for o in book.market_asks],
             book.reference_price,
@@ -725,9 +705,8 @@ class Engine:
                 (book.market_bids if order.side is BUY else book.market_asks).remove(order)
                 del self._orders[order.order_id]
             return
-        half = book.half(order.side)
-        key = order.price * half.sign  # type: ignore[operator]
-        level = half.levels[key]
+        level = order.level
+        assert level is not None
         order.remaining -= quantity
         level.total -= quantity
         if not order.remaining:
@@ -735,7 +714,7 @@ class Engine:
             if level.total:
                 level.dead += 1
             else:
-                half.drop_level(key)
+                book.half(order.side).drop_level(level)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -759,11 +738,12 @@ class Engine:
             return quantity
         return book.half(order.side).remove(order)
 
-    def _book_changed(self, book: Book, changes: list[LevelChange], events: list[Event]) -> None:
+    def _book_changed(
+        self, book: Book, changes: tuple[LevelChange, ...], events: list[Event]
+    ) -> None:
         """Append market data: the top of book and ``changes`` (bids first, prices ascending)."""
-        bids, asks = book.bids, book.asks
-        bid = bids.levels[bids.keys[-1]] if bids.keys else None
-        ask = asks.levels[asks.keys[-1]] if asks.keys else None
+        bid = book.bids.best
+        ask = book.asks.best
         events.append(
             BookChanged(
                 book.spec.symbol,
@@ -771,7 +751,7 @@ class Engine:
                 bid.total if bid else 0,
                 ask.price if ask else None,
                 ask.total if ask else 0,
-                tuple(changes),
+                changes,
             )
         )
 
@@ -787,7 +767,7 @@ class Engine:
         changes += [(s, p, q) for (s, p), q in after.items() if (s, p) not in before]
         if changes:
             changes.sort()
-            self._book_changed(book, changes, events)
+            self._book_changed(book, tuple(changes), events)
 
     # ------------------------------------------------------------------ queries
 
@@ -837,7 +817,7 @@ class Engine:
         book = self._books[symbol]
         if book.hidden:
             return [], []
-        return book.bids.depth()[:max_levels], book.asks.depth()[:max_levels]
+        return book.bids.depth(max_levels), book.asks.depth(max_levels)
 
     def indicative_auction(self, symbol: str) -> Clearing | None:
         """The price and volume an uncross would give now (None for sealed-bid books)."""
@@ -878,21 +858,27 @@ class Engine:
         seen: set[int] = set()
         for symbol, book in self._books.items():
             for half in (book.bids, book.asks):
-                assert half.keys == sorted(set(half.keys)), "level keys not strictly sorted"
-                assert set(half.keys) == set(half.levels), "level keys and levels differ"
+                half.keys.check_invariants()
+                keys = half.keys.ascending()
+                assert set(keys) == set(half.levels), "level keys and levels differ"
+                best = half.levels[keys[-1]] if keys else None
+                assert half.best is best, "best level is not the greatest key's"
                 previous_priority = 0
-                for key in half.keys:
+                for key in keys:
                     level = half.levels[key]
-                    assert level.price * half.sign == key, "level under the wrong key"
+                    assert level.key == key and level.price * half.sign == key, "level's key"
                     live = level.live()
                     assert live, "empty level kept"
                     assert level.total == sum(o.remaining for o in live), "level total drifted"
-                    assert level.dead == len(level.orders) - len(live), "dead count drifted"
+                    assert level.dead == len(level.orders) - level.head - len(live), (
+                        "dead count drifted"
+                    )
                     previous_priority = 0
                     for order in live:
                         assert order.priority > previous_priority, "time priority broken"
                         previous_priority = order.priority
                         assert order.price == level.price and order.side is half.side
+                        assert order.level is level, "order does not hold its level"
                         assert not order.is_market
                         assert order.symbol == symbol
                         assert order.filled + order.remaining == order.quantity
@@ -939,6 +925,6 @@ def _auction_priority(
 def _volumes_at(book: Book, price: int | None) -> tuple[int, int]:
     if price is None:
         return 0, 0
-    buy = sum(total for p, total in book.bids.depth() if p >= price)
-    sell = sum(total for p, total in book.asks.depth() if p <= price)
+    buy = sum(total for p, total in book.bids.depth(-1) if p >= price)
+    sell = sum(total for p, total in book.asks.depth(-1) if p <= price)
     return buy, sell

@@ -4,7 +4,9 @@ The exchange snapshots its whole state with pickle. Compiled classes cannot be c
 without running ``__init__``, and the read-only fields of compiled events, commands and specs
 refuse the attribute writes of pickle's default restore, so each class here pickles as a
 constructor call plus, for the mutable ones, the attributes to set afterwards (the same code
-path in both builds, so either loads the other's pickles).
+path in both builds, so either loads the other's pickles). A mutable object pickled with
+other attributes than its class now has (by an older engine) is refused at load with a
+``ValueError``, rather than loaded half-formed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from matching.auction import Clearing
 from matching.book import Book, HalfBook, Level, Order
 from matching.commands import AddInstrument, Amend, Cancel, Expire, NewOrder, SetPhase, Uncross
 from matching.engine import Engine
+from matching.levelkeys import LevelKeys
 from matching.events import (
     Accepted,
     Amended,
@@ -68,7 +71,8 @@ CONSTRUCTOR_ARGUMENTS: dict[type, tuple[str, ...]] = {
         "post_only",
         "priority",
     ),
-    Level: ("price",),
+    Level: ("price", "key"),
+    LevelKeys: (),
     HalfBook: ("side",),
     Book: ("spec", "phase"),
     Engine: (),
@@ -85,6 +89,10 @@ def _attribute_names(cls: type) -> tuple[str, ...]:
 
 
 def _set_attributes(obj: Any, state: dict[str, Any]) -> None:
+    cls = type(obj)
+    expected = set(_attribute_names(cls)) - set(CONSTRUCTOR_ARGUMENTS[cls])
+    if set(state) != expected:
+        raise ValueError(f"a {cls.__name__} pickled by another version of the engine")
     for name, value in state.items():
         setattr(obj, name, value)
 
