@@ -21,7 +21,8 @@ import typer
 
 from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.simulation.runner import SimulationError, run_simulation
-from exchange.simulation.scenario import ScenarioError, load_scenario
+from exchange.simulation.scenario_catalogue import load_scenario
+from exchange.simulation.scenario_reader import ScenarioError
 from exchange.simulation.sweep import (
     SWEEP_COLUMNS,
     ProcessExecutor,

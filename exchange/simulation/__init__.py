@@ -1,6 +1,8 @@
 """Agent-based simulation of the exchange: scenarios, agents, runs, reports and sweeps.
 
-    scenario = load_scenario("scenarios/liquid.toml", seed=1)
+    spec = read_scenario("scenarios/liquid.toml")     # the file as read: no seed needed
+    scenario = draw_scenario(spec, seed=1)            # its catalogue drawn from the seed
+    scenario = load_scenario("scenarios/liquid.toml", seed=1)   # the two in one call
     result = run_simulation(scenario, seed=1)        # through the real sequencer and ledger
     result.journal_hash                               # same scenario and seed: same hash
     summary = summarise(result)                       # JSON-ready measures
@@ -19,7 +21,9 @@ from exchange.simulation.runner import (
     conservation_problems,
     run_simulation,
 )
-from exchange.simulation.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from exchange.simulation.scenario import Scenario, ScenarioSpec
+from exchange.simulation.scenario_catalogue import draw_scenario, load_scenario, parse_scenario
+from exchange.simulation.scenario_reader import ScenarioError, read_scenario
 from exchange.simulation.sweep import (
     Executor,
     ProcessExecutor,
@@ -34,13 +38,16 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "ScenarioSpec",
     "SerialExecutor",
     "SimulationError",
     "VirtualClock",
     "conservation_problems",
+    "draw_scenario",
     "load_scenario",
     "parse_scenario",
     "parse_seeds",
+    "read_scenario",
     "run_simulation",
     "run_sweep",
     "summarise",

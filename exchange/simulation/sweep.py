@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from exchange.simulation.runner import SimulationError
-from exchange.simulation.scenario import load_scenario, parse_scenario
+from exchange.simulation.scenario_catalogue import load_scenario, parse_scenario
 
 __all__ = [
     "MAX_SEEDS",

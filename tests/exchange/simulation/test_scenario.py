@@ -8,7 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from exchange.cli import app
-from exchange.simulation import ScenarioError, load_scenario, parse_scenario
+from exchange.simulation import (
+    ScenarioError,
+    draw_scenario,
+    load_scenario,
+    parse_scenario,
+    read_scenario,
+)
 from tests.exchange.simulation.tiny import tiny
 
 SCENARIOS = Path(__file__).parents[3] / "scenarios"
@@ -86,6 +92,69 @@ def test_errors_name_the_file_and_the_field(old: str, new: str, message: str) ->
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(tiny({old: new}), source="scenario.toml")
     assert str(caught.value).startswith(f"scenario.toml: {message}"), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("ticks_per_day = 30", "ticks_per_day = 30.0",
+         "scenario.ticks_per_day: must be a whole number, got 30.0"),
+        ("budget = 40_000.0", 'budget = "40000"',
+         "agents[2].budget: must be a number, got '40000'"),
+        ("[market]\n", "[market]\nclose_daily = 1\n",
+         "market.close_daily: must be true or false, got 1"),
+        ('name = "tiny"', "name = 7",
+         "scenario.name: must be non-empty text of at most 200 characters"),
+        ("record_count = [10_000, 1_000_000]", 'record_count = [10_000, "many"]',
+         "products[1].record_count[1]: must be a number, got 'many'"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_not_coerced(old: str, new: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(tiny({old: new}), source="scenario.toml")
+    assert str(caught.value) == f"scenario.toml: {message}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('name = "tiny"\n', "", "scenario.name: is required"),
+        ('provider = "prov"\ncategory', "category", "products[0].provider: is required"),
+        ('kind = "lender"\n', "", "agents[4].kind: is required"),
+        ("quality = 0.9", "quality = { completeness = 0.9 }",
+         "products[0].quality.accuracy: is required"),
+    ],
+)  # fmt: skip
+def test_a_missing_field_is_named(old: str, new: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(tiny({old: new}), source="scenario.toml")
+    assert str(caught.value) == f"scenario.toml: {message}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("[market]\n", "[market]\nclose_dayly = true\n", "market.close_dayly"),
+        ("trend_weight = 0.2", "trend_weight = 0.2\nresell = false", "agents[3].resell"),
+        ("units = 100 }", "units = 100, unit = 1 }", "agents[4].pledged[0].unit"),
+        ("[scenario]", "colour = 1\n[scenario]", "colour"),
+    ],
+)  # fmt: skip
+def test_an_unknown_field_is_named(old: str, new: str, message: str) -> None:
+    """A field of another kind of agent is unknown too: a buyer's ``resell`` on a noise
+    trader would otherwise be silently ignored."""
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(tiny({old: new}), source="scenario.toml")
+    expected = f"scenario.toml: {message}: is not a known field (see docs/simulation.md)"
+    assert str(caught.value) == expected
+
+
+def test_reading_needs_no_seed_and_drawing_gives_the_loaded_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny())
+    spec = read_scenario(path)
+    assert [draw.key for draw in spec.product_draws] == ["flow", "geo-001", "geo-002", "geo-003"]
+    assert draw_scenario(spec, seed=4) == load_scenario(path, seed=4)
 
 
 def test_invalid_toml_is_a_scenario_error() -> None:
