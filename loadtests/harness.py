@@ -1,4 +1,5 @@
-"""``dataex loadtest`` end to end: a database, an admin, the server, locust, the checks, a report.
+"""``python -m loadtests`` end to end: a database, an admin, the server, locust, the checks, a
+report.
 
 :func:`run_loadtest`:
 
@@ -19,6 +20,11 @@
 Every wait has a limit and every process started here is stopped here, also on failure.
 The server, the load generator and this process each run on their own interpreter: on a
 two-core machine the server and locust get a core each.
+
+Paths are the caller's: ``out`` and a SQLite file named relatively are taken from the working
+directory of this process, and made absolute before any child sees them; the children run in
+``out`` and import this package from the directory that holds it (:data:`PACKAGE_PARENT`), so
+a run from anywhere writes nowhere but ``out`` and its temporary directory.
 """
 
 from __future__ import annotations
@@ -52,8 +58,10 @@ from loadtests.checks import Check, check_exchange, check_responses, read_acks
 from loadtests.load_plan import DEFAULT_MIX, LoadPlan
 from loadtests.report import Headline, headline, write_chart, write_report
 
-__all__ = ["LoadTestError", "Outcome", "run_loadtest"]
+__all__ = ["PACKAGE_PARENT", "LoadTestError", "Outcome", "absolute_database", "run_loadtest"]
 
+# The directory that holds this package: the children's import path, wherever the caller is.
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 RATE_LIMIT_PER_S = 1_000_000  # the load test measures the exchange, not its throttle
 START_TIMEOUT_S = 60.0
@@ -79,9 +87,21 @@ class Outcome:
         return bool(self.checks) and all(check.ok for check in self.checks)
 
 
-def _python_path(root: Path) -> str:
-    """The checkout first, then whatever the caller's ``PYTHONPATH`` adds."""
-    return os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+def _python_path() -> str:
+    """This package's directory first, then whatever the caller's ``PYTHONPATH`` adds."""
+    return os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))
+
+
+def absolute_database(url: str) -> str:
+    """``url`` with a relative SQLite file made absolute against the working directory, so
+    that the server, which runs elsewhere, opens the caller's file; other URLs unchanged."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return url
+    if path.startswith("file:") or Path(path).is_absolute():
+        return url
+    return parsed.set(database=str(Path(path).resolve())).render_as_string(hide_password=False)
 
 
 def _free_port() -> int:
@@ -132,7 +152,7 @@ class _Server:
         self.base_url = f"http://{HOST}:{port}"
 
     @classmethod
-    def start(cls, root: Path, url: str, log: Path, profile: Path | None) -> _Server:
+    def start(cls, url: str, log: Path, profile: Path | None) -> _Server:
         for attempt in range(1, START_ATTEMPTS + 1):
             port = _free_port()
             command = [
@@ -150,14 +170,14 @@ class _Server:
                 command += ["--profile", str(profile)]
             env = {
                 **os.environ,
-                "PYTHONPATH": _python_path(root),
+                "PYTHONPATH": _python_path(),
                 "DATAEX_RATE_LIMIT": str(RATE_LIMIT_PER_S),
             }
             env.pop("DATAEX_DATABASE_URL", None)
             with log.open("ab") as output:
                 process = subprocess.Popen(
                     command,
-                    cwd=root,
+                    cwd=log.parent,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -222,7 +242,6 @@ class _Server:
 
 
 def _generate(
-    root: Path,
     server: _Server,
     admin_key: str,
     out: Path,
@@ -244,11 +263,11 @@ def _generate(
         str(server.process.pid),
         *arguments,
     ]
-    env = {**os.environ, "PYTHONPATH": _python_path(root), "DATAEX_ADMIN_KEY": admin_key}
+    env = {**os.environ, "PYTHONPATH": _python_path(), "DATAEX_ADMIN_KEY": admin_key}
     with (out / "locust.log").open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
             command,
-            cwd=root,
+            cwd=out,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -275,7 +294,6 @@ def _generate(
 
 
 def run_loadtest(
-    root: Path,
     *,
     users: int,
     spawn_rate: float,
@@ -289,11 +307,14 @@ def run_loadtest(
     echo: Callable[[str], None] = print,
 ) -> Outcome:
     """The whole load test of the module docstring; the checks and the headline figures.
+    A relative ``out`` or SQLite file is the working directory's.
 
     Raises :class:`LoadTestError` if it could not run (the server did not start, the load
     generator failed); a run whose checks fail returns normally with ``ok`` False.
     """
     LoadPlan.parse(mix or DEFAULT_MIX, rates or "")  # a mistake stops here, before any work
+    out = out.resolve()
+    database = None if database is None else absolute_database(database)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("summary.json", "acked_orders.jsonl", "report.md", "chart.png", "server.log"):
         (out / stale).unlink(missing_ok=True)
@@ -316,10 +337,10 @@ def run_loadtest(
     ):
         echo(f"database: {_shown(url)}")
         admin_key = _bootstrap_admin(url)
-        server = _Server.start(root, url, out / "server.log", out if profile_server else None)
+        server = _Server.start(url, out / "server.log", out if profile_server else None)
         echo(f"server: {server.base_url} (pid {server.process.pid})")
         try:
-            _generate(root, server, admin_key, out, arguments, time_limit_s, echo)
+            _generate(server, admin_key, out, arguments, time_limit_s, echo)
         finally:
             stopped = server.stop()
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

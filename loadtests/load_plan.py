@@ -1,23 +1,30 @@
 """The parameters of a load test: the mix of users, their rates, and where load may go.
 
-Plain values, no locust: ``dataex loadtest`` checks them before it starts anything, and the
-locustfile reads them. A mix gives each role a weight (``"trader=6,viewer=2"``; a role not
-named gets no users); rates give each role its tasks per second per user (0: no pause; a role
-not named keeps its default).
+Plain values, no locust: ``python -m loadtests`` checks them before it starts anything, and
+the load generator and the locustfile read them. A mix gives each role a weight
+(``"trader=6,viewer=2"``; a role not named gets no users); rates give each role its tasks per
+second per user (0: no pause; a role not named keeps its default); a duration is ``60s``,
+``2m`` or a number of seconds.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_MIX",
     "DEFAULT_RATES",
+    "MAX_DURATION_S",
+    "MAX_SPAWN_RATE",
+    "MAX_STEPS",
+    "MAX_USERS",
     "ROLES",
     "LoadPlan",
     "check_loopback",
     "parse_by_role",
+    "parse_duration",
 ]
 
 ROLES = ("trader", "market_maker", "viewer", "valuer")
@@ -29,6 +36,26 @@ DEFAULT_VALUERS = 10
 DEFAULT_INSTRUMENTS = 2
 MAX_VALUE = 10_000.0  # a weight, or tasks per second per user
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_USERS = 500
+MAX_DURATION_S = 600.0
+MAX_SPAWN_RATE = 500.0  # users started per second
+MAX_STEPS = 10  # steps of users in the mixed phase
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"60s"``, ``"2m"`` or ``"90"`` (seconds) as seconds; ``ValueError`` otherwise.
+
+    >>> parse_duration("2m"), parse_duration("10s"), parse_duration("1.5")
+    (120.0, 10.0, 1.5)
+    """
+    found = _DURATION.match(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration such as 60s or 2m")
+    seconds = float(found.group(1)) * (60 if found.group(2) == "m" else 1)
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise ValueError(f"the duration must be more than 0 and at most {MAX_DURATION_S:g} s")
+    return seconds
 
 
 def parse_by_role(text: str, what: str, base: dict[str, float] | None = None) -> dict[str, float]:

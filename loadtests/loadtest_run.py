@@ -1,4 +1,4 @@
-"""The load generator of ``dataex loadtest``: setup, then four measured phases, locust run
+"""The load generator of ``python -m loadtests``: setup, then four measured phases, locust run
 programmatically in this process.
 
     DATAEX_ADMIN_KEY=<key> python -m loadtests.loadtest_run --host http://127.0.0.1:8000 \\
@@ -52,17 +52,20 @@ from locust.env import Environment
 from locust.event import Events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, StatsEntry
 
-from loadtests.load_plan import LoadPlan, check_loopback
+from loadtests.load_plan import (
+    MAX_DURATION_S,
+    MAX_SPAWN_RATE,
+    MAX_STEPS,
+    MAX_USERS,
+    LoadPlan,
+    check_loopback,
+)
 from loadtests.locustfile import STATE, Participant, Trader, configure
 from loadtests.market_setup import bootstrap
 from loadtests.server import BARE_PATH, EDGE_PATH, INTERNALS_PATH
 
 __all__ = ["BareUser", "EdgeUser", "EndpointStats", "Window", "main", "run"]
 
-MAX_USERS = 500
-MAX_DURATION_S = 600.0
-MAX_SPAWN_RATE = 500.0
-MAX_STEPS = 10
 PHASES = ("bare", "edge", "orders", "mixed")
 PHASE_SHARES = {"bare": 0.15, "edge": 0.15, "orders": 0.35, "mixed": 0.35}
 MIN_WINDOW_S = 0.5

@@ -1,8 +1,8 @@
 """Load test of the exchange's API: locust users that behave like its participants.
 
-    DATAEX_ADMIN_KEY=<key> locust -f loadtests/locustfile.py --headless \\
+    DATAEX_ADMIN_KEY=<key> locust -f "$(python -m loadtests locustfile)" --headless \\
         --host http://127.0.0.1:8000 -u 50 -r 10 -t 60s --dataex-mix trader=6,viewer=2
-    dataex loadtest --users 50 --duration 60s     # server, setup, phases, checks and report
+    python -m loadtests --users 50 --duration 60s     # server, setup, phases, checks, report
 
 The users (one participant each, taken in turn from a pool made at setup):
 

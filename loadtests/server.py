@@ -1,7 +1,9 @@
 """The exchange's server for load tests: ``dataex serve``'s stack plus a bare endpoint.
 
-    python -m loadtests.server --host 127.0.0.1 --port 8000 --database sqlite:///load.db
-    python -m loadtests.server ... --profile DIR     # cProfile of the event loop and sequencer
+    python -m loadtests serve --port 8000 --database sqlite:///load.db
+    python -m loadtests serve ... --profile DIR     # cProfile of the event loop and sequencer
+
+(``python -m loadtests.server`` takes the same options; the load test starts it that way.)
 
 It builds the same app as ``dataex serve`` (``exchange.api.create_app`` with the settings from
 the environment, ``DATAEX_RATE_LIMIT`` included), with the same collector settings and the
@@ -67,6 +69,7 @@ __all__ = [
     "INTERNALS_PATH",
     "build_app",
     "main",
+    "serve",
 ]
 
 BARE_PATH = "/v1/loadtest/bare"
@@ -143,6 +146,29 @@ def _profile_sequencer(out: Path) -> None:
     Sequencer._run = profiled  # type: ignore[method-assign]
 
 
+def serve(host: str, port: int, database: str | None, log_level: str, profile: Path | None) -> None:
+    """Serve the load-test stack until SIGTERM or Ctrl-C; with ``profile``, write the two
+    profiles of the module docstring into that directory when it stops."""
+    app = build_app(Settings.from_env(database))
+    gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
+    print(f"dataex load-test server on http://{host}:{port}", flush=True)
+    if profile is None:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    profile.mkdir(parents=True, exist_ok=True)
+    _profile_sequencer(profile)
+    # uvicorn raises the SIGTERM it caught again once it has shut down; end by an exception
+    # instead of by the signal, so that the profile below is written.
+    signal.signal(signal.SIGTERM, _exit)
+    loop_profile = cProfile.Profile()
+    loop_profile.enable()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        loop_profile.disable()
+        loop_profile.dump_stats(profile / "server-loop.prof")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -151,24 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR")
     args = parser.parse_args(argv)
-    app = build_app(Settings.from_env(args.database))
-    gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
-    print(f"dataex load-test server on http://{args.host}:{args.port}", flush=True)
-    if args.profile is None:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-        return 0
-    args.profile.mkdir(parents=True, exist_ok=True)
-    _profile_sequencer(args.profile)
-    # uvicorn raises the SIGTERM it caught again once it has shut down; end by an exception
-    # instead of by the signal, so that the profile below is written.
-    signal.signal(signal.SIGTERM, _exit)
-    profile = cProfile.Profile()
-    profile.enable()
-    try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    finally:
-        profile.disable()
-        profile.dump_stats(args.profile / "server-loop.prof")
+    serve(args.host, args.port, args.database, args.log_level, args.profile)
     return 0
 
 

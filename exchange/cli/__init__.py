@@ -6,7 +6,6 @@ import typer
 
 from exchange.cli.export import export_command
 from exchange.cli.ledger import app as ledger_app
-from exchange.cli.loadtest import loadtest
 from exchange.cli.match import match
 from exchange.cli.participant import app as participant_app
 from exchange.cli.replay import replay_command
@@ -27,7 +26,6 @@ app.command("replay")(replay_command)
 app.command("export")(export_command)
 app.command("simulate")(simulate_command)
 app.command("sweep")(sweep_command)
-app.command("loadtest")(loadtest)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(participant_app, name="participant")
 app.add_typer(value_app, name="value")

@@ -1,50 +1,77 @@
-"""``dataex loadtest`` end to end, briefly: every phase, every role, every post-run check.
+"""``python -m loadtests`` end to end, briefly: every phase, every role, every post-run check.
 
 A few users for a few seconds on SQLite: the figures mean nothing at this size, the checks
-everything. The command runs as a user runs it (the console script, in a process of its own),
-because the load generator monkey-patches its process with gevent.
+everything. The command runs as a newcomer runs it, in a process of its own (the load
+generator monkey-patches its process with gevent), from a directory outside the checkout with
+the checkout on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-DATAEX = Path(sys.executable).parent / "dataex"
+CHECKOUT = Path(__file__).resolve().parents[2]
 SMOKE_TIMEOUT_S = 120  # a run takes about 15 s; a hung one fails instead of hanging the suite
 EVERY_ROLE = "trader=1,market_maker=1,viewer=1,valuer=1"
 
 
-def test_short_load_test_passes_every_check(tmp_path: Path) -> None:
-    out = tmp_path / "results"
-    result = subprocess.run(
-        [
-            str(DATAEX),
-            "loadtest",
-            "--users",
-            "4",
-            "--spawn-rate",
-            "20",
-            "--duration",
-            "5s",
-            "--steps",
-            "1",
-            "--mix",
-            EVERY_ROLE,
-            "--rates",
-            "trader=20,market_maker=20,viewer=20,valuer=2",
-            "--out",
-            str(out),
-        ],
+def _loadtests(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m loadtests ARGS`` run from ``cwd`` with the checkout on ``PYTHONPATH``."""
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    return subprocess.run(
+        [sys.executable, "-m", "loadtests", *args],
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=SMOKE_TIMEOUT_S,
         check=False,
     )
+
+
+def _untracked(checkout: Path) -> set[str]:
+    """Files in the checkout that git does not track and does not ignore."""
+    listed = subprocess.run(
+        ["git", "-C", str(checkout), "ls-files", "--others", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(listed.stdout.splitlines())
+
+
+def test_short_load_test_from_elsewhere_passes_every_check_and_writes_only_there(
+    tmp_path: Path,
+) -> None:
+    untracked_before = _untracked(CHECKOUT)
+    # No --out: the default, relative, is the working directory's.
+    result = _loadtests(
+        "--users",
+        "4",
+        "--spawn-rate",
+        "20",
+        "--duration",
+        "5s",
+        "--steps",
+        "1",
+        "--mix",
+        EVERY_ROLE,
+        "--rates",
+        "trader=20,market_maker=20,viewer=20,valuer=2",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error:" not in result.stderr, result.stderr
+    out = tmp_path / "loadtest-results"
+    assert f"report: {out / 'report.md'}" in result.stdout
+    # Others may add files to a shared checkout meanwhile: look for the run's own names only.
+    written = {path.name for path in out.iterdir()} | {"loadtest-results", "loadtest.db"}
+    new_files = _untracked(CHECKOUT) - untracked_before
+    assert not [path for path in new_files if set(Path(path).parts) & written], new_files
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert [phase["name"] for phase in summary["phases"]] == ["bare", "edge", "orders", "mixed"]
@@ -84,13 +111,23 @@ def test_short_load_test_passes_every_check(tmp_path: Path) -> None:
 
 
 def test_bad_duration_is_an_error_line_and_exit_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(DATAEX), "loadtest", "--duration", "forever", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=SMOKE_TIMEOUT_S,
-        check=False,
-    )
+    result = _loadtests("--duration", "forever", cwd=tmp_path)
     assert result.returncode == 2
-    assert "is not a duration" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: 'forever' is not a duration such as 60s or 2m"
+    assert not (tmp_path / "loadtest-results").exists()
+
+
+def test_help_names_the_subcommands_and_run_takes_the_options(tmp_path: Path) -> None:
+    top = _loadtests("--help", cwd=tmp_path)
+    assert top.returncode == 0, top.stderr
+    for command in ("run", "serve", "locustfile"):
+        assert command in top.stdout
+    run = _loadtests("run", "--help", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "--duration" in run.stdout and "--out" in run.stdout
+
+
+def test_locustfile_is_the_packages_own(tmp_path: Path) -> None:
+    result = _loadtests("locustfile", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == CHECKOUT / "loadtests" / "locustfile.py"
