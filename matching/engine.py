@@ -216,10 +216,13 @@ class Engine:
                 self._orders[order_id] = order
                 if c.expire_ts is not None:
                     heappush(self._gtd_expiries, (c.expire_ts, order_id))
-                if is_buy:
-                    changes = ((BUY, level.price, level.total),) + changes
+                entry = (side, level.price, level.total)
+                if not changes:
+                    changes = (entry,)
+                elif is_buy:
+                    changes = (entry, *changes)
                 else:
-                    changes = changes + ((SELL, level.price, level.total),)
+                    changes = (*changes, entry)
         if changes and not book.hidden:
             self._book_changed(book, changes, events)
         return events

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Final
 
 # Large enough that a book of a few hundred levels is one chunk; small enough that moving
@@ -95,7 +96,7 @@ class LevelKeys:
 
     def check_invariants(self) -> None:
         keys = self.ascending()
-        assert all(a < b for a, b in zip(keys, keys[1:])), "level keys not strictly sorted"
+        assert all(a < b for a, b in pairwise(keys)), "level keys not strictly sorted"
         assert self.size == len(keys), "level key count drifted"
         assert all(self.chunks), "empty chunk kept"
         assert self.maxes == [chunk[-1] for chunk in self.chunks], "chunk maxima drifted"

@@ -20,7 +20,6 @@ from matching.auction import Clearing
 from matching.book import Book, HalfBook, Level, Order
 from matching.commands import AddInstrument, Amend, Cancel, Expire, NewOrder, SetPhase, Uncross
 from matching.engine import Engine
-from matching.levelkeys import LevelKeys
 from matching.events import (
     Accepted,
     Amended,
@@ -33,6 +32,7 @@ from matching.events import (
     Trade,
 )
 from matching.instrument import InstrumentSpec
+from matching.levelkeys import LevelKeys
 
 READ_ONLY = (  # every field is a constructor argument, in order
     Accepted,
