@@ -2,21 +2,17 @@
 settlement, housekeeping, and durability through the sequencer and recovery.
 
 Most tests drive ``Exchange.execute`` directly through ``helpers.Market``, which checks the
-exchange's invariants after every command. Tests marked ``xfail(strict=True)`` pin bugs in
-``exchange/`` that are reported, not fixed, here; each reason says what goes wrong.
+exchange's invariants after every command.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
 
 from exchange import commands as c
 from exchange import service
@@ -25,7 +21,6 @@ from exchange.compliance import COMPLIANCE_CHECKS
 from exchange.errors import ExchangeError, Reason
 from exchange.orders import OrderStatus
 from exchange.recovery import recover
-from exchange.sequencer import SequencerStopped
 from exchange.service import OPERATOR
 from ledger import EntryKind, accounts
 from ledger.verify import verify
@@ -50,7 +45,6 @@ from tests.exchange.helpers import (
     snapshot,
     totals_by_asset,
 )
-from tests.strategies import EXCHANGE_BUYERS, EXCHANGE_PROVIDER, exchange_steps
 
 PRICE = 1_000  # minor units per licence unit; the instrument's tick is 100
 
@@ -948,104 +942,3 @@ def test_sequencer_serves_the_next_command_after_a_command_fails_with_a_bug(
         cwd=root, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert child.returncode == 0, (child.returncode, child.stderr[-2_000:])
-
-
-# -- a property: random order flow through the sequencer, then recovery --------------------
-
-TICK_MINOR = 100
-BAND_LOW_MINOR, BAND_HIGH_MINOR = 500, 2_000
-
-
-def _run_steps(steps: list[tuple], directory: Path) -> None:
-    with sequenced(directory) as (sequencer, ledger, clock):
-        build_ready_market(
-            sequencer.execute, buyers=EXCHANGE_BUYERS, duration_months=1,
-            price_band_low_minor=BAND_LOW_MINOR, price_band_high_minor=BAND_HIGH_MINOR,
-        )  # fmt: skip
-        # Every buyer starts with a holding, so resales can happen from the first step.
-        sequencer.execute(sell(EXCHANGE_PROVIDER, "seed", PRICE, 4 * len(EXCHANGE_BUYERS)))
-        for buyer in EXCHANGE_BUYERS:
-            sequencer.execute(buy(buyer, "seed", PRICE, 4))
-        submitted: dict[str, list[c.SubmitOrder]] = {}
-        order_ids: dict[str, list[int]] = {}
-        first_results: dict[tuple[str, str], object] = {}
-        for number, step in enumerate(steps):
-            command: c.Command
-            kind, actor = step[0], step[1]
-            if kind == "submit":
-                _, _, side, order_type, ticks, quantity, tif, expire_after_ns = step
-                price = ticks * TICK_MINOR
-                if order_type == "market":
-                    price = None if side == "sell" or ticks % 2 else price
-                now_ns = max(clock.now_ns, sequencer.exchange.last_ts_ns)
-                expire_ns = now_ns + expire_after_ns if tif == "GTD" else None
-                command = c.SubmitOrder(
-                    actor, f"{actor}-{number}", 0, SYMBOL, side, order_type, price, quantity,
-                    tif, expire_ns, False, "cancel_newest",
-                )  # fmt: skip
-                submitted.setdefault(actor, []).append(command)
-            elif kind == "retry":
-                if not submitted.get(actor):
-                    continue
-                command = submitted[actor][step[2] % len(submitted[actor])]
-            elif kind == "wait":
-                clock.now_ns = max(clock.now_ns, sequencer.exchange.last_ts_ns) + (
-                    MONTH_NS // 2 if actor == "half_licence" else 20
-                )
-                command = c.Housekeeping(OPERATOR)
-            else:
-                # Mostly one of the actor's open orders; sometimes any of its orders, which
-                # may be closed (and is then refused).
-                open_ids = [o.order_id for o in sequencer.exchange.orders_of(
-                    actor, open_only=True, after_id=0, limit=1_000)]  # fmt: skip
-                ids = open_ids if open_ids and step[2] % 4 else order_ids.get(actor)
-                order_id = ids[step[2] % len(ids)] if ids else 10**6
-                if kind == "cancel":
-                    command = c.CancelOrder(actor, order_id)
-                else:
-                    price_ticks, quantity = step[3], step[4]
-                    price = None if price_ticks is None else price_ticks * TICK_MINOR
-                    command = c.AmendOrder(actor, order_id, price, quantity)
-            try:
-                outcome = sequencer.execute(command)
-            except ExchangeError as error:
-                event(f"refused {type(command).__name__}: {error.reason}")
-                continue
-            except SequencerStopped:
-                # The duplicate release key of an amend that trades (see the xfail test
-                # above): the command is refused and the state rebuilt from the journal,
-                # which the checks below still cover.
-                assert isinstance(command, c.AmendOrder)
-                event("amend not committed (known bug)")
-                continue
-            event(f"applied {type(command).__name__}")
-            for entry in outcome.entries:
-                if entry.kind is EntryKind.TRADE_SETTLEMENT:
-                    event("primary trade" if entry.body["primary"] else "resale trade")
-                elif entry.kind is EntryKind.LICENCE_EXPIRY:
-                    event("licence lapsed")
-            if isinstance(command, c.SubmitOrder):
-                key = (command.actor, command.client_order_id)
-                if outcome.command is None:
-                    event("identical retry answered")
-                    assert outcome.result == first_results[key]
-                else:
-                    first_results[key] = outcome.result
-                    order_ids.setdefault(actor, []).append(outcome.result.order_id)
-            sequencer.exchange.check_invariants()
-    exchange = sequencer.exchange
-    exchange.check_invariants()
-    assert verify(ledger).ok
-    assert set(totals_by_asset(dict(exchange.risk.balances)).values()) <= {0}
-    fills = [fill for fills in exchange.settlement.fills.values() for fill in fills]
-    assert exchange.risk.balances[accounts.EXCHANGE_FEES] == sum(f.fee_minor for f in fills)
-    recorded = {a: u for (a, _asset), u in ledger.balances().items() if u}
-    assert recorded == {a: u for a, u in exchange.risk.balances.items() if u}
-    assert_same_state(recover(ledger), exchange)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(exchange_steps(), min_size=10, max_size=50))
-def test_random_order_flow_settles_and_recovers_to_the_same_state(steps: list[tuple]) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        _run_steps(steps, Path(directory))
