@@ -11,22 +11,28 @@ Formats (docs/valuation.md has every column):
   ``attribution`` for the income approach.
 
 Files are UTF-8 (a byte-order mark is allowed), comma-separated, with a header row naming the
-columns in any order (case-insensitive). Blank lines are skipped. A value that cannot be read
-raises :class:`CsvFileError` naming the file, the line (the header is line 1) and the column;
-so does a trade or target of a product the products file does not describe.
+columns in any order (case-insensitive). Blank lines are skipped. Each row is validated by a
+strict pydantic model of its file's columns, whose parsers read the text of each value. A
+value that cannot be read raises :class:`CsvFileError` naming the file, the line (the header
+is line 1) and the column; so does a trade or target of a product the products file does not
+describe.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from exchange.catalogue import Exclusivity, Scope, Territory, UpdateFrequency
 from exchange.pricing.records import (
@@ -134,6 +140,7 @@ _TERRITORIES = {
 }
 
 E = TypeVar("E", bound=StrEnum)
+R = TypeVar("R", bound="_Row")
 
 
 class CsvFileError(Exception):
@@ -167,76 +174,162 @@ class TargetRow:
     income: IncomeInputs | None
 
 
-class _Row:
-    """One data row with typed accessors whose errors name the file, line and column."""
+class _Row(BaseModel):
+    """One data row, its columns typed: each value is text that a column's parser turns into
+    its type (an error raised there names the column); nothing else is coerced."""
 
-    __slots__ = ("line", "path", "values")
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    def __init__(self, path: str, line: int, values: dict[str, str]) -> None:
-        self.path, self.line, self.values = path, line, values
 
-    def fail(self, column: str, message: str) -> CsvFileError:
-        return CsvFileError(self.path, self.line, column, message)
+def _problem(message: str) -> PydanticCustomError:
+    # The message travels in the context: a template would read the braces of a value.
+    return PydanticCustomError("csv_value", "{message}", {"message": message})
 
-    def text(self, column: str) -> str:
-        value = self.values.get(column, "").strip()
-        if not value:
-            raise self.fail(column, "is empty")
-        if len(value) > MAX_ID_CHARS:
-            raise self.fail(column, f"is longer than {MAX_ID_CHARS} characters")
-        return value
 
-    def optional(self, column: str) -> str:
-        return self.values.get(column, "").strip()
+def _text(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise _problem("is empty")
+    if len(text) > MAX_ID_CHARS:
+        raise _problem(f"is longer than {MAX_ID_CHARS} characters")
+    return text
 
-    def integer(self, column: str, low: int, high: int) -> int:
-        text = self.text(column)
+
+def _whole(low: int, high: int) -> BeforeValidator:
+    def parse(value: str) -> int:
+        text = _text(value)
         try:
-            value = int(text)
+            number = int(text)
         except ValueError:
-            raise self.fail(column, f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise self.fail(column, f"{value} is not in {low}..{high}")
-        return value
+            raise _problem(f"{text!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise _problem(f"{number} is not in {low}..{high}")
+        return number
 
-    def number(self, column: str, low: float, high: float, *, open_low: bool = False) -> float:
-        text = self.text(column)
-        try:
-            value = float(text)
-        except ValueError:
-            raise self.fail(column, f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise self.fail(column, f"{text!r} is not a finite number")
-        too_low = value <= low if open_low else value < low
-        if too_low or value > high:
-            bracket = "(" if open_low else "["
-            raise self.fail(column, f"{text} is not in {bracket}{low:g}, {high:g}]")
-        return value
+    return BeforeValidator(parse)
 
-    def choice(self, column: str, choices: Mapping[str, E]) -> E:
-        text = self.text(column)
+
+def _parse_number(low: float, high: float, open_low: bool, value: str) -> float:
+    text = _text(value)
+    try:
+        number = float(text)
+    except ValueError:
+        raise _problem(f"{text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _problem(f"{text!r} is not a finite number")
+    too_low = number <= low if open_low else number < low
+    if too_low or number > high:
+        bracket = "(" if open_low else "["
+        raise _problem(f"{text} is not in {bracket}{low:g}, {high:g}]")
+    return number
+
+
+def _number(low: float, high: float, *, open_low: bool = False) -> BeforeValidator:
+    return BeforeValidator(functools.partial(_parse_number, low, high, open_low))
+
+
+def _optional_number(low: float, high: float) -> BeforeValidator:
+    """An empty value is absent (None); any other is a number in ``[low, high]``."""
+    return BeforeValidator(
+        lambda value: _parse_number(low, high, False, value) if value.strip() else None
+    )
+
+
+def _choice(choices: Mapping[str, E]) -> BeforeValidator:
+    def parse(value: str) -> E:
+        text = _text(value)
         key = text.lower().replace("-", "_").replace(" ", "_")
         if key not in choices:
             allowed = sorted({member.value for member in choices.values()})
-            raise self.fail(column, f"{text!r} is not one of {', '.join(allowed)}")
+            raise _problem(f"{text!r} is not one of {', '.join(allowed)}")
         return choices[key]
 
-    def date(self, column: str) -> dt.date:
-        text = self.text(column)
-        try:
-            if len(text) == 10:
-                return dt.date.fromisoformat(text)
-            return dt.datetime.fromisoformat(text).date()
-        except ValueError:
-            raise self.fail(column, f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+    return BeforeValidator(parse)
 
-    def terms(self) -> TermsRecord:
-        return TermsRecord(
-            exclusivity=self.choice("exclusivity", _EXCLUSIVITY),
-            duration_months=self.integer("duration_months", 1, MAX_DURATION_MONTHS),
-            scope=self.choice("scope", _SCOPES),
-            territory=self.choice("territory", _TERRITORIES),
-        )
+
+def _date(value: str) -> dt.date:
+    text = _text(value)
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        raise _problem(f"{text!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _cash_flows(value: str) -> tuple[float, ...] | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(";"))
+    except ValueError:
+        raise _problem(f"{text!r} is not numbers separated by ';'") from None
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Date = Annotated[dt.date, BeforeValidator(_date)]
+Share = Annotated[float, _number(0, 1)]
+
+
+class _ProductRow(_Row):
+    product_id: Text
+    category: Text
+    region: Text
+    record_count: Annotated[int, _whole(1, MAX_RECORD_COUNT)]
+    coverage_months: Annotated[float, _number(0, 12_000, open_low=True)]
+    update_frequency: Annotated[UpdateFrequency, _choice(_FREQUENCIES)]
+    completeness: Share
+    accuracy: Share
+    timeliness: Share
+    consistency: Share
+    cost_basis: Annotated[float, _number(0, MAX_AMOUNT)]
+
+
+ExclusivityColumn = Annotated[Exclusivity, _choice(_EXCLUSIVITY)]
+DurationColumn = Annotated[int, _whole(1, MAX_DURATION_MONTHS)]
+ScopeColumn = Annotated[Scope, _choice(_SCOPES)]
+TerritoryColumn = Annotated[Territory, _choice(_TERRITORIES)]
+
+
+class _TradeRow(_Row):
+    trade_id: Text
+    product_id: Text
+    exclusivity: ExclusivityColumn
+    duration_months: DurationColumn
+    scope: ScopeColumn
+    territory: TerritoryColumn
+    price: Annotated[float, _number(0, MAX_AMOUNT, open_low=True)]
+    quantity: Annotated[int, _whole(1, 10**12)]
+    traded_at: Date
+
+
+class _TargetRow(_Row):
+    product_id: Text
+    exclusivity: ExclusivityColumn
+    duration_months: DurationColumn
+    scope: ScopeColumn
+    territory: TerritoryColumn
+    as_of: Date
+    annual_cash_flows: Annotated[tuple[float, ...] | None, BeforeValidator(_cash_flows)] = None
+    discount_rate: Annotated[float | None, _optional_number(-0.99, 10)] = None
+    attribution: Annotated[float | None, _optional_number(0, 1)] = None
+
+
+def _terms(row: _TradeRow | _TargetRow) -> TermsRecord:
+    return TermsRecord(row.exclusivity, row.duration_months, row.scope, row.territory)
+
+
+def _validated(model: type[R], path: str, line: int, values: dict[str, str]) -> R:
+    """``values`` as a ``model`` row; the first problem raises :class:`CsvFileError` naming
+    its column."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        column = str(first["loc"][0]) if first["loc"] else None
+        message = str(first["ctx"]["message"]) if first["type"] == "csv_value" else first["msg"]
+        raise CsvFileError(path, line, column, message) from None
 
 
 def _rows(
@@ -245,7 +338,7 @@ def _rows(
     required: tuple[str, ...],
     known: tuple[str, ...],
     max_rows: int,
-) -> Iterator[_Row]:
+) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.reader(lines)
     try:
         header = next(reader, None)
@@ -275,7 +368,7 @@ def _rows(
                 raise CsvFileError(
                     path, line, None, f"{len(fields)} values for {len(names)} columns"
                 )
-            yield _Row(path, line, dict(zip(names, fields, strict=True)))
+            yield line, dict(zip(names, fields, strict=True))
     except csv.Error as error:
         raise CsvFileError(path, reader.line_num, None, f"not readable as CSV: {error}") from None
 
@@ -283,23 +376,11 @@ def _rows(
 def parse_products(path: str, lines: Iterable[str]) -> dict[str, ProductRecord]:
     """Products by id, in file order."""
     products: dict[str, ProductRecord] = {}
-    for row in _rows(path, lines, PRODUCT_COLUMNS, PRODUCT_COLUMNS, MAX_PRODUCT_ROWS):
-        product_id = row.text("product_id")
-        if product_id in products:
-            raise row.fail("product_id", f"{product_id!r} appears twice")
-        products[product_id] = ProductRecord(
-            product_id=product_id,
-            category=row.text("category"),
-            region=row.text("region"),
-            record_count=row.integer("record_count", 1, MAX_RECORD_COUNT),
-            coverage_months=row.number("coverage_months", 0, 12_000, open_low=True),
-            update_frequency=row.choice("update_frequency", _FREQUENCIES),
-            completeness=row.number("completeness", 0, 1),
-            accuracy=row.number("accuracy", 0, 1),
-            timeliness=row.number("timeliness", 0, 1),
-            consistency=row.number("consistency", 0, 1),
-            cost_basis=row.number("cost_basis", 0, MAX_AMOUNT),
-        )
+    for line, values in _rows(path, lines, PRODUCT_COLUMNS, PRODUCT_COLUMNS, MAX_PRODUCT_ROWS):
+        row = _validated(_ProductRow, path, line, values)
+        if row.product_id in products:
+            raise CsvFileError(path, line, "product_id", f"{row.product_id!r} appears twice")
+        products[row.product_id] = ProductRecord(**row.model_dump())
     return products
 
 
@@ -309,22 +390,20 @@ def parse_trades(
     """Trades in file order; each must name a product of ``products``."""
     trades: list[TradeRecord] = []
     seen: set[str] = set()
-    for row in _rows(path, lines, TRADE_COLUMNS, TRADE_COLUMNS, MAX_TRADE_ROWS):
-        trade_id = row.text("trade_id")
-        if trade_id in seen:
-            raise row.fail("trade_id", f"{trade_id!r} appears twice")
-        seen.add(trade_id)
-        product_id = row.text("product_id")
-        if product_id not in products:
-            raise row.fail("product_id", f"{product_id!r} is not in the products file")
+    for line, values in _rows(path, lines, TRADE_COLUMNS, TRADE_COLUMNS, MAX_TRADE_ROWS):
+        row = _validated(_TradeRow, path, line, values)
+        if row.trade_id in seen:
+            raise CsvFileError(path, line, "trade_id", f"{row.trade_id!r} appears twice")
+        seen.add(row.trade_id)
+        _check_product(path, line, row.product_id, products)
         trades.append(
             TradeRecord(
-                trade_id=trade_id,
-                product_id=product_id,
-                terms=row.terms(),
-                price=row.number("price", 0, MAX_AMOUNT, open_low=True),
-                quantity=row.integer("quantity", 1, 10**12),
-                traded_at=row.date("traded_at"),
+                trade_id=row.trade_id,
+                product_id=row.product_id,
+                terms=_terms(row),
+                price=row.price,
+                quantity=row.quantity,
+                traded_at=row.traded_at,
             )
         )
     return trades
@@ -335,33 +414,33 @@ def parse_targets(
 ) -> list[TargetRow]:
     """Targets in file order; each must name a product of ``products``."""
     targets: list[TargetRow] = []
-    for row in _rows(path, lines, TARGET_REQUIRED_COLUMNS, TARGET_COLUMNS, MAX_TARGET_ROWS):
-        product_id = row.text("product_id")
-        if product_id not in products:
-            raise row.fail("product_id", f"{product_id!r} is not in the products file")
-        terms = row.terms()
-        as_of = row.date("as_of")
+    rows = _rows(path, lines, TARGET_REQUIRED_COLUMNS, TARGET_COLUMNS, MAX_TARGET_ROWS)
+    for line, values in rows:
+        row = _validated(_TargetRow, path, line, values)
+        _check_product(path, line, row.product_id, products)
         income = None
-        if row.optional("annual_cash_flows"):
-            flows_text = row.optional("annual_cash_flows")
-            try:
-                flows = tuple(float(part) for part in flows_text.split(";"))
-            except ValueError:
-                raise row.fail(
-                    "annual_cash_flows", f"{flows_text!r} is not numbers separated by ';'"
-                ) from None
+        if row.annual_cash_flows is not None:
+            if row.discount_rate is None:
+                raise CsvFileError(path, line, "discount_rate", "is empty")
             income = IncomeInputs(
-                annual_cash_flows=flows,
-                discount_rate=row.number("discount_rate", -0.99, 10),
-                attribution=row.number("attribution", 0, 1) if row.optional("attribution") else 1,
+                annual_cash_flows=row.annual_cash_flows,
+                discount_rate=row.discount_rate,
+                attribution=1 if row.attribution is None else row.attribution,
             )
             problem = income.problem()
             if problem is not None:
-                raise row.fail("annual_cash_flows", problem)
-        elif row.optional("discount_rate") or row.optional("attribution"):
-            raise row.fail("annual_cash_flows", "is empty, but a discount rate is given")
-        targets.append(TargetRow(row.line, product_id, terms, as_of, income))
+                raise CsvFileError(path, line, "annual_cash_flows", problem)
+        elif row.discount_rate is not None or row.attribution is not None:
+            raise CsvFileError(
+                path, line, "annual_cash_flows", "is empty, but a discount rate is given"
+            )
+        targets.append(TargetRow(line, row.product_id, _terms(row), row.as_of, income))
     return targets
+
+
+def _check_product(path: str, line: int, product_id: str, products: Mapping[str, object]) -> None:
+    if product_id not in products:
+        raise CsvFileError(path, line, "product_id", f"{product_id!r} is not in the products file")
 
 
 def _read(path: Path, parse: Callable[[str, Iterable[str]], object]):
