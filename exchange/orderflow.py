@@ -20,9 +20,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Annotated, BinaryIO, TypeVar
 
 import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
 
 from matching import (
     Accepted,
@@ -156,8 +158,11 @@ def parse_order_flow(
     opened: set[str] = set()
     previous: tuple[int, int] | None = None  # (seq, ts) of the previous row
     for line, values in _read_table(lines, ORDER_FLOW_REQUIRED_COLUMNS, ORDER_FLOW_COLUMNS):
-        row = _Row(line, values)
-        seq, ts = row.integer("seq"), row.integer("ts")
+        # One validation a row: the model of the row's action, which reads seq, ts and the
+        # action first; an unknown action is left to the common model to refuse.
+        action = values["action"].lower()
+        row = _validated(_ACTION_ROWS.get(action, _Head), line, values, action)
+        seq, ts = row.seq, row.ts
         if previous is not None:
             if seq <= previous[0]:
                 raise OrderFlowError(
@@ -166,9 +171,7 @@ def parse_order_flow(
             if ts < previous[1]:
                 raise OrderFlowError(line, f"ts {ts} is before the previous row's {previous[1]}")
         previous = seq, ts
-        action = row.choice_text("action", ACTIONS)
-        row.action = action
-        command = _command(row, action, seq, ts)
+        command = _command(row, seq, ts)
         symbol = getattr(command, "symbol", None)
         if symbol is not None and symbol not in opened:
             opened.add(symbol)
@@ -188,30 +191,17 @@ def parse_instruments(lines: Iterable[str]) -> dict[str, Listing]:
     """
     listings: dict[str, Listing] = {}
     for line, values in _read_table(lines, INSTRUMENT_REQUIRED_COLUMNS, INSTRUMENT_COLUMNS):
-        row = _Row(line, values)
-        symbol = row.required("symbol")
+        row = _validated(_InstrumentRow, line, values, None)
+        symbol = row.symbol
         if symbol in listings:
             raise OrderFlowError(line, f"symbol {symbol!r} is listed twice")
-        spec_fields: dict[str, object] = {}
-        for name in (
-            "tick_size",
-            "lot_size",
-            "price_band_low",
-            "price_band_high",
-            "max_order_quantity",
-        ):
-            spec_fields[name] = row.optional_integer(name)
-        spec_fields["trading_mode"] = row.optional_choice("trading_mode", TradingMode)
-        spec_fields["sealed_bid_pricing"] = row.optional_choice(
-            "sealed_bid_pricing", SealedBidPricing
-        )
         # Absent values keep InstrumentSpec's own defaults (and its own idea of "no band").
-        given = {name: value for name, value in spec_fields.items() if value is not None}
-        spec = InstrumentSpec(symbol, **given)  # type: ignore[arg-type]
+        given = row.model_dump(exclude={"symbol", "phase"}, exclude_none=True)
+        spec = InstrumentSpec(symbol, **given)
         problem = spec.problem()
         if problem is not None:
             raise OrderFlowError(line, f"instrument {symbol}: {problem}")
-        phase = row.optional_choice("phase", Phase)
+        phase = row.phase
         if phase is Phase.CONTINUOUS and spec.trading_mode is not TradingMode.CONTINUOUS:
             raise OrderFlowError(
                 line,
@@ -257,46 +247,32 @@ def _opening_phase(listing: Listing, command: Command) -> Phase:
     return Phase.CONTINUOUS if continuous_allowed else Phase.AUCTION
 
 
-def _command(row: _Row, action: str, seq: int, ts: int) -> Command:
-    if action == "new":
+def _command(row: _ActionRow, seq: int, ts: int) -> Command:
+    if isinstance(row, _NewRow):
         return NewOrder(
             seq,
             ts,
-            order_id=row.integer("order_id"),
-            participant=row.required("participant"),
-            symbol=row.required("symbol"),
-            side=row.choice("side", Side),
-            quantity=row.integer("quantity"),
-            price=row.optional_integer("price"),
-            order_type=row.optional_choice("type", OrderType) or OrderType.LIMIT,
-            tif=row.optional_choice("tif", TimeInForce) or TimeInForce.GTC,
-            expire_ts=row.optional_integer("expire_ts"),
-            post_only=row.boolean("post_only"),
-            stp=row.optional_choice("stp", SelfTradePrevention)
-            or SelfTradePrevention.CANCEL_NEWEST,
+            order_id=row.order_id,
+            participant=row.participant,
+            symbol=row.symbol,
+            side=row.side,
+            quantity=row.quantity,
+            price=row.price,
+            order_type=row.type or OrderType.LIMIT,
+            tif=row.tif or TimeInForce.GTC,
+            expire_ts=row.expire_ts,
+            post_only=row.post_only,
+            stp=row.stp or SelfTradePrevention.CANCEL_NEWEST,
         )
-    if action == "cancel":
-        return Cancel(seq, ts, row.integer("order_id"), row.required("participant"))
-    if action == "amend":
-        return Amend(
-            seq,
-            ts,
-            row.integer("order_id"),
-            row.required("participant"),
-            price=row.optional_integer("price"),
-            quantity=row.optional_integer("quantity"),
-        )
-    if action == "phase":
-        return SetPhase(
-            seq,
-            ts,
-            row.required("symbol"),
-            row.choice("phase", Phase),
-            cancel_resting=row.boolean("cancel_resting"),
-        )
-    if action == "uncross":
-        return Uncross(seq, ts, row.required("symbol"))
-    assert action == "expire", action
+    if isinstance(row, _CancelRow):
+        return Cancel(seq, ts, row.order_id, row.participant)
+    if isinstance(row, _AmendRow):
+        return Amend(seq, ts, row.order_id, row.participant, price=row.price, quantity=row.quantity)
+    if isinstance(row, _PhaseRow):
+        return SetPhase(seq, ts, row.symbol, row.phase, cancel_resting=row.cancel_resting)
+    if isinstance(row, _UncrossRow):
+        return Uncross(seq, ts, row.symbol)
+    assert isinstance(row, _ExpireRow), row
     return Expire(seq, ts)
 
 
@@ -355,73 +331,185 @@ def _header(
     return names
 
 
-class _Row:
-    """One data row's fields, with typed accessors that raise errors naming the line."""
+# ---------------------------------------------------------------------------- row models
+#
+# Each row is validated by a strict pydantic model: the columns that an action (or the
+# instruments file) reads, each parsed from its text by the column's parser. A row carries
+# every column of its header, so the models ignore the columns their action does not read;
+# the header check has already refused any column the format does not know.
 
-    __slots__ = ("action", "line", "values")
 
-    def __init__(self, line: int, values: dict[str, str]) -> None:
-        self.line = line
-        self.values = values
-        self.action: str | None = None
+def _problem(message: str) -> PydanticCustomError:
+    # The message travels in the context: a template would read the braces of a value.
+    return PydanticCustomError("order_flow", "{message}", {"message": message})
 
-    def required(self, column: str) -> str:
-        value = self.values.get(column, "")
-        if value:
-            return value
-        if self.action is None:
-            raise OrderFlowError(self.line, f"{column} is empty")
-        needs = f"action {self.action!r} needs {column}"
-        if column not in self.values:
-            raise OrderFlowError(self.line, f"{needs}, but the header has no {column!r} column")
-        raise OrderFlowError(self.line, f"{needs}, which is empty")
 
-    def integer(self, column: str) -> int:
-        return self._to_integer(column, self.required(column))
+def _required(value: str) -> str:
+    if not value:
+        raise PydanticCustomError("empty", "is empty")
+    return value
 
-    def optional_integer(self, column: str) -> int | None:
-        text = self.values.get(column, "")
-        return self._to_integer(column, text) if text else None
 
-    def boolean(self, column: str) -> bool:
-        text = self.values.get(column, "")
-        value = _BOOLEANS.get(text.lower())
-        if value is None:
-            raise OrderFlowError(self.line, f"{column} {text!r} is not true or false")
-        return value
+def _to_integer(value: str, info: ValidationInfo) -> int:
+    if not _INTEGER.fullmatch(value):
+        raise _problem(f"{info.field_name} {value!r} is not an integer")
+    number = int(value)
+    if abs(number) > INT64_MAX:
+        raise _problem(f"{info.field_name} {value} is out of the 64-bit range")
+    return number
 
-    def choice_text(self, column: str, allowed: tuple[str, ...]) -> str:
-        text = self.required(column).lower()
-        if text not in allowed:
-            raise OrderFlowError(
-                self.line, f"unknown {column} {self.values[column]!r}; expected {_one_of(allowed)}"
-            )
-        return text
 
-    def choice(self, column: str, kind: type[E]) -> E:
-        self.required(column)
-        value = self.optional_choice(column, kind)
-        assert value is not None
-        return value
+def _integer(value: str, info: ValidationInfo) -> int:
+    return _to_integer(_required(value), info)
 
-    def optional_choice(self, column: str, kind: type[E]) -> E | None:
-        text = self.values.get(column, "")
-        if not text:
+
+def _optional_integer(value: str, info: ValidationInfo) -> int | None:
+    return _to_integer(value, info) if value else None
+
+
+def _boolean(value: str, info: ValidationInfo) -> bool:
+    answer = _BOOLEANS.get(value.lower())
+    if answer is None:
+        raise _problem(f"{info.field_name} {value!r} is not true or false")
+    return answer
+
+
+def _optional_choice(kind: type[E]) -> BeforeValidator:
+    # Values are case-insensitive: ``gtc`` is GTC and ``BUY`` is buy.
+    members = {member.value.lower(): member for member in kind}
+
+    def parse(value: str, info: ValidationInfo) -> E | None:
+        if not value:
             return None
-        # Values are case-insensitive: ``gtc`` is GTC and ``BUY`` is buy.
-        for member in kind:
-            if member.value.lower() == text.lower():
-                return member
-        allowed = tuple(member.value for member in kind)
-        raise OrderFlowError(self.line, f"{column} {text!r} is not {_one_of(allowed)}")
+        member = members.get(value.lower())
+        if member is None:
+            allowed = tuple(member.value for member in kind)
+            raise _problem(f"{info.field_name} {value!r} is not {_one_of(allowed)}")
+        return member
 
-    def _to_integer(self, column: str, text: str) -> int:
-        if not _INTEGER.fullmatch(text):
-            raise OrderFlowError(self.line, f"{column} {text!r} is not an integer")
-        value = int(text)
-        if abs(value) > INT64_MAX:
-            raise OrderFlowError(self.line, f"{column} {text} is out of the 64-bit range")
-        return value
+    return BeforeValidator(parse)
+
+
+def _choice(kind: type[E]) -> BeforeValidator:
+    optional = _optional_choice(kind).func
+    return BeforeValidator(lambda value, info: optional(_required(value), info))
+
+
+def _action(value: str) -> str:
+    action = _required(value).lower()
+    if action not in ACTIONS:
+        raise _problem(f"unknown action {value!r}; expected {_one_of(ACTIONS)}")
+    return action
+
+
+Text = Annotated[str, BeforeValidator(_required)]
+Integer = Annotated[int, BeforeValidator(_integer)]
+OptionalInteger = Annotated[int | None, BeforeValidator(_optional_integer)]
+# An absent or empty boolean is false.
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _Head(_Row):
+    """What every order-flow row has: its sequence number, time and action."""
+
+    seq: Integer
+    ts: Integer
+    action: Annotated[str, BeforeValidator(_action)]
+
+
+class _NewRow(_Head):
+    order_id: Integer
+    participant: Text
+    symbol: Text
+    side: Annotated[Side, _choice(Side)]
+    quantity: Integer
+    price: OptionalInteger = None
+    type: Annotated[OrderType | None, _optional_choice(OrderType)] = None
+    tif: Annotated[TimeInForce | None, _optional_choice(TimeInForce)] = None
+    expire_ts: OptionalInteger = None
+    post_only: Boolean = False
+    stp: Annotated[SelfTradePrevention | None, _optional_choice(SelfTradePrevention)] = None
+
+
+class _CancelRow(_Head):
+    order_id: Integer
+    participant: Text
+
+
+class _AmendRow(_Head):
+    order_id: Integer
+    participant: Text
+    price: OptionalInteger = None
+    quantity: OptionalInteger = None
+
+
+class _PhaseRow(_Head):
+    symbol: Text
+    phase: Annotated[Phase, _choice(Phase)]
+    cancel_resting: Boolean = False
+
+
+class _UncrossRow(_Head):
+    symbol: Text
+
+
+class _ExpireRow(_Head):
+    """An expiry needs nothing but the time."""
+
+
+_ActionRow = _NewRow | _CancelRow | _AmendRow | _PhaseRow | _UncrossRow | _ExpireRow
+_ACTION_ROWS: dict[str, type[_ActionRow]] = {
+    "new": _NewRow,
+    "cancel": _CancelRow,
+    "amend": _AmendRow,
+    "phase": _PhaseRow,
+    "uncross": _UncrossRow,
+    "expire": _ExpireRow,
+}
+assert tuple(_ACTION_ROWS) == ACTIONS
+
+
+class _InstrumentRow(_Row):
+    symbol: Text
+    tick_size: OptionalInteger = None
+    lot_size: OptionalInteger = None
+    price_band_low: OptionalInteger = None
+    price_band_high: OptionalInteger = None
+    max_order_quantity: OptionalInteger = None
+    trading_mode: Annotated[TradingMode | None, _optional_choice(TradingMode)] = None
+    sealed_bid_pricing: Annotated[SealedBidPricing | None, _optional_choice(SealedBidPricing)] = (
+        None
+    )
+    phase: Annotated[Phase | None, _optional_choice(Phase)] = None
+
+
+R = TypeVar("R", bound=_Row)
+
+
+def _validated(model: type[R], line: int, values: dict[str, str], action: str | None) -> R:
+    """``values`` as a ``model`` row; the first problem raises :class:`OrderFlowError`, worded
+    for the ``action`` that needs the column (None, or a column of every order-flow row: the
+    column is needed by every row of its file)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        column = first["loc"][0] if first["loc"] else "?"
+        if first["type"] == "order_flow":
+            message = str(first["ctx"]["message"])
+        elif first["type"] not in ("empty", "missing"):
+            message = f"{column}: {first['msg']}"
+        elif action is None or column in _Head.model_fields:
+            message = f"{column} is empty"
+        elif first["type"] == "missing":
+            message = f"action {action!r} needs {column}, but the header has no {column!r} column"
+        else:
+            message = f"action {action!r} needs {column}, which is empty"
+        raise OrderFlowError(line, message) from None
 
 
 def _one_of(allowed: tuple[str, ...]) -> str:

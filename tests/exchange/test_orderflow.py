@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange.orderflow import (
+    INSTRUMENT_COLUMNS,
     FlowTally,
     Listing,
     OrderFlowError,
@@ -287,6 +288,24 @@ def test_instruments_file_refuses_a_spec_the_engine_would_refuse():
         2,
         "instrument X: tick_size must be positive",
     )
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "message"),
+    [
+        (["symbol,tick_size", "X,5", "Y,five"], 3, "tick_size 'five' is not an integer"),
+        (["symbol,trading_mode", "X,auction"], 2,
+         "trading_mode 'auction' is not continuous, call_auction or sealed_bid"),
+        (["symbol,lot_size", ",10"], 2, "symbol is empty"),
+        (["# listed", "symbol,tick", "X,5"], 2, "unknown column 'tick'; known: " + ", ".join(
+            INSTRUMENT_COLUMNS)),
+        (["tick_size", "5"], 1, "missing required column 'symbol'"),
+    ],
+)  # fmt: skip
+def test_instruments_file_errors_name_the_line_and_the_column(lines, line, message):
+    with pytest.raises(OrderFlowError) as caught:
+        parse_instruments(lines)
+    assert (caught.value.line, caught.value.message) == (line, message)
 
 
 def test_instruments_file_refuses_continuous_phase_for_call_auction_mode():
