@@ -7,6 +7,7 @@ original would have.
 from __future__ import annotations
 
 import base64
+import copyreg
 import dataclasses
 import importlib
 import json
@@ -41,6 +42,7 @@ from matching import (
     event_to_dict,
     is_compiled,
 )
+from matching.book import Level
 
 # setup.py compiles every module of the package but this one.
 INTERPRETED = {"pickling"}
@@ -164,3 +166,15 @@ def test_compiled_events_are_read_only() -> None:
     trade = Trade(1, "X", 100, 5, 2, 3, "b", "a", None, 7, 70)
     with pytest.raises(AttributeError):
         trade.price = 1  # type: ignore[misc]
+
+
+def test_a_pickle_of_another_engine_layout_is_refused() -> None:
+    # A snapshot written by an engine whose levels had other attributes must not load half-formed.
+    level = Level(100, 100)
+    cls, args, state, _, _, set_attributes = copyreg.dispatch_table[Level](level)
+    del state["head"]
+    with pytest.raises(ValueError, match="another version of the engine"):
+        set_attributes(cls(*args), state)
+    restored = cls(*args)
+    set_attributes(restored, {**state, "head": 0})
+    assert restored.head == 0 and restored.orders == []
