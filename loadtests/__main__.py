@@ -21,8 +21,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
 
+from exchange.cli.flags import FlagsGroup
 from loadtests.load_plan import MAX_SPAWN_RATE, MAX_STEPS, MAX_USERS, parse_duration
 
 EXIT_CHECK_FAILED = 1
@@ -31,7 +31,7 @@ DEFAULT_COMMAND = "run"
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
 
-class _RunByDefault(TyperGroup):
+class _RunByDefault(FlagsGroup):
     """A group whose arguments go to ``run`` unless they start with a subcommand's name (or
     ask for the group's help), so that ``python -m loadtests --users 4`` runs a load test."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from exchange.cli.export import export_command
+from exchange.cli.flags import FlagsGroup
 from exchange.cli.ledger import app as ledger_app
 from exchange.cli.match import match
 from exchange.cli.participant import app as participant_app
@@ -14,6 +15,7 @@ from exchange.cli.simulate import simulate_command, sweep_command
 from exchange.cli.value import app as value_app
 
 app = typer.Typer(
+    cls=FlagsGroup,
     name="dataex",
     help="dataex: an exchange and laboratory for data-product licences.",
     no_args_is_help=True,
