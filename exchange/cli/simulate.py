@@ -3,6 +3,9 @@
     dataex simulate SCENARIO.toml --seed N [--days D] [--ticks T] [--database URL] [--report DIR]
     dataex sweep SCENARIO.toml --seeds 1-32 [--workers N] [--days D] [--out sweep.csv]
 
+Both show a progress bar (ticks, or runs) on standard error when it is a terminal, never in
+what they print on standard output; ``--no-progress`` turns it off.
+
 The imperative shell around ``exchange.simulation``: a run goes through the in-process
 exchange (validation, compliance gate, risk, journal, ledger) on a virtual clock; its
 summary ends with the journal hash, which the same scenario and seed reproduce. A scenario
@@ -20,6 +23,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from exchange.cli.files import EXIT_BAD_INPUT
+from exchange.cli.replay import progress_bar
 from exchange.simulation.runner import SimulationError, run_simulation
 from exchange.simulation.scenario_catalogue import load_scenario
 from exchange.simulation.scenario_reader import ScenarioError
@@ -71,6 +75,12 @@ TicksOption = Annotated[
     int | None,
     typer.Option("--ticks", min=1, help="Stop after this many ticks: a short run for checks."),
 ]
+ProgressOption = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress", help="Show a progress bar (on stderr, when a terminal)."
+    ),
+]
 
 
 def simulate_command(
@@ -96,16 +106,27 @@ def simulate_command(
             "--verify/--no-verify", help="Verify the ledger and check conservation after the run."
         ),
     ] = True,
+    show_progress: ProgressOption = True,
 ) -> None:
     """Run SCENARIO.toml through the exchange and print its summary and journal hash."""
     from exchange.simulation.metrics import summarise
     from exchange.simulation.report import summary_lines, write_report
 
     loaded = _load(scenario, seed)
+    ticks_total = (days or loaded.days) * loaded.ticks_per_day
+    if ticks is not None:
+        ticks_total = min(ticks_total, ticks)
     try:
-        result = run_simulation(
-            loaded, seed, days=days, stop_after_ticks=ticks, database_url=database, check=check
-        )
+        with progress_bar("simulating", ticks_total, "ticks", show_progress) as on_tick:
+            result = run_simulation(
+                loaded,
+                seed,
+                days=days,
+                stop_after_ticks=ticks,
+                database_url=database,
+                check=check,
+                on_tick=on_tick,
+            )
     except SimulationError as error:
         _fail(str(error))
     summary = summarise(result)
@@ -142,6 +163,7 @@ def sweep_command(
             help="Where each run's SQLite file goes (default: a new temp dir).",
         ),
     ] = None,
+    show_progress: ProgressOption = True,
 ) -> None:
     """Run SCENARIO.toml once per seed, in parallel, and gather one table (CSV + printed)."""
     try:
@@ -152,14 +174,16 @@ def sweep_command(
         _fail(f"{out}: directory {out.parent} does not exist")
     executor = SerialExecutor() if workers == 1 else ProcessExecutor(workers)
     try:
-        rows = run_sweep(
-            scenario,
-            seed_list,
-            executor=executor,
-            days=days,
-            stop_after_ticks=ticks,
-            directory=directory,
-        )
+        with progress_bar("sweeping", len(seed_list), "runs", show_progress) as on_run:
+            rows = run_sweep(
+                scenario,
+                seed_list,
+                executor=executor,
+                days=days,
+                stop_after_ticks=ticks,
+                directory=directory,
+                on_run=on_run,
+            )
     except (ScenarioError, SimulationError) as error:
         _fail(str(error))
     with out.open("w", newline="", encoding="utf-8") as file:

@@ -37,7 +37,7 @@ import math
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -160,6 +160,7 @@ def run_simulation(
     check: bool = True,
     one_at_a_time: bool = False,
     tune_collector: bool = True,
+    on_tick: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run ``scenario`` with ``seed`` for ``days`` (default: the scenario's), stopping early
     after ``stop_after_ticks`` ticks if given. ``check`` verifies the ledger and checks that
@@ -167,7 +168,8 @@ def run_simulation(
     ``one_at_a_time`` waits for each command's answer before sending the next (a commit per
     command): slower, and the same journal, which is what it is there to show.
     ``tune_collector`` runs the cyclic garbage collector rarely while the run lasts (see
-    ``_collector_for_a_batch_job``); False keeps the interpreter's thresholds."""
+    ``_collector_for_a_batch_job``); False keeps the interpreter's thresholds.
+    ``on_tick(ticks_done)`` is called after every tick, for a progress bar."""
     if database_url is None:
         directory = Path(tempfile.mkdtemp(prefix="dataex-sim-"))
         database_url = f"sqlite:///{directory / 'simulation.db'}"
@@ -180,6 +182,7 @@ def run_simulation(
             )
         run = _Run(scenario, seed, ledger, days or scenario.days, stop_after_ticks)
         run.one_at_a_time = one_at_a_time
+        run.on_tick = on_tick
         with _collector_for_a_batch_job() if tune_collector else nullcontext():
             result = run.execute(database_url)
         if check:
@@ -220,6 +223,7 @@ class _Run:
         self.not_listed: list[tuple[str, str]] = []
         self.deposits_minor = 0
         self.one_at_a_time = False
+        self.on_tick: Callable[[int], None] | None = None
 
     def _count(self, committed: list[tuple[int, Outcome]]) -> None:
         # On the sequencer's thread, after each commit: it also sees the housekeeping
@@ -621,6 +625,8 @@ class _Run:
                 if tick % scenario.sample_every_ticks == 0:
                     recorder.sample(tick, context)
                 tick += 1
+                if self.on_tick is not None:
+                    self.on_tick(tick)
             self.clock.set(max(self.clock.now_ns, day_start_ns + session_ns))
             context.now_ns = self.clock.now_ns
             if scenario.market.close_daily:

@@ -99,9 +99,10 @@ class ProcessExecutor:
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            # Gathered before the pool closes: results in task order, and a worker's
-            # exception is raised here.
-            return iter(list(pool.map(fn, tasks)))
+            # Yielded one by one, in task order, while the pool lasts: the caller can count
+            # runs as they finish; a worker's exception is raised at its result; the pool
+            # closes when the caller has read them all (or drops the iterator).
+            yield from pool.map(fn, tasks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +206,13 @@ def run_sweep(
     days: int | None = None,
     stop_after_ticks: int | None = None,
     directory: Path | None = None,
+    on_run: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``path`` once per seed on ``executor``; one row per seed, in seed order.
 
     Each run writes ``seed-<N>.db`` in ``directory`` (default: a new temporary directory).
     The scenario is validated here first, so a bad file fails before any worker starts.
+    ``on_run(runs_done)`` is called as each row arrives (in seed order), for a progress bar.
     """
     scenario = load_scenario(path, seed=seeds[0] if seeds else 0)
     if directory is None:
@@ -230,4 +233,9 @@ def run_sweep(
                 f"sqlite:///{database}",
             )
         )
-    return list(executor.map(run_task, tasks))
+    rows = []
+    for row in executor.map(run_task, tasks):
+        rows.append(row)
+        if on_run is not None:
+            on_run(len(rows))
+    return rows
