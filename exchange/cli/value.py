@@ -4,6 +4,9 @@
     dataex value report --products P.csv --trades T.csv --product-id ID [terms] [--json F]
     dataex value product ID [--database URL] [terms] [--json F] [--html F]
 
+``report`` and ``product`` value as of ``--as-of``, by default the day of the market's last
+trade (today, UTC, when there is none), so that by default no trade is left out.
+
 The imperative shell around ``exchange.pricing``: it reads the files
 (``exchange.pricing.csvio``), prepares one market per valuation date (trades after the date
 are left out), values each target and writes the results. Outputs are written under
@@ -73,6 +76,16 @@ JsonOption = Annotated[
 HtmlOption = Annotated[
     Path | None, typer.Option("--html", metavar="FILE", help="Write the report as HTML.")
 ]
+# One default for both: the day of the market's last trade leaves no trade out (a later day
+# adds nothing, an earlier one drops trades), whatever the dates of the market at hand.
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="YYYY-MM-DD",
+        help="Valuation date (trades after it are left out); default: the day of the "
+        "market's last trade, or today (UTC) when it has none.",
+    ),
+]
 
 
 @app.command("batch")
@@ -134,9 +147,7 @@ def report(
     duration_months: DurationOption = 12,
     scope: ScopeOption = Scope.INTERNAL,
     territory: TerritoryOption = Territory.DOMESTIC,
-    as_of: Annotated[
-        str | None, typer.Option(help="Valuation date (ISO); default: the last trade's day.")
-    ] = None,
+    as_of: AsOfOption = None,
     json_out: JsonOption = None,
     html_out: HtmlOption = None,
 ) -> None:
@@ -144,12 +155,7 @@ def report(
     product_records, trade_records = _read_market_files(products, trades)
     if product_id not in product_records:
         fail(f"{products}: no product {product_id!r}")
-    if as_of is not None:
-        day = _as_of_date(as_of)
-    elif trade_records:
-        day = max(trade.traded_at for trade in trade_records)
-    else:
-        fail(f"{trades}: no trades, so --as-of is needed")
+    day = _valuation_day(_as_of_date(as_of), trade_records)
     market = _prepare(product_records, trade_records, day)
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     result = value(market, TargetSpec(product_records[product_id], terms, day))
@@ -166,18 +172,18 @@ def product(
     duration_months: DurationOption = 12,
     scope: ScopeOption = Scope.INTERNAL,
     territory: TerritoryOption = Territory.DOMESTIC,
-    as_of: Annotated[str | None, typer.Option(help="Valuation date (ISO); default: today.")] = None,
+    as_of: AsOfOption = None,
     json_out: JsonOption = None,
     html_out: HtmlOption = None,
 ) -> None:
     """Value a product of the exchange from the exchange's own trades (its database)."""
     from exchange.recovery import RecoveryError, recover
-    from exchange.valuation_inputs import book_snapshot, pricing_records, utc_today
+    from exchange.valuation_inputs import book_snapshot, pricing_records
     from ledger import LedgerError
     from ledger.database import database_url
     from ledger.store import Ledger
 
-    day = utc_today() if as_of is None else _as_of_date(as_of)
+    given_day = _as_of_date(as_of)
     try:
         exchange = recover(Ledger.open(database_url(database)))
     except (LedgerError, RecoveryError, OSError, ValueError) as error:
@@ -186,6 +192,7 @@ def product(
         fail(f"the catalogue has no product {product_id!r}")
     terms = TermsRecord(exclusivity, duration_months, scope, territory)
     product_records, trade_records = pricing_records(exchange)
+    day = _valuation_day(given_day, trade_records)
     market = _prepare({p.product_id: p for p in product_records}, trade_records, day)
     target = next(p for p in product_records if p.product_id == product_id)
     book = book_snapshot(exchange, product_id, terms)
@@ -193,11 +200,22 @@ def product(
     _publish(result, json_out, html_out)
 
 
-def _as_of_date(text: str) -> dt.date:
+def _as_of_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         fail(f"--as-of {text!r} is not an ISO date (YYYY-MM-DD)")
+
+
+def _valuation_day(as_of: dt.date | None, trades: list[TradeRecord]) -> dt.date:
+    """``as_of`` if given, else the day of the last of ``trades``, else today (UTC)."""
+    from exchange.valuation_inputs import utc_today
+
+    if as_of is not None:
+        return as_of
+    return max((trade.traded_at for trade in trades), default=utc_today())
 
 
 def _publish(report: ValuationReport, json_out: Path | None, html_out: Path | None) -> None:

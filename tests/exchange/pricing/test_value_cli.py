@@ -233,3 +233,30 @@ def test_missing_and_non_utf8_files_are_errors_not_tracebacks(files, tmp_path):
 def test_an_output_in_a_missing_directory_is_refused(files, tmp_path):
     message = error_line(batch(files, tmp_path / "nowhere" / "out.csv"))
     assert "does not exist" in message
+
+
+def test_report_is_valued_on_the_last_trades_day_by_default(files, tmp_path):
+    product_id = read_rows(files["targets"])[0]["product_id"]
+    last_day = max(row["traded_at"][:10] for row in read_rows(files["trades"]))
+    result = runner.invoke(
+        app,
+        ["value", "report", "--products", str(files["products"]), "--trades",
+         str(files["trades"]), "--product-id", product_id],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f", on {last_day}")
+
+
+def test_report_without_trades_is_valued_today(files, tmp_path):
+    from exchange.valuation_inputs import utc_today
+
+    product_id = read_rows(files["targets"])[0]["product_id"]
+    no_trades = tmp_path / "trades.csv"
+    no_trades.write_text(",".join(TRADE_COLUMNS) + "\n")
+    result = runner.invoke(
+        app,
+        ["value", "report", "--products", str(files["products"]), "--trades", str(no_trades),
+         "--product-id", product_id],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f", on {utc_today().isoformat()}")
