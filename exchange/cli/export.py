@@ -4,10 +4,11 @@
 one table (columns in docs/research.md) to ``--out`` (default ``<what>.<format>`` here; ``-``
 for standard output, except Parquet). ``--format lobster --symbol S [--levels N]`` writes the
 symbol's LOBSTER message and order-book files, a pair per UTC day, into the directory
-``--out`` (default: here). Every table but ``ledger`` comes from a replay of the journal,
-checked against the recorded settlement: a database that does not replay exports nothing
-(exit 1). Input that cannot be used exits 2 with one ``error:`` line; files appear only when
-the export succeeded.
+``--out`` (default: here). ``--out``'s directory is made, parents too, once the input has
+been checked. Every table but ``ledger`` comes from a replay of the journal, checked against
+the recorded settlement: a database that does not replay exports nothing (exit 1). Input that
+cannot be used, an instrument the database never listed among it, exits 2 with one ``error:``
+line; files appear only when the export succeeded.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from exchange.research import (
     export_table,
     parse_time,
 )
+from exchange.research.export import check_window
 from exchange.research.lobster import MAX_LEVELS
 from exchange.research.times import TimeError
+from ledger.accounts import AccountError, issued, licence_asset
+from ledger.store import Ledger
 
 __all__ = ["export_command"]
 
@@ -64,7 +68,8 @@ def export_command(
         typer.Option(
             "--out",
             metavar="PATH",
-            help="File to write (- for standard output); a directory for lobster.",
+            help="File to write (- for standard output); a directory for lobster. Missing "
+            "directories are made.",
         ),
     ] = None,
     database: Annotated[
@@ -111,6 +116,8 @@ def _export(
             raise InputError(f"--levels must be within 1..{MAX_LEVELS}")
         directory = out or Path(".")
         ledger = open_database(database)
+        _check_listed(ledger, symbol)
+        directory.mkdir(parents=True, exist_ok=True)
         with progress_bar("exporting", ledger.journal_head_seq(), "commands", show_progress) as p:
             result, lobster = export_lobster(ledger, symbol, levels, directory, window, progress=p)
         if not result.files:
@@ -126,9 +133,12 @@ def _export(
         raise InputError("--what is required: trades, orders, events, book, ledger or journal")
     table_format = Format(format.value)
     path = _output(out, what, table_format)
-    if path is not None and not path.parent.is_dir():
-        raise InputError(f"{path}: directory {path.parent} does not exist")
+    check_window([what], window)
     ledger = open_database(database)
+    if symbol is not None:
+        _check_listed(ledger, symbol)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with progress_bar("exporting", ledger.journal_head_seq(), "commands", show_progress) as p:
         result = export_table(ledger, what, table_format, path, window, progress=p)
     where = "standard output" if path is None else str(path)
@@ -136,6 +146,18 @@ def _export(
     if result.replay is not None:
         replayed = f" (replayed {result.replay.commands:,} commands, settlement checked)"
     typer.echo(f"wrote {result.rows[what]:,} {what} rows to {where}{replayed}", err=True)
+
+
+def _check_listed(ledger: Ledger, symbol: str) -> None:
+    """Refuse a symbol the database never listed, before the replay rather than after it
+    with an empty export: listing an instrument issues its licences, which leaves its
+    ``issued`` account non-zero for good."""
+    try:
+        listed = ledger.balance(issued(symbol), licence_asset(symbol)) != 0
+    except AccountError:  # not even a possible symbol (a colon, or too long)
+        listed = False
+    if not listed:
+        raise InputError(f"--symbol: no instrument {symbol!r} in the database")
 
 
 def _time(text: str | None, option: str) -> int | None:

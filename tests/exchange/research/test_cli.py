@@ -239,3 +239,37 @@ def test_export_of_a_database_that_does_not_replay_exits_1(
         "error: the journal does not replay into the recorded settlement at journal seq 12"
     )
     assert not out.exists()
+
+
+def test_export_of_an_unknown_symbol_exits_2_with_one_line(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    url = recorded_sqlite.url
+    for args, symbol in [
+        (["--what", "trades", "--out", tmp_path / "t.csv"], "NOPE.NX12.COM"),
+        (["--what", "orders", "--format", "jsonl", "--out", tmp_path / "o.jsonl"], "a:b"),
+        (["--format", "lobster", "--out", tmp_path / "lobster"], "NOPE.NX12.COM"),
+    ]:
+        result = dataex("export", "--database", url, "--symbol", symbol, *args)
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"error: --symbol: no instrument {symbol!r} in the database\n",
+        ), args
+        assert result.stdout == ""
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_out_makes_its_directories(recorded_sqlite: Recorded, tmp_path: Path) -> None:
+    table = tmp_path / "new" / "deeper" / "trades.csv"
+    result = dataex(
+        "export", "--database", recorded_sqlite.url, "--what", "trades", "--out", table,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(table.read_text().splitlines()) == recorded_sqlite.trades + 1
+    directory = tmp_path / "lobster" / "by-day"
+    result = dataex(
+        "export", "--database", recorded_sqlite.url, "--format", "lobster", "--symbol", SYMBOL,
+        "--out", directory,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list(directory.iterdir())) == 4
