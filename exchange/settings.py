@@ -10,6 +10,7 @@ from ledger.database import database_url
 __all__ = ["Settings"]
 
 DEFAULT_RATE_LIMIT_PER_S = 500.0
+JOURNAL_WRITERS = ("process", "inline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +18,20 @@ class Settings:
     database_url: str
     rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # per API key, sustained
     rate_limit_burst: int = int(2 * DEFAULT_RATE_LIMIT_PER_S)
+    # Where batches are made durable: a process of their own (the server's default), or the
+    # sequencer's thread (one process, as an embedded or short-lived exchange wants).
+    journal_writer: str = "process"
 
     def __post_init__(self) -> None:
         if not self.rate_limit_per_s > 0 or self.rate_limit_burst < 1:
             raise ValueError(
                 f"the rate limit must be a positive number of requests per second with a "
                 f"burst of at least 1, not {self.rate_limit_per_s} and {self.rate_limit_burst}"
+            )
+        if self.journal_writer not in JOURNAL_WRITERS:
+            raise ValueError(
+                f"the journal writer is one of {', '.join(JOURNAL_WRITERS)}, "
+                f"not {self.journal_writer!r}"
             )
 
     @classmethod

@@ -21,7 +21,8 @@ __all__ = ["dump_state", "load_state"]
 # 2: the engine's objects pickle through matching.pickling, the same in compiled and Python
 # builds, so either build loads the other's snapshots.
 # 3: holds for open orders are risk state, and the exchange is split into its parts.
-FORMAT = b"dataex-exchange-3:"
+# 4: the engine keeps its level keys in chunks and its orders point at their levels.
+FORMAT = b"dataex-exchange-4:"
 
 
 def dump_state(exchange: Exchange) -> bytes:

@@ -12,6 +12,7 @@ from exchange.commands import Command
 from exchange.sequencer import Sequencer
 from exchange.service import Exchange, Outcome
 from exchange.settings import Settings
+from exchange.writer import ProcessWriter
 from ledger.store import Ledger
 
 from .hub import Hub
@@ -36,7 +37,8 @@ class Runtime:
     def open(cls, settings: Settings) -> Runtime:
         """Open the database (migrating it), rebuild the exchange from the journal, start."""
         ledger = Ledger.open(settings.database_url)
-        sequencer = Sequencer(ledger)
+        writer = ProcessWriter(ledger) if settings.journal_writer == "process" else None
+        sequencer = Sequencer(ledger, writer=writer)
         hub = Hub()
         sequencer.subscribe(hub.on_commit)
         sequencer.start()

@@ -15,6 +15,7 @@ from exchange.participants import new_api_key, secret_digest
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import OPERATOR
+from exchange.writer import ProcessWriter
 from ledger.database import dispose_engines
 from ledger.store import Ledger
 from ledger.verify import verify
@@ -40,7 +41,18 @@ def sequencer(url: str) -> Iterator[Sequencer]:
     sequencer.stop()
 
 
-def test_concurrent_commands_share_commits_and_all_are_journalled(sequencer: Sequencer) -> None:
+@pytest.fixture(params=["inline", "process"])
+def any_writer(request: pytest.FixtureRequest, url: str) -> Iterator[Sequencer]:
+    """A sequencer with each kind of journal writer."""
+    ledger = Ledger.open(url)
+    writer = ProcessWriter(ledger) if request.param == "process" else None
+    sequencer = Sequencer(ledger, writer=writer).start()
+    yield sequencer
+    sequencer.stop()
+
+
+def test_concurrent_commands_share_commits_and_all_are_journalled(any_writer: Sequencer) -> None:
+    sequencer = any_writer
     commands = [create_participant(f"p{i}", ["buyer"]) for i in range(200)]
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(sequencer.execute, commands))
@@ -50,7 +62,8 @@ def test_concurrent_commands_share_commits_and_all_are_journalled(sequencer: Seq
     assert sequencer.batches < 200
 
 
-def test_refused_command_is_answered_and_never_journalled(sequencer: Sequencer) -> None:
+def test_refused_command_is_answered_and_never_journalled(any_writer: Sequencer) -> None:
+    sequencer = any_writer
     sequencer.execute(create_participant("ann", ["buyer"]))
     with pytest.raises(ExchangeError) as refused:
         sequencer.execute(create_participant("ann", ["buyer"]))
@@ -103,3 +116,52 @@ def test_stopped_sequencer_refuses_commands(url: str) -> None:
     sequencer.stop()
     with pytest.raises(SequencerStopped):
         sequencer.submit(create_participant("ann", ["buyer"]))
+
+
+def test_a_batch_the_database_refuses_fails_and_the_state_is_rebuilt(
+    any_writer: Sequencer, url: str
+) -> None:
+    sequencer = any_writer
+    sequencer.execute(create_participant("ann", ["buyer"]))
+    # Another writer appends behind the sequencer's back: its next batch names a journal
+    # head the database no longer has, and is refused.
+    other = Sequencer(Ledger.open(url), housekeeping=False).start()
+    other.execute(create_participant("ops", ["admin"]))
+    other.stop()
+    try:
+        sequencer.execute(create_participant("bob", ["buyer"]))
+    except SequencerStopped:
+        # Refused, and the state rebuilt from the journal: it holds ops, not bob.
+        assert sequencer.failed_commits == 1
+        assert set(sequencer.exchange.participants.by_id) == {"ann", "ops"}
+        sequencer.execute(create_participant("bob", ["buyer"]))
+    else:
+        # The sequencer followed the journal first (its timer ran in between).
+        assert sequencer.failed_commits == 0
+    assert set(sequencer.exchange.participants.by_id) == {"ann", "ops", "bob"}
+    assert sequencer.ledger.journal_head_seq() == 3
+    assert verify(sequencer.ledger).ok
+
+
+def test_a_writer_process_that_dies_loses_nothing_acknowledged(url: str) -> None:
+    ledger = Ledger.open(url)
+    writer = ProcessWriter(ledger)
+    sequencer = Sequencer(ledger, writer=writer).start()
+    try:
+        sequencer.execute(create_participant("ann", ["buyer"]))
+        assert writer._process is not None
+        writer._process.kill()
+        writer._process.join()
+        # Whatever was in flight is refused; the next command finds a new writer process.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sequencer.execute(create_participant("bob", ["buyer"]))
+                break
+            except SequencerStopped:
+                assert time.monotonic() < deadline, "no new writer process"
+        assert writer.alive
+        assert set(sequencer.exchange.participants.by_id) == {"ann", "bob"}
+    finally:
+        sequencer.stop()
+    assert set(recover(Ledger.open(url)).participants.by_id) == {"ann", "bob"}
