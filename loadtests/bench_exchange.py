@@ -72,6 +72,7 @@ from exchange.errors import ExchangeError
 from exchange.participants import new_api_key, secret_digest
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange, Outcome
+from exchange.writer import ProcessWriter
 from ledger.database import create_engine
 from ledger.store import AppendResult, Ledger
 from ledger.verify import verify
@@ -358,8 +359,9 @@ class RunResult:
 
 
 def run_exchange(
-    url: str, plans: list[list[Step]], window: int, profiler: cProfile.Profile | None
-) -> RunResult:
+    url: str, plans: list[list[Step]], window: int, profiler: cProfile.Profile | None,
+    writer: str = "inline",
+) -> RunResult:  # fmt: skip
     database = create_engine(url)
     try:
         ledger = TimedLedger.open(database)
@@ -371,10 +373,15 @@ def run_exchange(
         setup_fills = sum(len(fills) for fills in exchange.settlement.fills.values())
         # A fresh sequencer on the same state, so that its batch count and its profile cover
         # the timed part only.
+        # Batches made durable on the sequencer's thread, as the server does by default, or
+        # by a writer process (whose appends the parent's timer cannot see).
+        batch_writer = ProcessWriter(ledger) if writer == "process" else None
         if profiler is None:
-            sequencer = Sequencer(ledger, exchange).start()
+            sequencer = Sequencer(ledger, exchange, writer=batch_writer).start()
         else:
-            sequencer = ProfiledSequencer(ledger, exchange, profiler=profiler).start()
+            sequencer = ProfiledSequencer(
+                ledger, exchange, profiler=profiler, writer=batch_writer
+            ).start()
         tallies = [Tally() for _ in plans]
         go = threading.Barrier(len(plans) + 1)
         clients = [
@@ -438,7 +445,7 @@ def engine_outcomes(stream: Sequence[NewOrder | Cancel]) -> Counter[str]:
 
 def run(
     operations: int, runs: int, seed: int, threads: int, window: int, database: str | None,
-    profile: bool,
+    profile: bool, writer: str = "inline",
 ) -> None:  # fmt: skip
     t0 = time.perf_counter()
     stream = generate_stream(operations, seed)
@@ -452,7 +459,8 @@ def run(
         f"and rejects: {rejected or 'nothing'}"
     )
     kind = "sqlite" if database is None else "postgresql"
-    print(f"database: {kind}; {threads} client threads, window {window} commands each")
+    print(f"database: {kind}; {threads} client threads, window {window} commands each; "
+          f"journal writer: {writer}")  # fmt: skip
     exchange_rates: list[float] = []
     engine_rates: list[float] = []
     batch_counts: list[int] = []
@@ -460,7 +468,7 @@ def run(
     profiler = cProfile.Profile() if profile else None
     for i in range(runs):
         with fresh_database(kind, database) as url:
-            result = run_exchange(url, plans, window, profiler)
+            result = run_exchange(url, plans, window, profiler, writer)
         gc.collect()
         engine_seconds, _events = time_engine(stream)
         tally = result.tally
@@ -485,8 +493,10 @@ def run(
         print(
             f"      sequencer: Exchange.execute {result.execute_s:.2f} s "
             f"({result.execute_s * per_command_us:.0f} us/command), Ledger.append "
-            f"{result.append_s:.2f} s ({result.append_s * 1e3 / result.appends:.1f} ms x "
-            f"{result.appends} commits, {result.append_s * per_command_us:.0f} us/command); "
+            + (f"{result.append_s:.2f} s ({result.append_s * 1e3 / result.appends:.1f} ms x "
+               f"{result.appends} commits, {result.append_s * per_command_us:.0f} us/command); "
+               if result.appends else "in the writer process; ")
+            +
             f"garbage collector (stops every thread) {result.gc_s:.2f} s "
             f"({result.full_collections} full collections)"
         )
@@ -529,6 +539,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the sequencer thread")
     parser.add_argument(
+        "--writer", choices=("inline", "process"), default="inline",
+        help="journal writer: on the sequencer's thread, as the server runs by default, or "
+        "a process of its own (DATAEX_JOURNAL_WRITER=process)",
+    )  # fmt: skip
+    parser.add_argument(
         "--serve-gc",
         action="store_true",
         help="set the collector's threshold as `dataex serve` does (default: Python's)",
@@ -540,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"collector thresholds {gc.get_threshold()}")
     run(
         args.operations, args.runs, args.seed, args.threads, args.window, args.database,
-        args.profile,
+        args.profile, args.writer,
     )  # fmt: skip
 
 
