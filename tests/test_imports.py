@@ -17,10 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("exchange", "ledger", "matching")
 # Packages whose modules must be on no import cycle at all (through any module).
 ACYCLIC = ("exchange.pricing",)
-# Import edges tolerated until the callers outside this package change; each with its reason.
-# exchange.cli.value and exchange.api.routes.pricing still call ValuationReport.to_html, whose
-# lazy import of the page is this edge; once they call render_report, to_html and this go.
-TOLERATED = {("exchange.pricing.report", "exchange.pricing.report_html")}
 
 
 def source_modules(root: Path = ROOT) -> dict[str, tuple[Path, bool]]:
@@ -132,8 +128,6 @@ def test_the_graph_sees_function_level_and_type_checking_imports(tmp_path):
 def test_no_module_of_the_package_is_on_an_import_cycle(package):
     graph = import_graph(source_modules())
     assert any(in_package(module, package) for module in graph), f"no module of {package}"
-    for importer, imported in TOLERATED:
-        graph[importer].discard(imported)
     found = [c for c in cycles(graph) if any(in_package(module, package) for module in c)]
     described = [" | ".join(f"{m} -> {sorted(set(graph[m]) & set(c))}" for m in c) for c in found]
     assert found == [], "import cycles:\n" + "\n".join(described)

@@ -36,6 +36,7 @@ from exchange.pricing import (
     TradeRecord,
     ValuationReport,
     prepare_market,
+    render_report,
     value,
 )
 from exchange.pricing.csvio import (
@@ -126,7 +127,7 @@ def batch(
             for number, report in enumerate(reports, start=1):
                 name = f"{number:05d}_{_safe(report.product.product_id)}.html"
                 with replacing(html / name) as file:
-                    file.write(report.to_html())
+                    file.write(render_report(report))
 
     _guarded(write)
     fallbacks = sum(report.method != "market" for report in reports)
@@ -220,7 +221,7 @@ def _valuation_day(as_of: dt.date | None, trades: list[TradeRecord]) -> dt.date:
 
 def _publish(report: ValuationReport, json_out: Path | None, html_out: Path | None) -> None:
     """Write the report where asked, and print its summary."""
-    for output, text in ((json_out, report.to_json), (html_out, report.to_html)):
+    for output, text in ((json_out, report.to_json), (html_out, lambda: render_report(report))):
         if output is not None:
             _guarded(lambda output=output, text=text: _write_text(output, text()))
     for line in summary_lines(report):

@@ -103,14 +103,6 @@ class ValuationReport:
     def to_json(self) -> str:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
 
-    def to_html(self) -> str:
-        """The page of ``render_report``. Kept only while ``exchange.cli.value`` and
-        ``exchange.api.routes.pricing`` call it: its lazy import is an import cycle (the page
-        reads this module), so new code calls ``render_report`` and this goes with them."""
-        from exchange.pricing.report_html import render_report
-
-        return render_report(self)
-
 
 def _comparable_dict(row: AdjustedComparable) -> dict[str, Any]:
     comparable = row.comparable

@@ -20,6 +20,7 @@ from exchange.pricing import (
     find_comparables,
     ohlcv_bars,
     product_from_catalogue,
+    render_report,
     value,
 )
 from exchange.service import Exchange
@@ -197,7 +198,7 @@ async def valuation(
     except ValueError as error:
         raise _invalid(str(error)) from None
     if format == "html":
-        return HTMLResponse(report.to_html())
+        return HTMLResponse(render_report(report))
     return report.to_dict()
 
 
