@@ -1,11 +1,16 @@
 """Journals to replay: the database's, or a JSONL file exported from it.
 
 Both are read as a stream of :class:`RecordedCommand` (each journal row, its hash checked
-against the row before it) and of the settlement entries recorded for them, each entry's
-hash checked too. A row whose hash does not follow from its content and its predecessor's
-hash was changed behind the ledger's back (or damaged): reading stops there with
-:class:`BrokenChain`, which names it. Rows are checked against the *stored* hash of the row
+against the row before it, and its command parsed) and of the settlement entries recorded for
+them, each entry's hash checked too. A row whose hash does not follow from its content and its
+predecessor's hash was changed behind the ledger's back (or damaged): reading stops there with
+:class:`BrokenChain`, which names it; a row whose hash holds but which is not a command stops
+it with :class:`UnreadableCommand`. Rows are checked against the *stored* hash of the row
 before, as ``ledger.verify`` does, so one changed row is named alone.
+
+A database journal opened with ``read_ahead`` and long enough to be worth it is read in a
+process of its own while the replay executes (:mod:`exchange.research.readahead`); the
+streams, and where they stop, are the same.
 
 The JSONL journal (``dataex export --what journal --format jsonl``) holds one JSON object per
 line, in sequence order from seq 1::
@@ -26,12 +31,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
 
+from exchange.commands import Command, command_from_record
+from exchange.research import readahead
 from ledger import GENESIS_HASH, chain_hash, command_document, entry_document
 from ledger.canonical import CanonicalJSONError, canonical_json
+from ledger.database import create_engine
 from ledger.entries import Posting
 from ledger.rows import iter_rows
 from ledger.scan import entry_rows, posting_groups
@@ -45,6 +55,7 @@ __all__ = [
     "JournalFile",
     "JournalStream",
     "RecordedCommand",
+    "UnreadableCommand",
     "count_lines",
     "entry_json",
 ]
@@ -52,6 +63,13 @@ __all__ = [
 # A JSONL line longer than this is refused: a command is a few hundred bytes, and a command's
 # entries are bounded by the exchange (one per trade, at most a few thousand).
 MAX_LINE_BYTES = 64 * 1024 * 1024
+# A database journal of fewer commands is read in the replay's own process: below this, the
+# reading process costs more than it saves (a fork takes milliseconds, a fresh interpreter
+# about half a second; reading and checking 10,000 commands takes about 0.1 s).
+MIN_READ_AHEAD_COMMANDS: Final = 20_000
+# Commands a reading process sends at a time: about 10 ms of execution, so that the pipe's
+# per-message costs vanish, and small enough that several fit in the pipe (readahead).
+READ_AHEAD_BATCH_COMMANDS: Final = 512
 
 _JOURNAL_SQL = "SELECT seq, ts_ns, command, chain_hash FROM ledger_journal ORDER BY seq"
 _LINE_KEYS = frozenset({"seq", "ts_ns", "command", "chain_hash", "entries"})
@@ -84,15 +102,34 @@ class BrokenChain(Exception):
         self.seq = seq
         self.what = what
 
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return BrokenChain, (self.table, self.seq, self.what)
 
-@dataclass(frozen=True, slots=True)
-class RecordedCommand:
+
+class UnreadableCommand(Exception):
+    """A journal row whose hash holds but which is not a command this exchange knows (an
+    unknown verb, missing or unknown fields): the replay reports it as a difference."""
+
+    def __init__(self, seq: int, ts_ns: int, command_json: str, what: str) -> None:
+        super().__init__(f"journal row {seq}: {what}")
+        self.seq = seq
+        self.ts_ns = ts_ns
+        self.command_json = command_json
+        self.what = what
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, str, str]]:
+        return UnreadableCommand, (self.seq, self.ts_ns, self.command_json, self.what)
+
+
+class RecordedCommand(NamedTuple):
     """One journal row: the command, its canonical JSON text as hashed, and, when the source
-    groups them (a JSONL file with entries), the entries recorded for it."""
+    groups them (a JSONL file with entries), the entries recorded for it. A named tuple, not
+    a frozen dataclass: a replay receives one per command from its reading process, and a
+    tuple unpickles in a third of the time (measured, ``docs/benchmarks.md``)."""
 
     seq: int
     ts_ns: int
-    command: dict[str, Any]
+    command: Command
     command_json: str
     chain_hash: bytes
     entries: list[StoredEntry] | None = None
@@ -119,8 +156,9 @@ class Journal(Protocol):
         """The last sequence number, for progress (it need not be exact)."""
         ...
 
-    def open(self) -> Any:
-        """A context manager giving a :class:`JournalStream`."""
+    def open(self, *, read_ahead: bool = False) -> Any:
+        """A context manager giving a :class:`JournalStream`; ``read_ahead`` lets the source
+        read in another process where that is worth it."""
         ...
 
 
@@ -128,30 +166,74 @@ class Journal(Protocol):
 
 
 class DatabaseJournal:
-    """The journal and settlement ledger of a database, read in one consistent snapshot."""
+    """The journal and settlement ledger of a database, read in one consistent snapshot.
 
-    def __init__(self, ledger: Ledger, name: str | None = None) -> None:
+    Opened with ``read_ahead``, a journal of ``min_read_ahead_commands`` or more (and not in
+    memory) is read in another process, ``batch_commands`` commands at a time; its snapshot
+    is that process's own, taken when it starts.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        name: str | None = None,
+        *,
+        min_read_ahead_commands: int = MIN_READ_AHEAD_COMMANDS,
+        batch_commands: int = READ_AHEAD_BATCH_COMMANDS,
+    ) -> None:
         self.ledger = ledger
         self.name = name or ledger.engine.url.render_as_string(hide_password=True)
+        self.min_read_ahead_commands = min_read_ahead_commands
+        self.batch_commands = batch_commands
 
     def head_seq(self) -> int:
         return self.ledger.journal_head_seq()
 
     @contextmanager
-    def open(self) -> Iterator[JournalStream]:
+    def open(self, *, read_ahead: bool = False) -> Iterator[JournalStream]:
+        if read_ahead and self._worth_reading_ahead():
+            url = self.ledger.engine.url.render_as_string(hide_password=False)
+            with readahead.read_ahead(_open_database, url, self.batch_commands) as streams:
+                commands, entries = streams
+                yield JournalStream(commands, entries, True)
+            return
         with self.ledger.snapshot() as connection:
-            journal = iter_rows(connection, _JOURNAL_SQL, binary=True)
-            postings = (
-                (entry_seq, tuple(map(tuple, group)))
-                for entry_seq, group in posting_groups(connection)
-            )
-            entries = _entries(entry_rows(connection), postings)  # type: ignore[arg-type]
-            yield JournalStream(_commands(journal), entries, True)
+            commands, entries = _database_streams(connection)
+            yield JournalStream(commands, entries, True)
+
+    def _worth_reading_ahead(self) -> bool:
+        if self.ledger.engine.url.database in (None, "", ":memory:"):
+            return False  # another process cannot open this one's memory
+        return self.head_seq() >= self.min_read_ahead_commands
+
+
+def _database_streams(
+    connection: Connection,
+) -> tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]:
+    """The journal's commands and the ledger's entries in ``connection``'s snapshot, each
+    row's hash checked as it is read."""
+    journal = iter_rows(connection, _JOURNAL_SQL, binary=True)
+    postings = (
+        (entry_seq, tuple(map(tuple, group))) for entry_seq, group in posting_groups(connection)
+    )
+    entries = _entries(entry_rows(connection), postings)  # type: ignore[arg-type]
+    return _commands(journal), entries
+
+
+@contextmanager
+def _open_database(url: str) -> Iterator[tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]]:
+    """The streams of the database at ``url``, through an engine of the reading process."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with Ledger(engine).snapshot() as connection:
+            yield _database_streams(connection)
+    finally:
+        engine.dispose()
 
 
 def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedCommand]:
     """Journal rows as commands, each row's hash checked against its predecessor's."""
-    loads, document_of, hash_of = orjson.loads, command_document, chain_hash
+    loads, document_of, hash_of, parse = orjson.loads, command_document, chain_hash, _parse
     previous = GENESIS_HASH
     for expected_seq, (seq, ts_ns, command_json, stored) in enumerate(rows, start=1):
         stored = bytes(stored)
@@ -160,11 +242,22 @@ def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedC
         if hash_of(previous, document_of(seq, ts_ns, command_json)) != stored:
             raise BrokenChain("journal", seq, "hash mismatch: the row changed")
         try:
-            command = loads(command_json)
+            record = loads(command_json)
         except orjson.JSONDecodeError:
             raise BrokenChain("journal", seq, "the command is not JSON") from None
+        command = parse(seq, ts_ns, record, command_json)
         yield RecordedCommand(seq, ts_ns, command, command_json, stored)
         previous = stored
+
+
+def _parse(seq: int, ts_ns: int, record: Any, command_json: str) -> Command:
+    """The command of a journal row whose hash holds, or :class:`UnreadableCommand`."""
+    try:
+        if not isinstance(record, dict):
+            raise ValueError("a journal record must be a JSON object")
+        return command_from_record(record)
+    except (TypeError, ValueError) as error:
+        raise UnreadableCommand(seq, ts_ns, command_json, str(error)) from None
 
 
 def _entries(
@@ -222,7 +315,8 @@ class JournalFile:
         return count_lines(self.path)
 
     @contextmanager
-    def open(self) -> Iterator[JournalStream]:
+    def open(self, *, read_ahead: bool = False) -> Iterator[JournalStream]:
+        """The file is read in this process, ``read_ahead`` or not."""
         with self.path.open("rb") as file:
             first = file.readline(MAX_LINE_BYTES)
             if not first.strip():
@@ -296,7 +390,10 @@ class JournalFile:
                     entries.append(entry)
             elif "entries" in value:
                 raise InputError(f"{where}: 'entries' is here but not on line 1")
-            yield RecordedCommand(seq, ts_ns, command, command_json, stored, entries)
+            yield RecordedCommand(
+                seq, ts_ns, _parse(seq, ts_ns, command, command_json), command_json, stored,
+                entries,
+            )  # fmt: skip
             previous = stored
 
 
