@@ -130,7 +130,11 @@ def progress_bar(
     label: str, total: int | None, unit: str, show: bool
 ) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on standard error (when it is a terminal and ``show``); yields
-    the callback that reports how many were done."""
+    the callback that reports how many were done.
+
+    The bar is redrawn when told of progress (the replay tells it every few thousand
+    commands), not by rich's refresh thread: with no second thread, the replay can fork the
+    process that reads its journal ahead instead of starting a fresh interpreter."""
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("{task.description}"),
@@ -141,10 +145,11 @@ def progress_bar(
         console=console,
         disable=not (show and console.is_terminal),
         transient=False,
+        auto_refresh=False,
     )
     with bar:
         task = bar.add_task(label, total=total or None)
-        yield lambda done: bar.update(task, completed=done)
+        yield lambda done: bar.update(task, completed=done, refresh=True)
 
 
 def replay_command(
