@@ -98,9 +98,13 @@ class ProcessWriter:
         self._on_answer: Answer | None = None
         self._unanswered: list[int] = []  # batch ids sent, oldest first
         self._unanswered_lock = threading.Lock()
+        # Set, under the lock above, once the answering thread has answered its last batch:
+        # from then on ``write`` answers each batch itself, as no one else will.
+        self._answering_ended = False
 
     def start(self, on_answer: Answer) -> None:
         self._on_answer = on_answer
+        self._answering_ended = False
         # Not forked: this process runs threads, and a fork copies their locks mid-use.
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe(duplex=True)
@@ -134,7 +138,13 @@ class ProcessWriter:
             default=tuple,  # postings are named tuples, which JSON writes as arrays
         )  # fmt: skip
         with self._unanswered_lock:
-            self._unanswered.append(batch_id)
+            ended = self._answering_ended
+            if not ended:
+                self._unanswered.append(batch_id)
+        if ended:
+            assert self._on_answer is not None
+            self._on_answer(batch_id, WriterGone("the writer process has ended"))
+            return
         try:
             with self._send_lock:
                 self._pipe.send_bytes(document)
@@ -177,6 +187,7 @@ class ProcessWriter:
         # The process has ended: nothing it was sent and did not answer is known durable.
         with self._unanswered_lock:
             lost, self._unanswered = self._unanswered, []
+            self._answering_ended = True
         for batch_id in lost:
             on_answer(batch_id, WriterGone("the writer process ended before it answered"))
 
