@@ -10,7 +10,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-INTERPRETED = {"pickling.py"}
+INTERPRETED = {"pickling.py", "state.py"}
 COMPILED = sorted(
     str(path) for path in Path("matching").glob("*.py") if path.name not in INTERPRETED
 )

@@ -3,9 +3,12 @@ and a snapshot that is damaged, foreign or stale is ignored."""
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -13,6 +16,7 @@ from exchange import recovery
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
 from exchange.service import Exchange, Outcome
+from exchange.snapshot import FORMAT, dump_state, load_state
 from ledger.database import dispose_engines
 from ledger.models import SnapshotRow
 from ledger.snapshots import KEEP_SNAPSHOTS, latest_snapshot, save_snapshot
@@ -119,3 +123,53 @@ def test_recovery_from_a_snapshot_settles_like_the_journal(ledger: Ledger, tmp_p
     # The entry count the snapshot records must match what the ledger holds after the tail.
     rebuilt = recover(ledger)
     assert rebuilt.entries_settled == ledger.size()
+
+
+class _RunsCode:
+    """A pickle that, when loaded, writes a file: what a forged snapshot row once could do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Path.write_text, (self.path, "ran"))
+
+
+@pytest.mark.parametrize("prefix", [b"dataex-exchange-4:", b"dataex-exchange-5:"])
+def test_a_forged_pickle_snapshot_runs_no_code_and_is_ignored(
+    ledger: Ledger, tmp_path: Path, prefix: bytes
+) -> None:
+    # A row anyone with write access to the database could insert, hashes recomputed by
+    # save_snapshot as an attacker would; the old format's prefix and the current one.
+    marker = tmp_path / "ran"
+    forged = prefix + zlib.compress(pickle.dumps(_RunsCode(marker)))
+    save_snapshot(ledger, ledger.journal_head_seq(), ledger.size(), forged)
+    rebuilt = recover(ledger)
+    assert not marker.exists()
+    assert same_state(rebuilt, recover(ledger, use_snapshot=False))
+
+
+def test_a_forged_document_naming_other_classes_is_refused() -> None:
+    for document in (
+        ["O", 0, "posixpath.join", {}],
+        ["V", 0, "builtins.eval", ["1"]],
+        ["E", 0, "os.Enum", 1],
+        ["F", ["O", 0, "exchange.service.Exchange", {}], "__init__"],
+    ):
+        state = FORMAT + zlib.compress(orjson.dumps(document))
+        with pytest.raises(ValueError):
+            load_state(state)
+
+
+def test_a_document_that_breaks_an_invariant_is_refused(ledger: Ledger) -> None:
+    snapshot = latest_snapshot(ledger)
+    assert snapshot is not None
+    exchange = load_state(snapshot.state)
+    exchange.risk.cash_held["ann"] = 10**9  # a hold no open order explains
+    with pytest.raises(ValueError, match="invariant"):
+        load_state(dump_state(exchange))
+
+
+def test_a_snapshot_round_trips_to_the_same_state(ledger: Ledger) -> None:
+    exchange = recover(ledger)
+    assert same_state(load_state(dump_state(exchange)), exchange)

@@ -45,7 +45,7 @@ from matching import (
 from matching.book import Level
 
 # setup.py compiles every module of the package but this one.
-INTERPRETED = {"pickling"}
+INTERPRETED = {"pickling", "state"}
 PURE_BUILD = os.environ.get("DATAEX_PURE_PYTHON") == "1"
 
 
