@@ -3,6 +3,8 @@
     dataex value batch --products P.csv --trades T.csv --targets G.csv --out V.csv [--html DIR]
     dataex value report --products P.csv --trades T.csv --product-id ID [terms] [--json F]
     dataex value product ID [--database URL] [terms] [--json F] [--html F]
+    dataex value study [--seed N] [--products N] [--targets N] [--shares 0.02,0.05,...]
+                       [--out STUDY.csv] [--chart STUDY.png]
 
 ``report`` and ``product`` value as of ``--as-of``, by default the day of the market's last
 trade (today, UTC, when there is none), so that by default no trade is left out.
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from exchange.catalogue import Exclusivity, Scope, Territory
 from exchange.cli.files import check_distinct, fail, replacing
@@ -47,6 +52,15 @@ from exchange.pricing.csvio import (
     read_targets,
     read_trades,
     valuation_row,
+)
+from exchange.pricing.study import (
+    APPROACHES,
+    DEFAULT_SHARES,
+    StudyRow,
+    run_study,
+    study_problem,
+    write_chart,
+    write_csv,
 )
 
 app = typer.Typer(
@@ -199,6 +213,67 @@ def product(
     book = book_snapshot(exchange, product_id, terms)
     result = value(market, TargetSpec(target, terms, day, book=book))
     _publish(result, json_out, html_out)
+
+
+@app.command("study")
+def study(
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic markets.")] = 1,
+    products: Annotated[int, typer.Option(help="Products in each market.")] = 4_000,
+    targets: Annotated[int, typer.Option(help="Targets valued at each share.")] = 1_000,
+    shares: Annotated[
+        str, typer.Option(metavar="S1,S2,...", help="Shares of products traded, in (0, 1].")
+    ] = ",".join(f"{share:g}" for share in DEFAULT_SHARES),
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="STUDY.csv", help="Write the table as CSV.")
+    ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", metavar="STUDY.png", help="Write the chart (needs matplotlib)."),
+    ] = None,
+) -> None:
+    """Measure every approach against synthetic markets with known true values, at each
+    share of products traded: median absolute error, 80% range coverage, median ratio, COD."""
+    share_list: list[float] = []
+    for part in shares.split(","):
+        try:
+            share_list.append(float(part))
+        except ValueError:
+            fail(f"--shares: {part.strip()!r} is not a number")
+    problem = study_problem(products, share_list, targets)
+    if problem is not None:
+        fail(problem)
+    outputs = [path for path in (out, chart) if path is not None]
+    check_distinct(outputs)
+    for path in outputs:
+        if not path.parent.is_dir():
+            fail(f"{path}: directory {path.parent} does not exist")
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        fail("--chart needs matplotlib, which is not installed (pip install matplotlib)")
+    console = Console(stderr=True)
+    with console.status("valuing") as status:
+        rows = run_study(
+            seed, products, share_list, targets,
+            on_share=lambda share: status.update(f"valued the market at {share:.0%} traded"),
+        )  # fmt: skip
+    table = Table(title=f"Accuracy against liquidity: seed {seed}, {products:,} products, "
+                        f"{targets:,} targets")  # fmt: skip
+    for heading in ("traded", "trades", "approach", "valued", "MdAE %", "cover80 %", "ratio",
+                    "COD"):  # fmt: skip
+        table.add_column(heading, justify="left" if heading == "approach" else "right")
+    for row in rows:
+        cells = row.csv_row()
+        table.add_row(f"{row.traded_share:.0%}", *cells[3:6], *(c or "-" for c in cells[6:]),
+                      end_section=row.approach == APPROACHES[-1])  # fmt: skip
+    Console().print(table)
+    if out is not None:
+        _guarded(lambda: _write_study_csv(rows, out))
+    if chart is not None:
+        _guarded(lambda: write_chart(rows, chart))
+
+
+def _write_study_csv(rows: list[StudyRow], path: Path) -> None:
+    with replacing(path) as file:
+        write_csv(rows, file)
 
 
 def _as_of_date(text: str | None) -> dt.date | None:
