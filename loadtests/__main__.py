@@ -3,6 +3,7 @@
     python -m loadtests --users 4 --duration 10s          # the same as `run --users 4 ...`
     python -m loadtests run --database postgresql+psycopg://postgres@127.0.0.1:5432/test
     python -m loadtests serve --port 8000                 # the load-test server alone
+    python -m loadtests crash --kills 50 --seed 7         # kill -9 under order flow, check
     locust -f "$(python -m loadtests locustfile)" ...     # locust by hand against it
 
 The load tests are not part of the installed ``dataex`` package: they run from a checkout
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from exchange.cli.flags import FlagsGroup
+from loadtests.crash import crash as crash_command
 from loadtests.load_plan import MAX_SPAWN_RATE, MAX_STEPS, MAX_USERS, parse_duration
 
 EXIT_CHECK_FAILED = 1
@@ -163,6 +165,9 @@ def serve(
     from loadtests.server import serve as serve_stack
 
     serve_stack(host, port, database, log_level, profile)
+
+
+app.command("crash")(crash_command)  # also ``python -m loadtests.crash``
 
 
 @app.command("locustfile")
