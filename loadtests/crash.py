@@ -127,18 +127,21 @@ def _summary(outcome: CrashOutcome) -> Table:
     flow = outcome.flow
     acks = Counter(r.kind for r in flow.requests if r.acknowledged)
     kinds = Counter(kill.kind for kill in outcome.kills)
+    late = sum(kill.kind != kill.drawn for kill in outcome.kills)
     by_class = Counter(f"{status // 100}xx" for status in flow.statuses.elements())
     passed = sum(check.ok for check in outcome.checks)
     rows = {
         "database": outcome.database,
         "clients": f"{outcome.clients}",
         "kills (SIGKILL)": f"{len(outcome.kills)} "
-        f"({', '.join(f'{n} {kind}' for kind, n in kinds.items())})",
+        f"({', '.join(f'{n} {kind}' for kind, n in kinds.items())}"
+        + (f"; {late} drawn for start-up came after it answered" if late else "")
+        + ")",
         "server starts": f"{outcome.starts} ({len(outcome.refused_starts)} exited on start)",
         "requests sent": f"{flow.attempts:,} ({len(flow.requests):,} distinct)",
         "answers": f"{by_class.total():,} "
         f"({', '.join(f'{n:,} {c}' for c, n in sorted(by_class.items()))})",
-        "answers lost to kills": f"{flow.lost_answers:,} (each request sent again)",
+        "sent with no answer": f"{flow.lost_answers:,} (server killed or down; sent again)",
         "acknowledgements": f"{acks.total():,} ({acks['submit']:,} orders, "
         f"{acks['cancel']:,} cancels, {acks['amend']:,} amends)",
         "submissions retried": f"{len(flow.retries):,} at once, "

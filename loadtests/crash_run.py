@@ -116,10 +116,13 @@ class ServerFailed(CrashTestError):
 @dataclass(frozen=True, slots=True)
 class Kill:
     """One SIGKILL: its number, whether it landed under load or during start-up (before the
-    server had answered ``/v1/health``), and how long after the process started."""
+    server had answered ``/v1/health``), the kind the schedule drew for it (a start that is
+    faster than the last one may answer before a start-up kill lands), and how long after
+    the process started."""
 
     number: int
     kind: str
+    drawn: str
     after_s: float
 
 
@@ -457,7 +460,7 @@ def _drive(
             while done < kills:
                 uptime_s = rng.uniform(MIN_UPTIME_S, MAX_UPTIME_S)
                 server.serve_for(uptime_s, f"before kill {done + 1}")
-                done = _kill(server, done, UNDER_LOAD, outcome, echo)
+                done = _kill(server, done, UNDER_LOAD, UNDER_LOAD, outcome, echo)
                 server.launch()
                 while done < kills and kinds[done] == DURING_START_UP:
                     moment_s = start_up_s * rng.uniform(START_UP_KILL_FROM, START_UP_KILL_TO)
@@ -467,8 +470,8 @@ def _drive(
                             answered = True  # too late: it started faster than last time
                             break
                         time.sleep(min(HEALTH_POLL_S, max(0.0, moment_s - elapsed)))
-                    done = _kill(server, done, UNDER_LOAD if answered else DURING_START_UP,
-                                 outcome, echo)  # fmt: skip
+                    kind = UNDER_LOAD if answered else DURING_START_UP
+                    done = _kill(server, done, kind, DURING_START_UP, outcome, echo)
                     server.launch()
                 start_up_s = server.wait_healthy(f"after kill {done}")
                 target.base_url = server.base_url
@@ -497,12 +500,18 @@ def _drive(
 
 
 def _kill(
-    server: _Server, done: int, kind: str, outcome: CrashOutcome, echo: Callable[[str], None]
+    server: _Server,
+    done: int,
+    kind: str,
+    drawn: str,
+    outcome: CrashOutcome,
+    echo: Callable[[str], None],
 ) -> int:
     after_s = time.monotonic() - server.started_at
     server.kill()
-    outcome.kills.append(Kill(done + 1, kind, after_s))
-    echo(f"kill {done + 1}: {kind}, {after_s:.2f} s after the start")
+    outcome.kills.append(Kill(done + 1, kind, drawn, after_s))
+    late = "" if kind == drawn else f" (drawn {drawn}: the server had answered first)"
+    echo(f"kill {done + 1}: {kind}, {after_s:.2f} s after the start{late}")
     return done + 1
 
 
