@@ -452,7 +452,7 @@ class Exchange:
         cancel = Cancel(seq, ts, order.order_id, order.participant)
         if not order.is_open or self.engine.check(cancel) is not None:
             raise ExchangeError(
-                Reason.VALIDATION_UNKNOWN_ORDER, f"order {c.order_id} is {order.status}"
+                Reason.VALIDATION_ORDER_NOT_OPEN, f"order {c.order_id} is {order.status}"
             )
         outcome = Outcome(c)
         self._engine(cancel, outcome, ts)
@@ -463,7 +463,7 @@ class Exchange:
         order = self._own_order(c.actor, c.order_id)
         if not order.is_open:
             raise ExchangeError(
-                Reason.VALIDATION_UNKNOWN_ORDER, f"order {c.order_id} is {order.status}"
+                Reason.VALIDATION_ORDER_NOT_OPEN, f"order {c.order_id} is {order.status}"
             )
         for value, what in ((c.price_minor, "price"), (c.quantity_units, "quantity")):
             if value is not None:
@@ -651,13 +651,9 @@ def _refuse(
     if reason is None:
         return
     words = reason.value.split("_", 1)[1].lower().replace("_", " ")
-    code = (
-        Reason.VALIDATION_INVALID if reason.value.startswith("VALIDATION_")
-        else Reason.MATCHING_REJECTED
-    )  # fmt: skip
-    if reason is RejectReason.VALIDATION_UNKNOWN_INSTRUMENT:
-        code = Reason.VALIDATION_UNKNOWN_INSTRUMENT
-    elif reason is RejectReason.VALIDATION_PRICE_OFF_TICK and price is not None:
+    # The engine's reason under its own name, but for the few the exchange names itself.
+    code = Reason.__members__.get(reason.name)
+    if reason is RejectReason.VALIDATION_PRICE_OFF_TICK and price is not None:
         words = (
             f"price {format_minor(price)} is not on {instrument.symbol}'s tick grid: it must "
             f"be a multiple of {format_minor(instrument.tick_size_minor)}"
@@ -676,4 +672,5 @@ def _refuse(
         code = Reason.VALIDATION_UNKNOWN_ORDER
     elif reason is RejectReason.MATCHING_PHASE_REJECTS_ORDERS:
         code = Reason.VALIDATION_PHASE
-    raise ExchangeError(code, f"{words} ({reason.value})")
+    assert code is not None, f"{reason} is not one of the exchange's reasons"
+    raise ExchangeError(code, f"{words} ({code})")

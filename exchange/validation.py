@@ -9,6 +9,8 @@ names the field; nothing has changed by then.
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from enum import StrEnum
 from typing import Final, TypeVar
 
@@ -25,6 +27,8 @@ __all__ = [
     "MAX_TEXT",
     "QUALITY_DIMENSIONS",
     "enum_member",
+    "free_text_problem",
+    "identifier_problem",
     "integer",
     "invalid",
     "text",
@@ -83,3 +87,54 @@ def integer(value: object, what: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
         raise invalid(f"{what} must be an integer in {low}..{high}, got {value!r}")
     return value
+
+
+# Characters that change how the text around them is displayed, not what it says: the
+# Unicode Bidi_Control set (embeddings, overrides, isolates and marks). An identifier or a
+# name holding one can be shown as something it is not ("Trojan Source").
+BIDI_CONTROLS: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                                 "\u2066\u2067\u2068\u2069")  # fmt: skip
+# Control characters, line and paragraph separators, and surrogates (which JSON's \u escapes
+# can carry alone, and no UTF-8 text can hold).
+_NOT_TEXT_CATEGORIES: Final = frozenset({"Cc", "Zl", "Zp", "Cs"})
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+def identifier_problem(value: str) -> str | None:
+    """What makes ``value`` unfit as an identifier a client chooses (a ``client_order_id``, a
+    symbol, a participant or product id), or None: identifiers are printable ASCII (space to
+    ``~``) without surrounding spaces, so they read, compare and log as what they are.
+
+    >>> identifier_problem("my-order 1") is None
+    True
+    >>> identifier_problem(" a")
+    'must not start or end with a space'
+    >>> identifier_problem("a\\u202eb")
+    'must be printable ASCII: U+202E is not'
+    """
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        bad = next(ch for ch in value if not " " <= ch <= "~")
+        return f"must be printable ASCII: U+{ord(bad):04X} is not"
+    if value != value.strip(" "):
+        return "must not start or end with a space"
+    return None
+
+
+def free_text_problem(value: str, *, multiline: bool = False) -> str | None:
+    """What makes ``value`` unfit as free text (a name, a title, a note), or None: any
+    Unicode but control characters (tabs and line breaks too, unless ``multiline``), line
+    or paragraph separators, lone surrogates and bidirectional controls.
+
+    >>> free_text_problem("杭州银行") is None
+    True
+    >>> free_text_problem("two\\nlines")
+    'must not hold the control character U+000A'
+    >>> free_text_problem("two\\nlines", multiline=True) is None
+    True
+    """
+    for ch in value:
+        if ch in BIDI_CONTROLS:
+            return f"must not hold the bidirectional control U+{ord(ch):04X}"
+        if unicodedata.category(ch) in _NOT_TEXT_CATEGORIES and not (multiline and ch in "\n\t"):
+            return f"must not hold the control character U+{ord(ch):04X}"
+    return None

@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 
 from exchange.settings import Settings
 
+from . import redaction
+from .bodies import MAX_BODY_BYTES, BodyLimit, StrictJsonRoute
 from .deps import RuntimeDep
 from .errors import install_error_handlers
 from .routes import account, instruments, market, orders, participants, pricing, products, ws
@@ -24,7 +26,18 @@ dataex: an exchange for data-product licences.
 Authenticate with your API key in the `X-API-Key` header. Market data needs no key.
 Cash and prices are decimal strings in currency units (CNY, two decimal places); a price must
 lie on the instrument's tick grid. Quantities are integer licence units. Every error is a 4xx
-with `{"detail": "...", "reason": "CODE"}`.
+with `{"detail": "...", "reason": "CODE"}`, `reason` the most specific code (e.g.
+`VALIDATION_EXPIRY_REQUIRED`, `MATCHING_POST_ONLY_WOULD_TAKE`).
+
+A request body is a JSON object of at most 64 KiB (65,536 bytes): a larger one is a 413
+before it is read or the key checked, and an object naming a key twice is a 400.
+Identifiers you choose (`client_order_id`, symbols, ids) are printable ASCII without
+surrounding spaces; names and texts may be any Unicode but control and bidirectional-control
+characters.
+
+The private WebSocket stream takes the key in the `X-API-Key` header or, where a client cannot
+set headers (browsers), as its first message, `{"type": "auth", "api_key": "..."}`; never in
+the URL, which servers and proxies log.
 """
 
 
@@ -56,6 +69,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, not at import: uvicorn sets up its loggers before it starts the app.
+        redaction.install()
         runtime = Runtime.open(settings)
         runtime.hub.loop = asyncio.get_running_loop()
         app.state.runtime = runtime
@@ -76,7 +91,11 @@ def create_app(
         openapi_tags=[{"name": tag} for tag in DOCUMENTED_TAGS],
     )
     install_error_handlers(app)
-    v1 = APIRouter(prefix="/v1")
+    # Outermost, so that an oversized body is refused before anything reads it.
+    app.add_middleware(BodyLimit, max_body_bytes=MAX_BODY_BYTES)
+    # Routes added to the app itself (a load test's) read bodies as the API's do.
+    app.router.route_class = StrictJsonRoute
+    v1 = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
     # FastAPI tries the routes in this order, one router after another, so the busiest come
     # first: an order request then matches within a few routes instead of thirty.
     for module in (orders, account, market, instruments, products, pricing, participants, ws):

@@ -16,6 +16,8 @@ from exchange.errors import ExchangeError, Reason
 from exchange.money import AmountError
 from exchange.sequencer import SequencerStopped
 
+from .bodies import DuplicateJsonKey
+
 __all__ = ["ApiError", "install_error_handlers", "status_of"]
 
 _STATUS = {
@@ -24,12 +26,16 @@ _STATUS = {
     Reason.VALIDATION_UNKNOWN_PRODUCT: 404,
     Reason.VALIDATION_UNKNOWN_PARTICIPANT: 404,
     Reason.VALIDATION_UNKNOWN_ORDER: 404,
+    Reason.VALIDATION_ORDER_NOT_OPEN: 409,
     Reason.VALIDATION_DUPLICATE: 409,
+    Reason.VALIDATION_DUPLICATE_INSTRUMENT: 409,
+    Reason.VALIDATION_DUPLICATE_ORDER_ID: 409,
     Reason.VALIDATION_IDEMPOTENCY_CONFLICT: 409,
     Reason.VALIDATION_PHASE: 409,
     Reason.VALIDATION_HOUSEKEEPING_DUE: 409,
     Reason.AUTH_FORBIDDEN: 403,
-    Reason.MATCHING_REJECTED: 422,
+    Reason.MATCHING_UNCROSS_NOT_IN_PHASE: 409,
+    Reason.MATCHING_PHASE_NOT_IN_MODE: 409,
 }
 
 
@@ -38,7 +44,7 @@ def status_of(reason: Reason) -> int:
         return _STATUS[reason]
     if reason.startswith("COMPLIANCE_"):
         return 409  # the product's state forbids it
-    return 422  # RISK_*: the request cannot be covered
+    return 422  # RISK_*: the request cannot be covered; other VALIDATION_* and MATCHING_*
 
 
 class ApiError(Exception):
@@ -78,6 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [f"{_field(e['loc'])}: {e['msg']}" for e in error.errors()[:10]]
         return JSONResponse(_body("; ".join(problems), "VALIDATION_INVALID"), 422)
+
+    @app.exception_handler(DuplicateJsonKey)
+    async def _duplicate_key(_: Request, error: DuplicateJsonKey) -> JSONResponse:
+        return JSONResponse(_body(str(error.detail), error.reason), error.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from exchange.catalogue import (
     Category,
@@ -24,6 +25,7 @@ from exchange.catalogue import (
 )
 from exchange.orders import OrderStatus
 from exchange.participants import Role
+from exchange.validation import free_text_problem, identifier_problem
 from ledger import ComplianceDecision
 from matching import OrderType, Phase, SealedBidPricing, Side, TimeInForce, TradingMode
 
@@ -34,8 +36,37 @@ DecimalString = Annotated[
     Field(description="A decimal amount in currency units, as a string", examples=["12.50"]),
 ]  # fmt: skip
 Quantity = Annotated[int, Field(strict=True, gt=0, le=10**12, description="Licence units")]
-Text = Annotated[str, StringConstraints(max_length=4000)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def _identifier(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("identifier", "{problem}", {"problem": problem})
+    return value
+
+
+def _line(value: str) -> str:
+    problem = free_text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("free_text", "{problem}", {"problem": problem})
+    return value
+
+
+def _lines(value: str) -> str:
+    problem = free_text_problem(value, multiline=True)
+    if problem is not None:
+        raise PydanticCustomError("free_text", "{problem}", {"problem": problem})
+    return value
+
+
+# Strings a client chooses. An identifier is printable ASCII without surrounding spaces;
+# free text is any Unicode but control and bidirectional-control characters (line breaks
+# only in the long texts). Rules in ``exchange.validation``.
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=32),
+                       AfterValidator(_identifier)]  # fmt: skip
+Text = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_lines)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_lines)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_line)]
 Score = Annotated[float, Field(strict=True, ge=0, le=1)]
 
 
@@ -160,7 +191,7 @@ class ReviewCreate(Request):
         Literal["classification", "desensitisation", "lifecycle_and_retention", "risk_controls"],
         StrictBool,
     ]
-    opinion: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    opinion: LongText
 
     model_config = ConfigDict(
         extra="forbid",
@@ -175,11 +206,11 @@ class ReviewCreate(Request):
 
 class RegulatorDecisionCreate(Request):
     decision: Literal[ComplianceDecision.APPROVED, ComplianceDecision.REJECTED]
-    opinion: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    opinion: LongText
 
 
 class StatusChange(Request):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    reason: LongText
 
 
 class ComplianceRecordPublic(BaseModel):
@@ -195,7 +226,7 @@ class ComplianceRecordPublic(BaseModel):
 
 class InstrumentCreate(Request):
     symbol: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9.-]{1,31}$")]
-    product_id: str
+    product_id: Identifier
     exclusivity: Exclusivity
     duration_months: Annotated[int, Field(strict=True, ge=1, le=240)]
     scope: Scope
@@ -257,8 +288,9 @@ class AuctionPublic(BaseModel):
 
 
 class OrderCreate(Request):
-    client_order_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    symbol: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    client_order_id: Annotated[str, StringConstraints(min_length=1, max_length=64),
+                               AfterValidator(_identifier)]  # fmt: skip
+    symbol: Identifier
     side: Side
     type: OrderType = OrderType.LIMIT
     price: DecimalString | None = Field(
@@ -333,9 +365,9 @@ class BalancesPublic(BaseModel):
 
 
 class CashMovement(Request):
-    participant_id: str
+    participant_id: Identifier
     amount: DecimalString
-    reference: Annotated[str, StringConstraints(max_length=200)] = ""
+    reference: Annotated[str, StringConstraints(max_length=200), AfterValidator(_line)] = ""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -446,7 +478,9 @@ class IncomeIn(Request):
 
 
 class ValuationRequest(Request):
-    product_id: str | None = Field(default=None, description="A catalogue product, or ...")
+    product_id: Identifier | None = Field(
+        default=None, description="A catalogue product, or ..."
+    )
     product: ProductAttributes | None = Field(default=None, description="... its attributes")
     terms: TermsIn
     as_of: str | None = Field(default=None, description="Valuation date (ISO), default today")

@@ -455,7 +455,7 @@ def test_cancel_releases_the_reservation(market: Market) -> None:
     assert outcome.result.status is OrderStatus.CANCELLED
     assert market.exchange.cash_of("ann") == (CASH_MINOR, 0)
     assert outcome.entries == []
-    market.refuse(c.CancelOrder("ann", order_id), Reason.VALIDATION_UNKNOWN_ORDER)
+    market.refuse(c.CancelOrder("ann", order_id), Reason.VALIDATION_ORDER_NOT_OPEN)
 
 
 def test_cancel_of_another_participants_order_is_refused(market: Market) -> None:
@@ -530,7 +530,8 @@ def test_amend_up_beyond_available_cash_is_refused(market: Market) -> None:
                   Reason.RISK_INSUFFICIENT_CASH)  # fmt: skip
     market.execute(c.AmendOrder("ann", order_id, 2 * half // 100, None))
     assert market.exchange.cash_of("ann") == (0, CASH_MINOR)
-    market.refuse(c.AmendOrder("ann", order_id, None, None), Reason.VALIDATION_INVALID)
+    market.refuse(c.AmendOrder("ann", order_id, None, None),
+                  Reason.VALIDATION_AMEND_CHANGES_NOTHING)  # fmt: skip
 
 
 def test_amend_of_a_sell_up_beyond_free_licences_is_refused(market: Market) -> None:
@@ -769,11 +770,11 @@ def test_a_gtd_order_that_filled_or_was_cancelled_leaves_no_expiry_due(market: M
 
 
 def test_gtd_order_without_expiry_or_in_the_past_is_refused(market: Market) -> None:
-    market.refuse(buy("ann", "a1", 900, 1, tif="GTD"), Reason.VALIDATION_INVALID)
+    market.refuse(buy("ann", "a1", 900, 1, tif="GTD"), Reason.VALIDATION_EXPIRY_REQUIRED)
     market.refuse(buy("ann", "a1", 900, 1, tif="GTD", expire_ns=market.now_ns),
-                  Reason.VALIDATION_INVALID)  # fmt: skip
+                  Reason.VALIDATION_EXPIRY_IN_PAST)  # fmt: skip
     market.refuse(buy("ann", "a1", 900, 1, expire_ns=market.now_ns + 10**9),
-                  Reason.VALIDATION_INVALID)  # fmt: skip
+                  Reason.VALIDATION_EXPIRY_WITHOUT_GTD)  # fmt: skip
 
 
 def test_licence_lapses_at_expiry_after_its_resale_order_is_cancelled(market: Market) -> None:

@@ -11,11 +11,12 @@ from exchange.money import format_minor, parse_minor
 from exchange.participants import Participant, Role
 from exchange.service import Exchange
 
+from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep, requires
 from ..schemas import BalancesPublic, CashMovement, CashPublic, FillPublic, HoldingPublic, iso
 from ..views import fill_view
 
-router = APIRouter(tags=["account"])
+router = APIRouter(tags=["account"], route_class=StrictJsonRoute)
 Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
 
 

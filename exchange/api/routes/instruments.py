@@ -11,12 +11,15 @@ from exchange.money import parse_minor, parse_price
 from exchange.participants import Participant, Role
 from exchange.service import Exchange
 
+from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
 from ..schemas import AuctionPublic, InstrumentCreate, InstrumentPublic, PhaseChange
 from ..views import instrument_view, money
 
-router = APIRouter(prefix="/instruments", tags=["instruments and sessions"])
+router = APIRouter(
+    prefix="/instruments", tags=["instruments and sessions"], route_class=StrictJsonRoute
+)
 Lister = Annotated[Participant, Depends(requires(Role.PROVIDER, Role.ADMIN))]
 Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
 

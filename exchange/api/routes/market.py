@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 
 from exchange.service import Exchange
 
+from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep
 from ..errors import ApiError
 from ..schemas import BookLevel, BookPublic, TickerPublic, TradePublic
 from ..views import money, trade_view
 
-router = APIRouter(prefix="/market", tags=["market data"])
+router = APIRouter(prefix="/market", tags=["market data"], route_class=StrictJsonRoute)
 
 
 def _known(exchange: Exchange, symbol: str) -> None:

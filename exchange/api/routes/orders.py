@@ -15,12 +15,13 @@ from exchange import commands as cmd
 from exchange.money import parse_minor
 from exchange.participants import TRADING_ROLES, Participant
 
+from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
 from ..schemas import OrderAmend, OrderCreate, OrderPublic
 from ..views import order_view
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], route_class=StrictJsonRoute)
 Trader = Annotated[Participant, Depends(requires(*TRADING_ROLES))]
 
 

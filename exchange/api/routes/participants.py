@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends
 from exchange.commands import CreateParticipant
 from exchange.participants import Participant, Role, new_api_key, secret_digest
 
+from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep, requires
 from ..schemas import ParticipantCreate, ParticipantCreated, ParticipantPublic
 from ..views import participant_view
 
-router = APIRouter(prefix="/participants", tags=["participants"])
+router = APIRouter(prefix="/participants", tags=["participants"], route_class=StrictJsonRoute)
 Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
 
 

@@ -26,6 +26,7 @@ from exchange.pricing import (
 from exchange.service import Exchange
 from exchange.valuation_inputs import book_snapshot, utc_today
 
+from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep
 from ..errors import ApiError
 from ..runtime import Runtime
@@ -40,7 +41,7 @@ from ..schemas import (
 )
 from .market import ticker
 
-router = APIRouter(tags=["price discovery and valuation"])
+router = APIRouter(tags=["price discovery and valuation"], route_class=StrictJsonRoute)
 MAX_BARS = 1_000
 INTERVALS_NS = {
     "1m": 60 * 10**9, "5m": 300 * 10**9, "15m": 900 * 10**9, "1h": 3_600 * 10**9,

@@ -12,6 +12,7 @@ from exchange.money import parse_minor
 from exchange.participants import Participant, Role
 from exchange.service import Exchange
 
+from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..schemas import (
     ComplianceRecordPublic,
@@ -24,7 +25,9 @@ from ..schemas import (
 )
 from ..views import compliance_view, product_view
 
-router = APIRouter(prefix="/products", tags=["catalogue and compliance"])
+router = APIRouter(
+    prefix="/products", tags=["catalogue and compliance"], route_class=StrictJsonRoute
+)
 Provider = Annotated[Participant, Depends(requires(Role.PROVIDER))]
 Reviewer = Annotated[Participant, Depends(requires(Role.REVIEWER))]
 Regulator = Annotated[Participant, Depends(requires(Role.REGULATOR))]

@@ -1,18 +1,39 @@
 """WebSocket streams: ``/v1/ws/market/{symbol}`` (public) and ``/v1/ws/private`` (your own
-order events and fills; the API key goes in the ``X-API-Key`` header or the ``api_key``
-query parameter, since browsers cannot set headers on a WebSocket)."""
+order events and fills).
+
+The private stream takes the API key in the ``X-API-Key`` header, or, from a client that
+cannot set headers on a WebSocket (a browser), as its first message::
+
+    {"type": "auth", "api_key": "dxk_..."}
+
+within :data:`AUTH_TIMEOUT_S` of connecting. Either way the stream then answers
+``{"type": "auth", "participant_id": "..."}``, once it is subscribed (every event after the
+acknowledgement reaches it), and streams. A missing, malformed or wrong key closes the socket
+with code 1008 and the reason in words. A key in the URL (``?api_key=``) is refused the same
+way, since URLs are logged by servers and proxies: the log lines are masked
+(``exchange.api.redaction``), but the key should not travel there at all.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, Final
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
+from exchange.participants import Participant
+
 from ..deps import API_KEY_HEADER, authenticate, runtime_of
 from ..errors import ApiError
+from ..runtime import Runtime
 
 router = APIRouter(prefix="/ws", tags=["streams"])
+
+AUTH_TIMEOUT_S: Final = 10.0
+# An authentication message is a key (at most 128 characters) in a small object.
+MAX_AUTH_MESSAGE_CHARS: Final = 1_000
+AUTH_MESSAGE_SHAPE: Final = 'the first message must be {"type": "auth", "api_key": "..."}'
 
 
 async def _stream(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
@@ -58,14 +79,60 @@ async def market_stream(websocket: WebSocket, symbol: str) -> None:
         runtime.hub.unsubscribe("market", symbol, queue)
 
 
+async def _refuse(websocket: WebSocket, reason: str) -> None:
+    await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
+
+
+def _key_of(message: dict[str, Any]) -> str | None:
+    """The key of an authentication message, or None if it is not one."""
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > MAX_AUTH_MESSAGE_CHARS:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.keys() != {"type", "api_key"}:
+        return None
+    key = body["api_key"]
+    return key if body["type"] == "auth" and isinstance(key, str) else None
+
+
+async def _authenticated(websocket: WebSocket, runtime: Runtime) -> Participant | None:
+    """Accept the socket and authenticate it, by header or first message; None (the socket
+    closed with the reason) if it cannot be."""
+    # Accepted first, so that a refusal can say why: a close before the handshake reaches the
+    # client as a bare HTTP 403.
+    await websocket.accept()
+    if "api_key" in websocket.query_params:
+        await _refuse(websocket, "the API key goes in the X-API-Key header or the first "
+                                 "message, never in the URL")  # fmt: skip
+        return None
+    key = websocket.headers.get(API_KEY_HEADER)
+    if key is None:
+        try:
+            message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+        except TimeoutError:
+            await _refuse(websocket, f"no authentication message within {AUTH_TIMEOUT_S:g} s")
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        key = _key_of(message)
+        if key is None:
+            await _refuse(websocket, AUTH_MESSAGE_SHAPE)
+            return None
+    try:
+        return authenticate(runtime, key)
+    except ApiError as error:
+        await _refuse(websocket, error.detail)
+        return None
+
+
 @router.websocket("/private")
 async def private_stream(websocket: WebSocket) -> None:
     runtime = runtime_of(websocket)
-    key = websocket.headers.get(API_KEY_HEADER) or websocket.query_params.get("api_key")
-    try:
-        participant = authenticate(runtime, key)
-    except ApiError as error:
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=error.detail)
+    participant = await _authenticated(websocket, runtime)
+    if participant is None:
         return
     who = participant.participant_id
     try:
@@ -73,8 +140,10 @@ async def private_stream(websocket: WebSocket) -> None:
     except OverflowError:
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
         return
-    await websocket.accept()
     try:
+        await websocket.send_json({"type": "auth", "participant_id": who})
         await _stream(websocket, queue)
+    except WebSocketDisconnect:
+        return
     finally:
         runtime.hub.unsubscribe("private", who, queue)

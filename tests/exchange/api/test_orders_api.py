@@ -111,15 +111,15 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("extra order_id", {"order_id": 5}, 422, "order_id", ""),
     ("another participant named", {"participant": BOB}, 422, "participant", ""),
     ("post-only in pre-open", {"symbol": PRE_OPEN_SYMBOL, "post_only": True}, 422,
-     "order type not allowed", "MATCHING_REJECTED"),
+     "order type not allowed", "MATCHING_ORDER_TYPE_NOT_ALLOWED"),
     ("IOC in pre-open", {"symbol": PRE_OPEN_SYMBOL, "time_in_force": "IOC"}, 422,
-     "order type not allowed", "MATCHING_REJECTED"),
+     "order type not allowed", "MATCHING_ORDER_TYPE_NOT_ALLOWED"),
     ("FOK in pre-open", {"symbol": PRE_OPEN_SYMBOL, "time_in_force": "FOK"}, 422,
-     "order type not allowed", "MATCHING_REJECTED"),
+     "order type not allowed", "MATCHING_ORDER_TYPE_NOT_ALLOWED"),
     ("any order on a halted instrument", {"symbol": HALTED_SYMBOL}, 409,
      "phase rejects orders", "VALIDATION_PHASE"),
     ("post-only that would take", {"price": "105.00", "post_only": True}, 422,
-     "post only would take", "MATCHING_REJECTED"),
+     "post only would take", "MATCHING_POST_ONLY_WOULD_TAKE"),
     ("sell without licences", {"side": "sell"}, 422, "holding", "RISK_INSUFFICIENT_LICENCES"),
     ("buy beyond the cash", {"price": "2000.00", "quantity": 60}, 422, "cash",
      "RISK_INSUFFICIENT_CASH"),
@@ -259,9 +259,9 @@ def test_order_life_cycle_partial_fill_amend_and_cancel(api: Api):
         {"price": "90.00", "quantity": 5}
     ]
     journal_seq = api.journal_seq()
-    assert api.expect(404, "DELETE", path, ANN)["reason"] == "VALIDATION_UNKNOWN_ORDER"
-    assert api.expect(404, "PATCH", path, ANN, json={"quantity": 6})["reason"] == (
-        "VALIDATION_UNKNOWN_ORDER"
+    assert api.expect(409, "DELETE", path, ANN)["reason"] == "VALIDATION_ORDER_NOT_OPEN"
+    assert api.expect(409, "PATCH", path, ANN, json={"quantity": 6})["reason"] == (
+        "VALIDATION_ORDER_NOT_OPEN"
     )
     assert api.journal_seq() == journal_seq
 
@@ -473,7 +473,8 @@ def test_market_stream_of_an_unknown_symbol_is_refused(api: Api):
 def test_private_stream_sends_ones_own_fill_and_nothing_of_others(api: Api):
     api.market()
     api.placed(PROVIDER, "ask", "sell", "100.00", 3)
-    with api.client.websocket_connect(f"/v1/ws/private?api_key={api.keys[ANN]}") as websocket:
+    with api.client.websocket_connect("/v1/ws/private", headers=api.headers(ANN)) as websocket:
+        assert receive_json(websocket) == {"type": "auth", "participant_id": ANN}
         api.placed(BOB, "bob-lift", "buy", "100.00", 1)  # not ann's business
         mine = api.placed(ANN, "ann-lift", "buy", "100.00", 2)
         messages = _receive_until(websocket, "fill")
@@ -495,16 +496,15 @@ def test_private_stream_takes_the_key_in_a_header(api: Api):
         assert _receive_until(ws, "fill")[-1]["order_id"] == mine["order_id"]
 
 
-def test_private_stream_refuses_a_missing_or_wrong_key(api: Api):
+def test_private_stream_refuses_a_wrong_key(api: Api):
     admin_key_id = api.admin_key.partition(".")[0]
-    for query in ("", "?api_key=not-a-key", "?api_key=dxk_0000000000000000.secret",
-                  f"?api_key={admin_key_id}.wrong-secret"):  # fmt: skip
+    for key in ("not-a-key", "dxk_0000000000000000.secret", f"{admin_key_id}.wrong-secret"):
         with (
+            api.client.websocket_connect("/v1/ws/private", headers={"X-API-Key": key}) as ws,
             pytest.raises(WebSocketDisconnect) as refused,
-            api.client.websocket_connect(f"/v1/ws/private{query}"),
         ):
-            pass  # pragma: no cover - the connection is refused before this
-        assert refused.value.code == 1008, query
+            receive_json(ws)
+        assert refused.value.code == 1008, key
 
 
 # -- any request at all -------------------------------------------------------------------
