@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+import sqlalchemy
 
 from loadtests.crash_checks import (
     check_acknowledgements,
@@ -27,6 +31,7 @@ from loadtests.crash_flow import RequestRecord
 from loadtests.crash_run import DURING_START_UP, UNDER_LOAD, kill_schedule
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+POSTGRES_URL_ENV = "DATAEX_TEST_POSTGRES_URL"
 RUN_TIMEOUT_S = 300  # a 3-kill run takes about 20 s; a hung one fails instead of hanging
 TRADER = "lt-t0"
 
@@ -75,6 +80,28 @@ def test_three_kills_on_sqlite_lose_nothing_and_leave_no_server(tmp_path: Path) 
     # Four starts of the server (one per kill and the last), each logged.
     assert (run_dir / "server.log").read_text().count("--- start ") >= 4
     assert not _processes_in(run_dir)
+
+
+def test_three_kills_on_postgresql_lose_nothing_and_drop_their_schema(tmp_path: Path) -> None:
+    server_url = os.environ.get(POSTGRES_URL_ENV)
+    if not server_url:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    process = _crash("--kills", "3", "--seed", "5", "--clients", "2", "--database", server_url,
+                     cwd=tmp_path)  # fmt: skip
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    assert process.returncode == 0, stdout + stderr
+    assert "0 failed" in stdout, stdout
+    (schema,) = re.findall(r"search_path%3D(dataex_crash_\w+)", stdout)
+    engine = sqlalchemy.create_engine(server_url)
+    try:
+        with engine.connect() as connection:
+            left = connection.execute(
+                sqlalchemy.text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"),
+                {"schema": schema},
+            ).all()
+    finally:
+        engine.dispose()
+    assert not left, f"schema {schema} was left behind"
 
 
 def test_ctrl_c_kills_the_server_and_exits_130(tmp_path: Path) -> None:
