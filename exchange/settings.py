@@ -23,6 +23,10 @@ class Settings:
     # lock hand-over between the answering, client and sequencer threads eats the overlap
     # (docs/benchmarks.md), so it is an option, not the default.
     journal_writer: str = "inline"
+    # The witness file the server checks the database against at start and appends its
+    # checkpoints to (ledger.witness); None keeps none. ``dataex serve`` sets it to
+    # ``ledger.witness.default_witness_path`` unless told otherwise (--witness, --no-witness).
+    witness_path: str | None = None
 
     def __post_init__(self) -> None:
         if not self.rate_limit_per_s > 0 or self.rate_limit_burst < 1:

@@ -22,6 +22,7 @@ __all__ = [
     "ConsistencyProof",
     "Digest",
     "InclusionProof",
+    "MerkleFrontier",
     "MerkleTree",
     "ProofError",
     "leaf_hash",
@@ -231,6 +232,66 @@ class MerkleTree:
         if not 0 <= size <= self.size:
             raise ProofError(f"tree size {size} outside 0..{self.size}")
         return size
+
+
+class MerkleFrontier:
+    """A growing tree kept as the roots of its perfect subtrees: leaves can be appended and
+    the root computed without the leaves before them.
+
+    A tree of ``size`` leaves splits into one perfect subtree per bit set in ``size``,
+    largest (leftmost) first; their roots are all an append-only log needs to go on growing
+    its tree (the "compact range" of Certificate Transparency's logs), O(log n) of memory.
+    Appending a leaf costs one node hash amortised (as many as the carries of a binary
+    increment); the root, one per subtree but the last.
+
+    >>> frontier = MerkleFrontier()
+    >>> for data in (b"a", b"b", b"c"):
+    ...     frontier.append(leaf_hash(data))
+    >>> frontier.root() == root_hash([leaf_hash(d) for d in (b"a", b"b", b"c")])
+    True
+    """
+
+    __slots__ = ("_roots", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._roots: list[bytes] = []
+
+    @classmethod
+    def of_tree(cls, tree: MerkleTree) -> MerkleFrontier:
+        """The frontier of all of ``tree``'s leaves, read from its levels (no hashing)."""
+        frontier = cls()
+        size, start = tree.size, 0
+        for height in range(size.bit_length() - 1, -1, -1):
+            if size >> height & 1:
+                frontier._roots.append(tree.levels[height][start >> height])
+                start += 1 << height
+        frontier.size = size
+        return frontier
+
+    def append(self, leaf: bytes) -> None:
+        """Append one leaf *hash*."""
+        roots, node, size = self._roots, leaf, self.size
+        # Each trailing one bit of the old size is a perfect subtree as tall as the node
+        # being carried: the two join, as a binary increment carries.
+        while size & 1:
+            node = node_hash(roots.pop(), node)
+            size >>= 1
+        roots.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        """Root hash of the tree of every leaf appended."""
+        roots = self._roots
+        if not roots:
+            return EMPTY_ROOT_HASH
+        node = roots[-1]
+        for left in reversed(roots[:-1]):
+            node = node_hash(left, node)
+        return node
+
+    def digest(self) -> Digest:
+        return Digest(self.size, self.root())
 
 
 def verify_inclusion(leaf: bytes, proof: InclusionProof, digest: Digest) -> None:

@@ -38,6 +38,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's data directory, where a server on PostgreSQL keeps its witness by default
+    (``ledger.witness.default_witness_path``): a temporary one, so that the servers the tests
+    start leave no witness files in the home directory."""
+    path = tmp_path_factory.mktemp("data-home")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse to test a compiled engine older than its source: the source would not run."""
     stale = stale_compiled_modules()

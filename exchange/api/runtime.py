@@ -1,11 +1,13 @@
 """What one serving process holds: the ledger, the sequencer and its exchange, the WebSocket
-hub, the rate limiter and the valuation market. Routes reach it through ``deps.RuntimeDep``."""
+hub, the rate limiter, the valuation market and the witness's checkpointer. Routes reach it
+through ``deps.RuntimeDep``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from exchange.commands import Command
@@ -14,6 +16,7 @@ from exchange.service import Exchange, Outcome
 from exchange.settings import Settings
 from exchange.writer import ProcessWriter
 from ledger.store import Ledger
+from ledger.witness import Checkpointer
 
 from .hub import Hub
 from .pricing import PricingCache
@@ -32,21 +35,38 @@ class Runtime:
     hub: Hub
     limiter: RateLimiter
     pricing: PricingCache = field(default_factory=PricingCache)
+    checkpointer: Checkpointer | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
-        """Open the database (migrating it), rebuild the exchange from the journal, start."""
+        """Open the database (migrating it), check it against the witness (if the settings
+        name one; :class:`~ledger.witness.WitnessError` if it does not extend the last
+        checkpoint), rebuild the exchange from the journal, start."""
         ledger = Ledger.open(settings.database_url)
-        writer = ProcessWriter(ledger) if settings.journal_writer == "process" else None
-        sequencer = Sequencer(ledger, writer=writer)
+        checkpointer = None
+        if settings.witness_path is not None:
+            checkpointer = Checkpointer(ledger, Path(settings.witness_path)).start()
+        try:
+            writer = ProcessWriter(ledger) if settings.journal_writer == "process" else None
+            sequencer = Sequencer(ledger, writer=writer)
+        except BaseException:
+            if checkpointer is not None:
+                checkpointer.stop()
+            raise
         hub = Hub()
         sequencer.subscribe(hub.on_commit)
+        if checkpointer is not None:
+            # The listener only sets a flag: the checkpointer reads and hashes on its thread.
+            sequencer.subscribe(checkpointer.notify)
         sequencer.start()
         limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        return cls(settings, ledger, sequencer, hub, limiter)
+        return cls(settings, ledger, sequencer, hub, limiter, checkpointer=checkpointer)
 
     def close(self) -> None:
         self.sequencer.stop()
+        # After the sequencer: the last checkpoint then covers its last committed batch.
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.pricing.close()
 
     def read(self, query: Callable[[Exchange], T]) -> T:

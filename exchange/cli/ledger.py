@@ -37,6 +37,14 @@ from ledger import (
 from ledger.database import DATABASE_URL_ENV, database_url
 from ledger.store import Ledger
 from ledger.verify import verify
+from ledger.witness import (
+    WitnessError,
+    check_checkpoint,
+    database_trees,
+    default_witness_path,
+    extension_problem,
+    read_witness,
+)
 
 app = typer.Typer(
     help="The settlement ledger and order-flow journal: verify, digests, proofs, balances.",
@@ -133,9 +141,28 @@ def verify_command(
             help="Processes to check with, each a range of rows (default: one per CPU).",
         ),
     ] = os.cpu_count() or 1,
+    witness: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness",
+            help="Witness file the database must extend (default: the one dataex serve keeps "
+            "for this database, if there is one).",
+        ),
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="A digest saved from 'dataex ledger digest' (JSON file, or - for stdin) that "
+            "the ledger must extend.",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute the hash chains, the Merkle root, every entry's balance and the projections."""
-    report = verify(_open(database), workers=workers)
+    """Recompute the hash chains, the Merkle root, every entry's balance and the projections;
+    check that the database extends its witness's last checkpoint and a saved digest."""
+    ledger = _open(database)
+    extension_notes, extension_problems = _extension_checks(ledger, database, witness, against)
+    report = verify(ledger, workers=workers)
     if report.digest is None:
         typer.echo("stopped: not every row could be read")
     else:
@@ -145,13 +172,63 @@ def verify_command(
         )
         digest = report.digest
         typer.echo(f"digest: tree_size={digest.tree_size} root={digest.root_hash.hex()}")
+    for note in extension_notes:
+        typer.echo(note)
     first = report.first_problem
-    if first is None:
+    if first is None and not extension_problems:
         typer.echo("ok")
         return
-    for problem in report.problems:
+    for problem in [*report.problems, *extension_problems]:
         typer.echo(f"problem: {problem}", err=True)
-    _fail(f"first bad row: {first}", EXIT_PROBLEM)
+    _fail(f"first bad row: {first}" if first else extension_problems[0], EXIT_PROBLEM)
+
+
+def _extension_checks(
+    ledger: Ledger, database: str | None, witness: Path | None, against: str | None
+) -> tuple[list[str], list[str]]:
+    """What the witness (``--witness``, else the server's default one if it exists) and the
+    auditor's digest (``--against``) say of the database: lines to print, and problems.
+
+    Both are read before the database, so that a checkpoint a running server writes
+    meanwhile is never newer than the rows it is checked against.
+    """
+    if witness is not None and not witness.exists():
+        raise UsageProblem(f"no witness at {str(witness)!r}")
+    digest = None
+    if against is not None:
+        try:
+            digest = Digest.from_json(_read_json(against, "digest"))
+        except ProofError as error:
+            raise UsageProblem(f"digest {against!r}: {error}") from None
+    path = witness or default_witness_path(database_url(database))
+    state = read_witness(path) if path is not None and path.exists() else None
+    notes: list[str] = []
+    if path is not None and state is None:
+        notes.append(f"witness: none at {path}")
+    if state is None and digest is None:
+        return notes, []
+    trees = database_trees(ledger)
+    problems: list[str] = []
+    if state is not None:
+        if state.note is not None:
+            notes.append(f"note: {state.note}")
+        try:
+            check_checkpoint(trees, state)
+            if state.checkpoint is None:
+                notes.append(f"witness {path}: no checkpoint yet")
+            else:
+                notes.append(f"witness {path}: the database extends {state.checkpoint}")
+        except WitnessError as error:
+            problems.append(str(error))
+    if digest is not None:
+        problem = extension_problem(trees.ledger, digest, "ledger", "entries")
+        if problem is None:
+            notes.append(
+                f"against {against}: the ledger extends the digest of {digest.tree_size} entries"
+            )
+        else:
+            problems.append(f"against {against}: {problem}")
+    return notes, problems
 
 
 @app.command("digest")
