@@ -13,6 +13,7 @@ from exchange.settings import Settings
 from . import redaction
 from .bodies import MAX_BODY_BYTES, BodyLimit, StrictJsonRoute
 from .deps import RuntimeDep
+from .docs import install_docs
 from .errors import install_error_handlers
 from .routes import account, instruments, market, orders, participants, pricing, products, ws
 from .runtime import Runtime
@@ -89,7 +90,11 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=[{"name": tag} for tag in DOCUMENTED_TAGS],
+        # /docs is served from the package's own assets (install_docs), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     # Outermost, so that an oversized body is refused before anything reads it.
     app.add_middleware(BodyLimit, max_body_bytes=MAX_BODY_BYTES)

@@ -9,8 +9,9 @@ Requests refuse unknown fields, and numbers, booleans and amounts of the wrong t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic_core import PydanticCustomError
 
@@ -68,6 +69,13 @@ Text = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_lines)
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_lines)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_line)]
 Score = Annotated[float, Field(strict=True, ge=0, le=1)]
+# Path parameters. Their examples exist in the demo market (exchange/demo.py), so that "Try it
+# out" against `dataex serve --demo` finds them.
+SymbolPath = Annotated[
+    str, Path(description="An instrument's symbol", examples=["ZJPARK.FLOW.NX12.COM"])
+]
+ProductIdPath = Annotated[str, Path(description="A catalogue product's id", examples=["P000001"])]
+CategoryPath = Annotated[str, Path(description="A product category", examples=["transport"])]
 
 
 def iso(ts_ns: int | None) -> str | None:
@@ -82,6 +90,51 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# -- errors -------------------------------------------------------------------------------
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error, whatever its status (``exchange/api/errors.py``)."""
+
+    detail: str = Field(
+        description="What is wrong, for a person; a 422 names each invalid field and why",
+        examples=["quantity: Input should be greater than 0"],
+    )
+    reason: str = Field(
+        description="The machine-readable reason, e.g. VALIDATION_INVALID, AUTH_MISSING_KEY, "
+        "RISK_INSUFFICIENT_CASH",
+        examples=["VALIDATION_INVALID"],
+    )
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                "schema": {"type": "string"}}}  # fmt: skip
+_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("The body is not a JSON object this API reads (e.g. it repeats a key)", {}),
+    401: ("No API key, or not a valid one", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+    403: ("Your roles do not allow this", {}),
+    404: ("No such resource (another participant's order is not found either)", {}),
+    409: ("The state forbids it now: a duplicate, a conflicting retry, the trading phase or "
+          "the product's compliance status", {}),
+    413: ("The body is larger than the request limit", {}),
+    422: ("The request is invalid, or the exchange cannot accept it (e.g. risk limits); "
+          "`detail` says why", {}),
+    429: ("Too many requests for this API key", _RETRY_AFTER),
+    503: ("The exchange cannot commit now; retry", _RETRY_AFTER),
+}  # fmt: skip
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses`` for the error statuses it can answer, each with the error body
+    (:class:`ErrorPublic`). Declaring 422 replaces FastAPI's own validation-error schema,
+    which is not the body this API sends."""
+    return {
+        status: {"model": ErrorPublic, "description": _ERRORS[status][0],
+                 **({"headers": _ERRORS[status][1]} if _ERRORS[status][1] else {})}
+        for status in statuses
+    }  # fmt: skip
+
+
 # -- participants -------------------------------------------------------------------------
 
 
@@ -93,7 +146,7 @@ class ParticipantCreate(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [
-            {"participant_id": "hz-bank", "name": "Hangzhou Bank", "roles": ["buyer"]}
+            {"participant_id": "nb-port", "name": "Ningbo Port Logistics", "roles": ["buyer"]}
         ]},
     )  # fmt: skip
 
@@ -244,8 +297,8 @@ class InstrumentCreate(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "symbol": "ZJPARK.NX12.COM", "product_id": "P000001",
-            "exclusivity": "non_exclusive", "duration_months": 12, "scope": "commercial",
+            "symbol": "ZJPARK.FLOW.NX24.COM", "product_id": "P000001",
+            "exclusivity": "non_exclusive", "duration_months": 24, "scope": "commercial",
             "territory": "domestic", "transferable": True, "tick_size": "1.00", "lot_size": 1,
             "trading_mode": "continuous", "issuance_cap": 500, "fee_rate_bp": 10,
         }]},
@@ -307,7 +360,7 @@ class OrderCreate(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "client_order_id": "my-first-order", "symbol": "ZJPARK.NX12.COM", "side": "buy",
+            "client_order_id": "my-first-order", "symbol": "ZJPARK.FLOW.NX12.COM", "side": "buy",
             "type": "limit", "price": "120.00", "quantity": 2, "time_in_force": "GTC",
         }]},
     )  # fmt: skip
@@ -463,7 +516,7 @@ class ProductAttributes(Request):
     category: Category
     region: Name
     record_count: Annotated[int, Field(strict=True, ge=1, le=10**15)]
-    coverage_months: Annotated[float, Field(gt=0, le=12_000)]
+    coverage_months: Annotated[float, Field(strict=True, gt=0, le=12_000)]
     update_frequency: UpdateFrequency
     quality: QualityScores
     cost_basis: DecimalString = Field(
@@ -473,8 +526,8 @@ class ProductAttributes(Request):
 
 class IncomeIn(Request):
     annual_cash_flows: Annotated[list[DecimalString], Field(min_length=1, max_length=100)]
-    discount_rate: Annotated[float, Field(gt=-1, le=10)]
-    attribution: Annotated[float, Field(gt=0, le=1)] = 1.0
+    discount_rate: Annotated[float, Field(strict=True, gt=-1, le=10)]
+    attribution: Annotated[float, Field(strict=True, gt=0, le=1)] = 1.0
 
 
 class ValuationRequest(Request):

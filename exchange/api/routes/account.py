@@ -13,14 +13,22 @@ from exchange.service import Exchange
 
 from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep, requires
-from ..schemas import BalancesPublic, CashMovement, CashPublic, FillPublic, HoldingPublic, iso
+from ..schemas import (
+    BalancesPublic,
+    CashMovement,
+    CashPublic,
+    FillPublic,
+    HoldingPublic,
+    error_responses,
+    iso,
+)
 from ..views import fill_view
 
 router = APIRouter(tags=["account"], route_class=StrictJsonRoute)
 Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
 
 
-@router.get("/fills", response_model=list[FillPublic])
+@router.get("/fills", response_model=list[FillPublic], responses=error_responses(401, 422, 429))
 async def my_fills(
     me: CurrentParticipant,
     runtime: RuntimeDep,
@@ -34,7 +42,7 @@ async def my_fills(
     return [fill_view(fill) for fill in fills]
 
 
-@router.get("/balances", response_model=BalancesPublic)
+@router.get("/balances", response_model=BalancesPublic, responses=error_responses(401, 429))
 async def my_balances(me: CurrentParticipant, runtime: RuntimeDep) -> BalancesPublic:
     """Your cash (available, and reserved by open buy orders) and licence holdings."""
 
@@ -56,7 +64,8 @@ async def my_balances(me: CurrentParticipant, runtime: RuntimeDep) -> BalancesPu
     return runtime.read(read)
 
 
-@router.post("/deposits", status_code=201, response_model=CashPublic)
+@router.post("/deposits", status_code=201, response_model=CashPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def deposit(body: CashMovement, admin: Admin, runtime: RuntimeDep) -> CashPublic:
     """Cash arrives from the participant's bank (the admin stands in for the bank)."""
     amount = parse_minor(body.amount, "amount")
@@ -68,7 +77,8 @@ async def deposit(body: CashMovement, admin: Admin, runtime: RuntimeDep) -> Cash
     )
 
 
-@router.post("/withdrawals", status_code=201, response_model=CashPublic)
+@router.post("/withdrawals", status_code=201, response_model=CashPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def withdraw(body: CashMovement, admin: Admin, runtime: RuntimeDep) -> CashPublic:
     """Available cash leaves the exchange for the participant's bank."""
     amount = parse_minor(body.amount, "amount")

@@ -14,7 +14,14 @@ from exchange.service import Exchange
 from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
-from ..schemas import AuctionPublic, InstrumentCreate, InstrumentPublic, PhaseChange
+from ..schemas import (
+    AuctionPublic,
+    InstrumentCreate,
+    InstrumentPublic,
+    PhaseChange,
+    SymbolPath,
+    error_responses,
+)
 from ..views import instrument_view, money
 
 router = APIRouter(
@@ -31,7 +38,8 @@ def _view(exchange: Exchange, symbol: str) -> InstrumentPublic:
     return instrument_view(instrument, exchange.engine.phase(symbol))
 
 
-@router.post("", status_code=201, response_model=InstrumentPublic)
+@router.post("", status_code=201, response_model=InstrumentPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def list_instrument(
     body: InstrumentCreate, me: Lister, runtime: RuntimeDep
 ) -> InstrumentPublic:
@@ -58,14 +66,15 @@ async def list_instruments(runtime: RuntimeDep) -> list[InstrumentPublic]:
     )
 
 
-@router.get("/{symbol}", response_model=InstrumentPublic)
-async def read_instrument(symbol: str, runtime: RuntimeDep) -> InstrumentPublic:
+@router.get("/{symbol}", response_model=InstrumentPublic, responses=error_responses(404, 422))
+async def read_instrument(symbol: SymbolPath, runtime: RuntimeDep) -> InstrumentPublic:
     return runtime.read(lambda exchange: _view(exchange, symbol))
 
 
-@router.post("/{symbol}/phase", response_model=InstrumentPublic)
+@router.post("/{symbol}/phase", response_model=InstrumentPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def set_phase(
-    symbol: str, body: PhaseChange, me: Admin, runtime: RuntimeDep
+    symbol: SymbolPath, body: PhaseChange, me: Admin, runtime: RuntimeDep
 ) -> InstrumentPublic:
     """Move the instrument to another phase. Leaving pre-open or the auction for continuous
     trading or the close runs the uncross; closing expires DAY orders."""
@@ -73,8 +82,9 @@ async def set_phase(
     return runtime.read(lambda exchange: _view(exchange, symbol))
 
 
-@router.post("/{symbol}/uncross", response_model=AuctionPublic)
-async def uncross(symbol: str, me: Admin, runtime: RuntimeDep) -> AuctionPublic:
+@router.post("/{symbol}/uncross", response_model=AuctionPublic,
+             responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+async def uncross(symbol: SymbolPath, me: Admin, runtime: RuntimeDep) -> AuctionPublic:
     """Run the call auction (or close the sealed-bid round) now."""
     outcome = await runtime.execute(cmd.Uncross(me.participant_id, symbol))
     result = outcome.result

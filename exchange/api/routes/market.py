@@ -11,7 +11,7 @@ from exchange.service import Exchange
 from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep
 from ..errors import ApiError
-from ..schemas import BookLevel, BookPublic, TickerPublic, TradePublic
+from ..schemas import BookLevel, BookPublic, SymbolPath, TickerPublic, TradePublic, error_responses
 from ..views import money, trade_view
 
 router = APIRouter(prefix="/market", tags=["market data"], route_class=StrictJsonRoute)
@@ -22,9 +22,9 @@ def _known(exchange: Exchange, symbol: str) -> None:
         raise ApiError(404, f"no instrument {symbol}", "NOT_FOUND")
 
 
-@router.get("/{symbol}/book", response_model=BookPublic)
+@router.get("/{symbol}/book", response_model=BookPublic, responses=error_responses(404, 422))
 async def order_book(
-    symbol: str,
+    symbol: SymbolPath,
     runtime: RuntimeDep,
     depth: Annotated[int, Query(ge=1, le=50, description="Levels per side")] = 10,
 ) -> BookPublic:
@@ -46,9 +46,10 @@ async def order_book(
     return runtime.read(read)
 
 
-@router.get("/{symbol}/trades", response_model=list[TradePublic])
+@router.get("/{symbol}/trades", response_model=list[TradePublic],
+            responses=error_responses(404, 422))
 async def trade_tape(
-    symbol: str,
+    symbol: SymbolPath,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TradePublic]:
@@ -61,8 +62,8 @@ async def trade_tape(
     return runtime.read(read)
 
 
-@router.get("/{symbol}/ticker", response_model=TickerPublic)
-async def ticker(symbol: str, runtime: RuntimeDep) -> TickerPublic:
+@router.get("/{symbol}/ticker", response_model=TickerPublic, responses=error_responses(404, 422))
+async def ticker(symbol: SymbolPath, runtime: RuntimeDep) -> TickerPublic:
     """Last, open, high, low, VWAP and volume since listing, and the touch."""
 
     def read(exchange: Exchange) -> TickerPublic:

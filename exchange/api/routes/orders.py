@@ -18,7 +18,7 @@ from exchange.participants import TRADING_ROLES, Participant
 from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
-from ..schemas import OrderAmend, OrderCreate, OrderPublic
+from ..schemas import OrderAmend, OrderCreate, OrderPublic, error_responses
 from ..views import order_view
 
 router = APIRouter(prefix="/orders", tags=["orders"], route_class=StrictJsonRoute)
@@ -46,7 +46,8 @@ def submission(body: OrderCreate, me: Participant) -> cmd.SubmitOrder:
     )  # fmt: skip
 
 
-@router.post("", status_code=201, response_model=OrderPublic)
+@router.post("", status_code=201, response_model=OrderPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> OrderPublic:
     """Submit an order. Acknowledged once journalled: the response shows what happened on
     arrival (fills, rest, or cancellation). Retrying with the same ``client_order_id`` and
@@ -55,7 +56,7 @@ async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> Or
     return order_view(outcome.result)
 
 
-@router.get("", response_model=list[OrderPublic])
+@router.get("", response_model=list[OrderPublic], responses=error_responses(401, 403, 422, 429))
 async def list_my_orders(
     me: Trader,
     runtime: RuntimeDep,
@@ -70,7 +71,8 @@ async def list_my_orders(
     return [order_view(record) for record in records]
 
 
-@router.get("/{order_id}", response_model=OrderPublic)
+@router.get("/{order_id}", response_model=OrderPublic,
+            responses=error_responses(401, 403, 404, 422, 429))
 async def read_order(order_id: int, me: Trader, runtime: RuntimeDep) -> OrderPublic:
     record = runtime.read(lambda exchange: exchange.order(me.participant_id, order_id))
     if record is None:
@@ -78,14 +80,16 @@ async def read_order(order_id: int, me: Trader, runtime: RuntimeDep) -> OrderPub
     return order_view(record)
 
 
-@router.delete("/{order_id}", response_model=OrderPublic)
+@router.delete("/{order_id}", response_model=OrderPublic,
+               responses=error_responses(401, 403, 404, 409, 422, 429, 503))
 async def cancel_order(order_id: int, me: Trader, runtime: RuntimeDep) -> OrderPublic:
     """Cancel what is left of an open order; its reservation is released."""
     outcome = await runtime.execute(cmd.CancelOrder(me.participant_id, order_id))
     return order_view(outcome.result)
 
 
-@router.patch("/{order_id}", response_model=OrderPublic)
+@router.patch("/{order_id}", response_model=OrderPublic,
+              responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def amend_order(
     order_id: int, body: OrderAmend, me: Trader, runtime: RuntimeDep
 ) -> OrderPublic:

@@ -32,11 +32,15 @@ from ..errors import ApiError
 from ..runtime import Runtime
 from ..schemas import (
     BarPublic,
+    CategoryPath,
     ComparablePublic,
     IndexPointPublic,
+    ProductIdPath,
+    SymbolPath,
     TermsIn,
     TickerPublic,
     ValuationRequest,
+    error_responses,
     iso,
 )
 from .market import ticker
@@ -79,9 +83,10 @@ def _terms(terms: TermsIn) -> TermsRecord:
     return TermsRecord(terms.exclusivity, terms.duration_months, terms.scope, terms.territory)
 
 
-@router.get("/instruments/{symbol}/bars", response_model=list[BarPublic])
+@router.get("/instruments/{symbol}/bars", response_model=list[BarPublic],
+            responses=error_responses(404, 422))
 async def bars(
-    symbol: str,
+    symbol: SymbolPath,
     runtime: RuntimeDep,
     interval: Annotated[Literal["1m", "5m", "15m", "1h", "1d"], Query()] = "1h",
     start: Annotated[str | None, Query(description="ISO time, default: the first trade")] = None,
@@ -117,8 +122,9 @@ async def bars(
     ]  # fmt: skip
 
 
-@router.get("/instruments/{symbol}/ticker", response_model=TickerPublic)
-async def instrument_ticker(symbol: str, runtime: RuntimeDep) -> TickerPublic:
+@router.get("/instruments/{symbol}/ticker", response_model=TickerPublic,
+            responses=error_responses(404, 422))
+async def instrument_ticker(symbol: SymbolPath, runtime: RuntimeDep) -> TickerPublic:
     """The instrument's ticker (the same as ``/v1/market/{symbol}/ticker``)."""
     return await ticker(symbol, runtime)
 
@@ -130,9 +136,10 @@ async def _market(runtime: Runtime, as_of: dt.date) -> Market:
         raise _invalid(f"the market cannot be valued yet: {error}") from None
 
 
-@router.get("/indices/{category}", response_model=list[IndexPointPublic])
+@router.get("/indices/{category}", response_model=list[IndexPointPublic],
+            responses=error_responses(422))
 async def category_index(
-    category: str,
+    category: CategoryPath,
     runtime: RuntimeDep,
     as_of: Annotated[str | None, Query(description="ISO date, default today")] = None,
 ) -> list[IndexPointPublic]:
@@ -181,7 +188,11 @@ def _target(runtime: Runtime, body: ValuationRequest, as_of: dt.date) -> TargetS
     return TargetSpec(product, terms, as_of, book=book, income=income)
 
 
-@router.post("/valuations", response_model=dict[str, Any])
+@router.post("/valuations", response_model=dict[str, Any], responses={
+    200: {"content": {"text/html": {"schema": {"type": "string"}}},
+          "description": "The report: JSON, or HTML with `format=html`"},
+    **error_responses(400, 401, 404, 413, 422, 429),
+})  # fmt: skip
 async def valuation(
     body: ValuationRequest,
     me: CurrentParticipant,
@@ -203,9 +214,10 @@ async def valuation(
     return report.to_dict()
 
 
-@router.get("/products/{product_id}/comparables", response_model=list[ComparablePublic])
+@router.get("/products/{product_id}/comparables", response_model=list[ComparablePublic],
+            responses=error_responses(404, 422))
 async def comparables(
-    product_id: str,
+    product_id: ProductIdPath,
     runtime: RuntimeDep,
     exclusivity: Annotated[Exclusivity, Query()] = Exclusivity.NON_EXCLUSIVE,
     duration_months: Annotated[int, Query(ge=1, le=240)] = 12,
@@ -218,7 +230,9 @@ async def comparables(
     terms = TermsIn(
         exclusivity=exclusivity, duration_months=duration_months, scope=scope, territory=territory
     )
-    body = ValuationRequest(product_id=product_id, terms=terms, as_of=as_of)
+    # Not validated as a request body: the id comes from the path, and an id no product has
+    # is a 404 from _target, not a body's validation error (which would escape as a 500).
+    body = ValuationRequest.model_construct(product_id=product_id, terms=terms, as_of=as_of)
     day = _date(as_of, "as_of")
     target = _target(runtime, body, day)
     market = await _market(runtime, day)

@@ -17,11 +17,13 @@ from ..deps import RuntimeDep, requires
 from ..schemas import (
     ComplianceRecordPublic,
     ProductCreate,
+    ProductIdPath,
     ProductPublic,
     ProductResubmit,
     RegulatorDecisionCreate,
     ReviewCreate,
     StatusChange,
+    error_responses,
 )
 from ..views import compliance_view, product_view
 
@@ -39,7 +41,8 @@ def _bp(score: float) -> int:
     return round(score * BASIS_POINTS)
 
 
-@router.post("", status_code=201, response_model=ProductPublic)
+@router.post("", status_code=201, response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def create_product(body: ProductCreate, me: Provider, runtime: RuntimeDep) -> ProductPublic:
     """Describe a data product. It can list instruments once the compliance gate approves it."""
     q = body.quality
@@ -58,7 +61,7 @@ async def create_product(body: ProductCreate, me: Provider, runtime: RuntimeDep)
     return runtime.read(lambda _: product_view(outcome.result))
 
 
-@router.get("", response_model=list[ProductPublic])
+@router.get("", response_model=list[ProductPublic], responses=error_responses(422))
 async def list_products(
     runtime: RuntimeDep,
     after: Annotated[str, Query(description="Products with a later id")] = "",
@@ -87,20 +90,24 @@ def _read_product(
     return runtime.read(one)
 
 
-@router.get("/{product_id}", response_model=ProductPublic)
-async def read_product(product_id: str, runtime: RuntimeDep) -> ProductPublic:
+@router.get("/{product_id}", response_model=ProductPublic, responses=error_responses(404, 422))
+async def read_product(product_id: ProductIdPath, runtime: RuntimeDep) -> ProductPublic:
     return _read_product(runtime, product_id)[0]
 
 
-@router.get("/{product_id}/compliance", response_model=list[ComplianceRecordPublic])
-async def compliance_history(product_id: str, runtime: RuntimeDep) -> list[ComplianceRecordPublic]:
+@router.get("/{product_id}/compliance", response_model=list[ComplianceRecordPublic],
+            responses=error_responses(404, 422))
+async def compliance_history(
+    product_id: ProductIdPath, runtime: RuntimeDep
+) -> list[ComplianceRecordPublic]:
     """Every compliance decision on the product, oldest first, as journalled."""
     return _read_product(runtime, product_id)[1]
 
 
-@router.post("/{product_id}/reviews", status_code=201, response_model=ProductPublic)
+@router.post("/{product_id}/reviews", status_code=201, response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def review_product(
-    product_id: str, body: ReviewCreate, me: Reviewer, runtime: RuntimeDep
+    product_id: ProductIdPath, body: ReviewCreate, me: Reviewer, runtime: RuntimeDep
 ) -> ProductPublic:
     """Approve, reject or request changes, with the checks made and an opinion."""
     await runtime.execute(cmd.ReviewProduct(
@@ -110,9 +117,10 @@ async def review_product(
     return _read_product(runtime, product_id)[0]
 
 
-@router.post("/{product_id}/regulator-decision", status_code=201, response_model=ProductPublic)
+@router.post("/{product_id}/regulator-decision", status_code=201, response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def regulator_decision(
-    product_id: str, body: RegulatorDecisionCreate, me: Regulator, runtime: RuntimeDep
+    product_id: ProductIdPath, body: RegulatorDecisionCreate, me: Regulator, runtime: RuntimeDep
 ) -> ProductPublic:
     """The regulator's approval that ``important`` data needs before it lists."""
     await runtime.execute(cmd.RegulatorDecision(
@@ -121,9 +129,10 @@ async def regulator_decision(
     return _read_product(runtime, product_id)[0]
 
 
-@router.post("/{product_id}/resubmit", response_model=ProductPublic)
+@router.post("/{product_id}/resubmit", response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def resubmit_product(
-    product_id: str, body: ProductResubmit, me: Provider, runtime: RuntimeDep
+    product_id: ProductIdPath, body: ProductResubmit, me: Provider, runtime: RuntimeDep
 ) -> ProductPublic:
     """Answer a request for changes; the product goes back for review."""
     await runtime.execute(cmd.ResubmitProduct(
@@ -133,18 +142,20 @@ async def resubmit_product(
     return _read_product(runtime, product_id)[0]
 
 
-@router.post("/{product_id}/suspend", response_model=ProductPublic)
+@router.post("/{product_id}/suspend", response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def suspend_product(
-    product_id: str, body: StatusChange, me: Supervisor, runtime: RuntimeDep
+    product_id: ProductIdPath, body: StatusChange, me: Supervisor, runtime: RuntimeDep
 ) -> ProductPublic:
     """Suspend a product: its instruments halt and their resting orders are cancelled."""
     await runtime.execute(cmd.SuspendProduct(me.participant_id, product_id, body.reason))
     return _read_product(runtime, product_id)[0]
 
 
-@router.post("/{product_id}/reinstate", response_model=ProductPublic)
+@router.post("/{product_id}/reinstate", response_model=ProductPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503))
 async def reinstate_product(
-    product_id: str, body: StatusChange, me: Supervisor, runtime: RuntimeDep
+    product_id: ProductIdPath, body: StatusChange, me: Supervisor, runtime: RuntimeDep
 ) -> ProductPublic:
     """Lift a suspension: the instruments return to pre-open."""
     await runtime.execute(cmd.ReinstateProduct(me.participant_id, product_id, body.reason))
