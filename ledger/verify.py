@@ -8,7 +8,10 @@ Checked, from the rows alone, in one consistent snapshot:
 4. that every posting belongs to an entry and has a non-zero amount on an account that
    holds its asset, and that each entry's postings sum to zero per asset;
 5. that the balance projection equals the sums of the postings, and that no account with a
-   floor of zero (participants, fees, unsold licences) is below it.
+   floor of zero (participants, fees, unsold licences) is below it;
+6. that every append-only guard the schema defines is in place (``ledger.guards``): a
+   dropped, disabled or altered trigger is reported in ``guard_problems``, apart from the
+   rows' problems, as it names no row.
 
 Each row is checked against the *stored* hash of the row before it, so a single changed row
 is named alone instead of every row after it. The entries are read in one streaming pass,
@@ -45,6 +48,7 @@ from sqlalchemy.pool import NullPool
 from ledger import accounts
 from ledger.chain import GENESIS_HASH, chain_hash, command_document
 from ledger.database import create_engine
+from ledger.guards import guard_problems
 from ledger.merkle import Digest, root_hash, subtree_roots
 from ledger.rows import gc_paused, iter_rows, seq_bounds
 from ledger.scan import EntryScan, Problem, merge_scans, orphan_problem, scan_ledger, scan_range
@@ -73,10 +77,12 @@ class VerifyReport:
     accounts: int = 0
     digest: Digest | None = None
     problems: list[Problem] = field(default_factory=list)
+    # Append-only guards missing or altered: the database would accept a changed row.
+    guard_problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.guard_problems
 
     @property
     def first_problem(self) -> Problem | None:
@@ -96,6 +102,8 @@ def verify(ledger: Ledger, *, workers: int = 1) -> VerifyReport:
     """
     report = VerifyReport()
     with gc_paused(), ledger.snapshot() as connection:
+        guards = guard_problems(connection)
+        report.guard_problems = guards
         try:
             journal, scan, roots = _scan(ledger, connection, workers)
             report.commands = journal.count
@@ -108,7 +116,7 @@ def verify(ledger: Ledger, *, workers: int = 1) -> VerifyReport:
             unreadable = _undecodable_rows(connection)
             if not unreadable:
                 raise
-            return VerifyReport(problems=unreadable)
+            return VerifyReport(problems=unreadable, guard_problems=guards)
     return report
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from ledger.database import dispose_engines
+from ledger.guards import restore_guards
 from ledger.store import Ledger
 from ledger.verify import verify
 from ledger.witness import database_trees, default_witness_path, read_witness
@@ -39,6 +40,8 @@ def roll_back_the_last_command(ledger: Ledger) -> None:
             f"DELETE FROM ledger_journal WHERE seq = {ledger.journal_head_seq()}"
         )
     ledger.rebuild_balances()
+    # A careful forger puts the triggers back: then only the witness can tell.
+    restore_guards(ledger.engine)
 
 
 def test_serve_witnesses_its_commits_and_refuses_a_rolled_back_database(

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from exchange.cli.ledger import app
 from ledger import GENESIS_HASH, entries, leaf_hash
 from ledger.database import dispose_engines
+from ledger.guards import restore_guards
 from ledger.merkle import MerkleFrontier, MerkleTree, root_hash
 from ledger.store import Ledger
 from ledger.verify import verify
@@ -83,6 +84,8 @@ def cut_the_tail(ledger: Ledger, *, commands: int, entries_: int) -> None:
         connection.exec_driver_sql(f"DELETE FROM ledger_entry WHERE seq > {entry_keep}")
         connection.exec_driver_sql(f"DELETE FROM ledger_journal WHERE seq > {journal_keep}")
     ledger.rebuild_balances()
+    # A careful forger puts the triggers back: then only the witness can tell.
+    restore_guards(ledger.engine)
 
 
 def rewrite_entry(ledger: Ledger, seq: int, old: str, new: str) -> None:
@@ -105,6 +108,7 @@ def rewrite_entry(ledger: Ledger, seq: int, old: str, new: str) -> None:
         previous = sha256(previous + stored.document).digest()
         with ledger.engine.begin() as connection:
             connection.exec_driver_sql(update.format(column="chain_hash"), (previous, later))
+    restore_guards(ledger.engine)  # as in cut_the_tail
 
 
 def invoke_verify(database_url: str, *args: str):
