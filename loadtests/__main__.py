@@ -106,6 +106,8 @@ def run(
         err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     # The harness imports the exchange (and SQLAlchemy): not needed for --help or a bad option.
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
     from loadtests.harness import LoadTestError, run_loadtest
 
     try:
@@ -123,6 +125,13 @@ def run(
         )
     except (LoadTestError, ValueError, OSError) as error:
         err.print(f"[red]error:[/] {escape(str(error))}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except ArgumentError:
+        err.print(f"[red]error:[/] not a database URL: {escape(repr(database))}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except SQLAlchemyError as error:  # e.g. an unreachable PostgreSQL server
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        err.print(f"[red]error:[/] database: {escape(detail)}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if outcome.headline is not None:
         for what, value, target, met in outcome.headline.targets():

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from exchange.commands import Command
+from exchange.lease import Lease
 from exchange.sequencer import Sequencer
 from exchange.service import Exchange, Outcome
 from exchange.settings import Settings
 from exchange.writer import ProcessWriter
+from ledger.guards import require_guards
 from ledger.store import Ledger
 from ledger.witness import Checkpointer
 
@@ -36,22 +38,37 @@ class Runtime:
     limiter: RateLimiter
     pricing: PricingCache = field(default_factory=PricingCache)
     checkpointer: Checkpointer | None = None
+    lease: Lease = field(default_factory=Lease)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
-        """Open the database (migrating it), check it against the witness (if the settings
-        name one; :class:`~ledger.witness.WitnessError` if it does not extend the last
-        checkpoint), rebuild the exchange from the journal, start."""
-        ledger = Ledger.open(settings.database_url)
+        """Take the database's lease (:class:`~exchange.lease.LeaseHeld` if another server
+        holds it), open the database (migrating it), check its append-only guards
+        (:class:`~ledger.guards.GuardsMissing` naming those missing), check it against the
+        witness (if the settings name one; :class:`~ledger.witness.WitnessError` if it does
+        not extend the last checkpoint), rebuild the exchange from the journal, start. On a
+        failure the lease is given back."""
+        lease = Lease.acquire(settings.database_url)
+        try:
+            ledger = Ledger.open(settings.database_url)
+            require_guards(ledger.engine)
+        except BaseException:
+            lease.release()
+            raise
         checkpointer = None
         if settings.witness_path is not None:
-            checkpointer = Checkpointer(ledger, Path(settings.witness_path)).start()
+            try:
+                checkpointer = Checkpointer(ledger, Path(settings.witness_path)).start()
+            except BaseException:
+                lease.release()
+                raise
         try:
             writer = ProcessWriter(ledger) if settings.journal_writer == "process" else None
             sequencer = Sequencer(ledger, writer=writer)
         except BaseException:
             if checkpointer is not None:
                 checkpointer.stop()
+            lease.release()
             raise
         hub = Hub()
         sequencer.subscribe(hub.on_commit)
@@ -60,14 +77,20 @@ class Runtime:
             sequencer.subscribe(checkpointer.notify)
         sequencer.start()
         limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        return cls(settings, ledger, sequencer, hub, limiter, checkpointer=checkpointer)
+        return cls(
+            settings, ledger, sequencer, hub, limiter, checkpointer=checkpointer, lease=lease
+        )
 
     def close(self) -> None:
-        self.sequencer.stop()
-        # After the sequencer: the last checkpoint then covers its last committed batch.
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.pricing.close()
+        try:
+            self.sequencer.stop()
+            # After the sequencer: the last checkpoint then covers its last committed batch.
+            if self.checkpointer is not None:
+                self.checkpointer.stop()
+            self.pricing.close()
+        finally:
+            # Last: another server may start only once this one's writes are all durable.
+            self.lease.release()
 
     def read(self, query: Callable[[Exchange], T]) -> T:
         """Run ``query`` on the exchange's state, never half-way through a command."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from exchange.cli.export import export_command
@@ -13,6 +16,9 @@ from exchange.cli.replay import replay_command
 from exchange.cli.serve import serve
 from exchange.cli.simulate import simulate_command, sweep_command
 from exchange.cli.value import app as value_app
+
+# As click exits when the reader of its output has gone.
+EXIT_CLOSED_PIPE = 1
 
 app = typer.Typer(
     cls=FlagsGroup,
@@ -34,5 +40,20 @@ app.add_typer(value_app, name="value")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A reader that goes away (``dataex ledger balances | head -1``) ends the command quietly
+    with status 1, as click does for output written while the command runs; this covers
+    what is still buffered when the command returns, which Python would otherwise report,
+    at exit, as an ignored BrokenPipeError.
+    """
+    try:
+        try:
+            app()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can reach the reader: point standard output at nothing, so that the
+        # interpreter's own flush at exit finds nothing to complain about.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_CLOSED_PIPE)

@@ -2,8 +2,11 @@
 and rebuild a ledger of an older format from its journal.
 
 Every command takes ``--database URL`` (default ``$DATAEX_DATABASE_URL``, else
-``sqlite:///dataex.db``) and runs the ledger's migrations first. Errors print one line on
-stderr and exit with status 2; a failed verification or proof check exits with status 1.
+``sqlite:///dataex.db``) and runs the ledger's migrations first. A URL where there is no
+dataex database (a missing SQLite file, an empty or mistyped PostgreSQL schema) is an error:
+these commands read, they create nothing. Errors print one line on stderr and exit with
+status 2; a failed verification or proof check exits with status 1. ``restore-guards``
+re-creates the append-only triggers that ``verify`` finds missing.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import psycopg
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.rebuild import rebuild
 from exchange.recovery import RecoveryError
@@ -35,6 +37,8 @@ from ledger import (
     verify_inclusion,
 )
 from ledger.database import DATABASE_URL_ENV, database_url
+from ledger.guards import GuardsMissing, restore_guards
+from ledger.schema import require_ledger
 from ledger.store import Ledger
 from ledger.verify import verify
 from ledger.witness import (
@@ -86,6 +90,8 @@ def _reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the command line ends quietly
         except (LedgerError, UsageProblem, OSError) as error:
             _fail(str(error))
         except SQLAlchemyError as error:
@@ -102,22 +108,16 @@ def _open(database: str | None) -> Ledger:
 
 
 def _open_existing(database: str | None, *, run_migrations: bool) -> Ledger:
-    url = database_url(database)
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise UsageProblem(f"not a database URL: {url!r} ({error})") from None
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or not Path(path).exists():
-            raise UsageProblem(f"no SQLite database at {path!r}")
-    return Ledger.open(url, run_migrations=run_migrations)
+    """The ledger at ``database``; :class:`~ledger.schema.NoLedger` where there is none."""
+    return Ledger.open(require_ledger(database), run_migrations=run_migrations)
 
 
 def _read_json(source: str, what: str) -> dict[str, Any]:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
         data = json.loads(text)
+    except OSError as error:
+        raise UsageProblem(f"{what} {source!r}: {error.strerror or error}") from None
     except json.JSONDecodeError as error:
         raise UsageProblem(f"{what} {source!r} is not JSON: {error}") from None
     if not isinstance(data, dict):
@@ -175,12 +175,15 @@ def verify_command(
     for note in extension_notes:
         typer.echo(note)
     first = report.first_problem
-    if first is None and not extension_problems:
+    guards = report.guard_problems
+    if first is None and not extension_problems and not guards:
         typer.echo("ok")
         return
-    for problem in [*report.problems, *extension_problems]:
+    for problem in [*report.problems, *guards, *extension_problems]:
         typer.echo(f"problem: {problem}", err=True)
-    _fail(f"first bad row: {first}" if first else extension_problems[0], EXIT_PROBLEM)
+    if first is not None:
+        _fail(f"first bad row: {first}", EXIT_PROBLEM)
+    _fail(str(GuardsMissing(guards)) if guards else extension_problems[0], EXIT_PROBLEM)
 
 
 def _extension_checks(
@@ -351,6 +354,20 @@ def balances_command(
     asset_width = max(len(asset) for _, asset in balances)
     for (account, asset), units in balances.items():
         typer.echo(f"{account:<{width}}  {asset:<{asset_width}}  {units:>15}")
+
+
+@app.command("restore-guards")
+@_reports_errors
+def restore_guards_command(database: DatabaseOption = None) -> None:
+    """Re-create the append-only triggers the schema defines and the database lacks (or
+    holds altered); those in place are left as they are, so running it twice is harmless."""
+    restored = restore_guards(_open(database).engine)
+    if not restored:
+        typer.echo("every append-only guard is in place")
+        return
+    for name in restored:
+        typer.echo(f"restored {name}")
+    typer.echo("run 'dataex ledger verify' to check the rows written while they were missing")
 
 
 @app.command("rebuild")

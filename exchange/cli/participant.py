@@ -12,15 +12,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.commands import CreateParticipant
 from exchange.errors import ExchangeError
 from exchange.participants import Role, new_api_key, secret_digest
-from exchange.sequencer import Sequencer
+from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import OPERATOR
 from ledger import LedgerError
 from ledger.database import database_url
+from ledger.guards import require_guards
 from ledger.store import Ledger
 
 app = typer.Typer(help="Participants of the exchange.", no_args_is_help=True)
@@ -42,21 +45,31 @@ def create(
     ] = None,
 ) -> None:
     """Create a participant with the given roles and print its API key, shown only once."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
     key = new_api_key()
     command = CreateParticipant(
         OPERATOR, participant_id or _slug(name), name, [str(r) for r in role], key.key_id,
         secret_digest(key.secret),
     )  # fmt: skip
     try:
-        sequencer = Sequencer(Ledger.open(database_url(database)), housekeeping=False).start()
+        ledger = Ledger.open(database_url(database))
+        # It writes to the journal: not into a ledger whose rows could be changed after.
+        require_guards(ledger.engine)
+        sequencer = Sequencer(ledger, housekeeping=False).start()
     except (LedgerError, OSError, ValueError) as error:
-        err.print(f"[red]error:[/] cannot open the exchange's database: {error}")
+        err.print(f"[red]error:[/] cannot open the exchange's database: {escape(str(error))}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except SQLAlchemyError as error:  # e.g. a schema that does not exist, an unreachable server
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        err.print(f"[red]error:[/] cannot open the exchange's database: {escape(detail)}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     try:
         participant = sequencer.execute(command).result
     except ExchangeError as error:
         err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except SequencerStopped as error:  # another writer appended at the same moment
+        err.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     finally:
         sequencer.stop()

@@ -38,8 +38,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.orderflow import BOOK_COLUMNS, book_rows
@@ -62,7 +61,7 @@ from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, orderbook_column_name
 from ledger import LedgerError
-from ledger.database import database_url
+from ledger.schema import require_ledger
 from ledger.store import Ledger
 
 __all__ = ["open_database", "replay_command", "reports_errors"]
@@ -89,6 +88,8 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (InputError, MissingDependency, LedgerError) as error:
             fail(str(error))
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the command line ends quietly
         except OSError as error:
             fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
         except SQLAlchemyError as error:
@@ -101,18 +102,10 @@ def reports_errors(command: F) -> F:
 
 
 def open_database(database: str | None) -> Ledger:
-    """The ledger at ``database`` (or the configured URL); a missing SQLite file is an error,
-    not a new empty database."""
-    url = database_url(database)
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise InputError(f"not a database URL: {url!r} ({error})") from None
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or not Path(path).exists():
-            raise InputError(f"no SQLite database at {path!r}")
-    return Ledger.open(url)
+    """The ledger at ``database`` (or the configured URL); where there is no dataex database
+    (a missing SQLite file, an empty or mistyped PostgreSQL schema) a
+    :class:`~ledger.schema.NoLedger` error, not a new empty database."""
+    return Ledger.open(require_ledger(database))
 
 
 class _RateColumn(ProgressColumn):

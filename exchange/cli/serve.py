@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from exchange.api import create_app
 from exchange.api.runtime import Runtime
 from exchange.cli.files import EXIT_BAD_INPUT
+from exchange.lease import LeaseHeld
 from exchange.settings import Settings
+from ledger.guards import GuardsMissing
+from ledger.schema import shown_url
 from ledger.store import Ledger
 from ledger.witness import WitnessError, check_witness, default_witness_path
 
 GC_THRESHOLD_OBJECTS = 100_000
 # The database does not extend its witness: refused, as a failed verification is.
 EXIT_WITNESS_REFUSED = 1
+# Another server holds the database's lease, or its append-only guards are missing.
+EXIT_REFUSED = 1
 
 
 def serve(
@@ -61,6 +71,11 @@ def serve(
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    try:
+        make_url(settings.database_url)
+    except ArgumentError:
+        console.print(f"[red]error:[/] not a database URL: {escape(repr(settings.database_url))}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     witness_path = _checked_witness(console, settings.database_url, witness, no_witness)
     if witness_path is not None:
         settings = replace(settings, witness_path=str(witness_path))
@@ -96,12 +111,61 @@ def serve(
     app = create_app(settings, on_start=start, on_stop=stop)
     # Every order leaves long-lived records behind; collect the young generation less often.
     gc.set_threshold(GC_THRESHOLD_OBJECTS, 50, 100)
-    console.print(f"dataex serving {settings.database_url} on http://{host}:{port}")
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
+    shown = shown_url(settings.database_url)
+    server = _AnnouncingServer(
+        config, lambda: console.print(f"dataex serving {shown} on http://{host}:{port}")
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
-    except Exception as error:  # e.g. an unreachable database: one line, not a traceback
-        console.print(f"[red]error:[/] {error}")
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(app, server))
+    except (LeaseHeld, GuardsMissing, WitnessError) as error:
+        console.print(f"[red]error:[/] {escape(str(error))}")
+        raise typer.Exit(EXIT_REFUSED) from None
+    except SQLAlchemyError as error:  # e.g. an unreachable database
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        console.print(f"[red]error:[/] database {escape(shown)}: {escape(detail)}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except Exception as error:  # whatever else stops the start: one line, not a traceback
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        console.print(f"[red]error:[/] cannot serve {escape(shown)}: {escape(detail)}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that says so once its listener is bound, and not before."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        await super().startup(sockets)
+        if self.started:
+            self._announce()
+
+
+async def _serve(app: FastAPI, server: uvicorn.Server) -> None:
+    """Open the app (its lifespan: the lease, the database, the exchange), serve until told
+    to stop, then close the app.
+
+    The lifespan runs here rather than inside uvicorn, so that a start-up failure is an
+    exception of this command, reported in one line, rather than a traceback in the web
+    server's log. uvicorn ends its run by raising again the SIGTERM or SIGINT that stopped
+    it, with the handlers it found installed: the ones installed here only take note, so
+    that the app is still closed (the sequencer stopped, the lease given back) after it.
+    """
+    async with app.router.lifespan_context(app):
+        previous = {sig: signal.signal(sig, _noted) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            await server.serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _noted(_signal: int, _frame: object) -> None:
+    """The stop signal uvicorn raises again once it has stopped: already acted on."""
 
 
 def _checked_witness(

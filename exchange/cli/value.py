@@ -192,17 +192,25 @@ def product(
     html_out: HtmlOption = None,
 ) -> None:
     """Value a product of the exchange from the exchange's own trades (its database)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from exchange.recovery import RecoveryError, recover
     from exchange.valuation_inputs import book_snapshot, pricing_records
     from ledger import LedgerError
-    from ledger.database import database_url
+    from ledger.schema import NoLedger, require_ledger
     from ledger.store import Ledger
 
     given_day = _as_of_date(as_of)
     try:
-        exchange = recover(Ledger.open(database_url(database)))
+        # It only reads: where there is no dataex database, it creates none.
+        exchange = recover(Ledger.open(require_ledger(database)))
+    except NoLedger as error:
+        fail(str(error))
     except (LedgerError, RecoveryError, OSError, ValueError) as error:
         fail(f"cannot read the exchange's database: {error}")
+    except SQLAlchemyError as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        fail(f"cannot read the exchange's database: {detail}")
     if product_id not in exchange.products:
         fail(f"the catalogue has no product {product_id!r}")
     terms = TermsRecord(exclusivity, duration_months, scope, territory)

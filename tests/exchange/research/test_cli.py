@@ -127,7 +127,8 @@ def test_replay_input_mistakes_exit_2_with_one_line(
 ) -> None:
     cases = [
         (["replay", "--database", f"sqlite:///{tmp_path / 'none.db'}"],
-         f"error: no SQLite database at '{tmp_path / 'none.db'}'\n"),
+         f"error: no dataex database at sqlite:///{tmp_path / 'none.db'} "
+         "(the file does not exist)\n"),
         (["replay", "--database", recorded_sqlite.url, "--journal", tmp_path / "j.jsonl"],
          "error: give one source, not --database and --journal\n"),
         (["replay", "--database", recorded_sqlite.url, "--until", "soon"],
