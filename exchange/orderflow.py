@@ -29,14 +29,13 @@ from pydantic_core import PydanticCustomError
 from matching import (
     Accepted,
     AddInstrument,
-    Amend,
-    Cancel,
+    AmendOrder,
+    CancelOrder,
     Command,
     Engine,
     Event,
     Expire,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     Rejected,
@@ -45,6 +44,7 @@ from matching import (
     SelfTradePrevention,
     SetPhase,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     TradingMode,
@@ -249,15 +249,15 @@ def _opening_phase(listing: Listing, command: Command) -> Phase:
 
 def _command(row: _ActionRow, seq: int, ts: int) -> Command:
     if isinstance(row, _NewRow):
-        return NewOrder(
+        return SubmitOrder(
             seq,
             ts,
             order_id=row.order_id,
             participant=row.participant,
             symbol=row.symbol,
             side=row.side,
-            quantity=row.quantity,
-            price=row.price,
+            quantity_units=row.quantity,
+            price_minor=row.price,
             order_type=row.type or OrderType.LIMIT,
             tif=row.tif or TimeInForce.GTC,
             expire_ts=row.expire_ts,
@@ -265,9 +265,16 @@ def _command(row: _ActionRow, seq: int, ts: int) -> Command:
             stp=row.stp or SelfTradePrevention.CANCEL_NEWEST,
         )
     if isinstance(row, _CancelRow):
-        return Cancel(seq, ts, row.order_id, row.participant)
+        return CancelOrder(seq, ts, row.order_id, row.participant)
     if isinstance(row, _AmendRow):
-        return Amend(seq, ts, row.order_id, row.participant, price=row.price, quantity=row.quantity)
+        return AmendOrder(
+            seq,
+            ts,
+            row.order_id,
+            row.participant,
+            price_minor=row.price,
+            quantity_units=row.quantity,
+        )
     if isinstance(row, _PhaseRow):
         return SetPhase(seq, ts, row.symbol, row.phase, cancel_resting=row.cancel_resting)
     if isinstance(row, _UncrossRow):
@@ -593,7 +600,7 @@ class FlowTally:
                 self.orders_accepted += 1
             elif isinstance(event, Rejected):
                 self.rejections[event.reason] += 1
-                if isinstance(command, NewOrder):
+                if isinstance(command, SubmitOrder):
                     self.orders_rejected += 1
                 if len(self.first_rejections) < REJECTIONS_LISTED_MAX:
                     self.first_rejections.append((line, event))

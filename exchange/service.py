@@ -55,14 +55,12 @@ from exchange.validation import (
 )
 from ledger import Entry, entries
 from matching import AddInstrument as EngineAddInstrument
+from matching import AmendOrder as EngineAmendOrder
 from matching import (
-    Amend,
     AuctionResult,
-    Cancel,
     Engine,
     Event,
     Expire,
-    NewOrder,
     OrderType,
     Phase,
     RejectReason,
@@ -72,7 +70,9 @@ from matching import (
     TimeInForce,
     TradingMode,
 )
+from matching import CancelOrder as EngineCancelOrder
 from matching import SetPhase as EngineSetPhase
+from matching import SubmitOrder as EngineSubmitOrder
 from matching import Uncross as EngineUncross
 
 __all__ = ["OPERATOR", "Exchange", "Outcome"]
@@ -385,7 +385,7 @@ class Exchange:
         order_id = self.next_order_id
         if c.order_id and c.order_id != order_id:
             raise AssertionError(f"journal assigns order {c.order_id}, expected {order_id}")
-        new_order = NewOrder(
+        new_order = EngineSubmitOrder(
             seq, ts, order_id, actor, c.symbol, side, quantity, price, order_type, tif,
             c.expire_ns, bool(c.post_only), stp,
         )  # fmt: skip
@@ -449,7 +449,7 @@ class Exchange:
 
     def _cancel_order(self, c: cmd.CancelOrder, seq: int, ts: int) -> Outcome:
         order = self._own_order(c.actor, c.order_id)
-        cancel = Cancel(seq, ts, order.order_id, order.participant)
+        cancel = EngineCancelOrder(seq, ts, order.order_id, order.participant)
         if not order.is_open or self.engine.check(cancel) is not None:
             raise ExchangeError(
                 Reason.VALIDATION_ORDER_NOT_OPEN, f"order {c.order_id} is {order.status}"
@@ -468,7 +468,9 @@ class Exchange:
         for value, what in ((c.price_minor, "price"), (c.quantity_units, "quantity")):
             if value is not None:
                 integer(value, what, 1, MAX_QUANTITY_UNITS)
-        amend = Amend(seq, ts, order.order_id, order.participant, c.price_minor, c.quantity_units)
+        amend = EngineAmendOrder(
+            seq, ts, order.order_id, order.participant, c.price_minor, c.quantity_units
+        )
         _refuse(self.engine.check(amend), self.instruments[order.symbol], c.price_minor,
                 c.quantity_units)  # fmt: skip
         quantity = order.quantity_units if c.quantity_units is None else c.quantity_units
@@ -548,7 +550,7 @@ class Exchange:
             for order_id in self.orders_by_participant[holder]:
                 order = self.orders[order_id]
                 if order.is_open and order.licence_account == account:
-                    self._engine(Cancel(seq, ts, order_id, holder), outcome, ts)
+                    self._engine(EngineCancelOrder(seq, ts, order_id, holder), outcome, ts)
             units = self.risk.balances[account]
             if units > 0:
                 self._emit(outcome, entries.licence_expiry(

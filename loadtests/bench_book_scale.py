@@ -39,13 +39,13 @@ from pathlib import Path
 from loadtests.sorteddict_book import SortedDictBook
 from matching import (
     AddInstrument,
-    Cancel,
+    CancelOrder,
     Engine,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     Side,
+    SubmitOrder,
     TimeInForce,
     is_compiled,
 )
@@ -59,7 +59,7 @@ BOOKS = ("engine", "SortedDict book")
 ORDERS_PER_LEVEL = 4  # in the sweep over levels
 LEVELS_PER_SIDE = 100  # in the sweep over orders
 
-Command = NewOrder | Cancel
+Command = SubmitOrder | CancelOrder
 
 
 @dataclass(frozen=True)
@@ -93,17 +93,19 @@ class Flow:
     def __init__(self) -> None:
         self.next_id = 1
 
-    def limit(self, side: Side, price: int, participant: str) -> NewOrder:
+    def limit(self, side: Side, price: int, participant: str) -> SubmitOrder:
         order_id = self.next_id
         self.next_id += 1
-        return NewOrder(order_id, order_id, order_id, participant, SYMBOL, side, 1, price=price)
+        return SubmitOrder(
+            order_id, order_id, order_id, participant, SYMBOL, side, 1, price_minor=price
+        )
 
-    def market(self, side: Side) -> NewOrder:
+    def market(self, side: Side) -> SubmitOrder:
         order_id = self.next_id
         self.next_id += 1
         protection = 2 * MID_PRICE if side is Side.BUY else None
-        return NewOrder(
-            order_id, order_id, order_id, TAKER, SYMBOL, side, 1, price=protection,
+        return SubmitOrder(
+            order_id, order_id, order_id, TAKER, SYMBOL, side, 1, price_minor=protection,
             order_type=OrderType.MARKET, tif=TimeInForce.IOC,
         )  # fmt: skip
 
@@ -141,9 +143,9 @@ def batches(shape: Shape, flow: Flow, batch: int, rng: random.Random) -> dict[st
         for index in indexes
     ]
     rng.shuffle(opens)
-    cancels: list[Command] = [Cancel(o.order_id, o.order_id, o.order_id, "a") for o in adds]
+    cancels: list[Command] = [CancelOrder(o.order_id, o.order_id, o.order_id, "a") for o in adds]
     rng.shuffle(cancels)
-    closes: list[Command] = [Cancel(o.order_id, o.order_id, o.order_id, "a") for o in opens]
+    closes: list[Command] = [CancelOrder(o.order_id, o.order_id, o.order_id, "a") for o in opens]
     rng.shuffle(closes)
     takes: list[Command] = [flow.market(Side.BUY if i % 2 else Side.SELL) for i in range(batch)]
     return {

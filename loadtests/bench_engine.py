@@ -27,14 +27,14 @@ from collections.abc import Callable, Sequence
 from loadtests.naive_engine import NaiveBook
 from matching import (
     AddInstrument,
-    Cancel,
+    CancelOrder,
     Engine,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     SelfTradePrevention,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     is_compiled,
@@ -47,24 +47,24 @@ LEVELS_PER_SIDE = 50
 PARTICIPANTS = [f"p{i}" for i in range(200)]
 
 
-def generate_stream(operations: int, seed: int) -> list[NewOrder | Cancel]:
+def generate_stream(operations: int, seed: int) -> list[SubmitOrder | CancelOrder]:
     """A seeded order flow; live orders are tracked by running the engine alongside."""
     rng = random.Random(seed)
     engine = Engine()
     engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
     live: list[int] = []  # ids of resting orders (stale ids are pruned when drawn)
     position: dict[int, int] = {}
-    commands: list[NewOrder | Cancel] = []
+    commands: list[SubmitOrder | CancelOrder] = []
     next_id = 1
 
-    def push(command: NewOrder | Cancel) -> None:
+    def push(command: SubmitOrder | CancelOrder) -> None:
         commands.append(command)
         for event in engine.apply(command):
             if isinstance(event, Trade):
                 for order_id in (event.buy_order_id, event.sell_order_id):
                     if engine.open_order(order_id) is None:
                         position.pop(order_id, None)
-        if isinstance(command, NewOrder) and engine.open_order(command.order_id) is not None:
+        if isinstance(command, SubmitOrder) and engine.open_order(command.order_id) is not None:
             position[command.order_id] = len(live)
             live.append(command.order_id)
 
@@ -96,7 +96,7 @@ def generate_stream(operations: int, seed: int) -> list[NewOrder | Cancel]:
                 if engine.open_order(order_id) is not None:
                     break
                 live.remove(order_id)
-            push(Cancel(seq, seq, order_id, owner_of(order_id)))
+            push(CancelOrder(seq, seq, order_id, owner_of(order_id)))
             continue
         bid, ask = touch()
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
@@ -105,9 +105,9 @@ def generate_stream(operations: int, seed: int) -> list[NewOrder | Cancel]:
             quantity = max(1, round(rng.randint(1, 12) * pressure**3))
             protection = MID_PRICE * 2 if side is Side.BUY else None
             push(
-                NewOrder(seq, seq, next_id, rng.choice(PARTICIPANTS), SYMBOL, side, quantity,
-                         price=protection, order_type=OrderType.MARKET,
-                         tif=TimeInForce.IOC)
+                SubmitOrder(seq, seq, next_id, rng.choice(PARTICIPANTS), SYMBOL, side, quantity,
+                            price_minor=protection, order_type=OrderType.MARKET,
+                            tif=TimeInForce.IOC)
             )  # fmt: skip
         elif rng.random() < 0.17:  # a crossing limit order
             price = ask + rng.randrange(3) if side is Side.BUY else bid - rng.randrange(3)
@@ -122,7 +122,7 @@ def generate_stream(operations: int, seed: int) -> list[NewOrder | Cancel]:
     return commands
 
 
-def _limit(order_id: int, rng: random.Random, side: Side, price: int, seq: int) -> NewOrder:
+def _limit(order_id: int, rng: random.Random, side: Side, price: int, seq: int) -> SubmitOrder:
     draw = rng.random()
     tif, expire_ts, post_only = TimeInForce.GTC, None, False
     if draw < 0.05:
@@ -135,13 +135,13 @@ def _limit(order_id: int, rng: random.Random, side: Side, price: int, seq: int) 
         SelfTradePrevention.CANCEL_OLDEST if rng.random() < 0.2
         else SelfTradePrevention.CANCEL_NEWEST
     )  # fmt: skip
-    return NewOrder(
+    return SubmitOrder(
         seq, seq, order_id, rng.choice(PARTICIPANTS), SYMBOL, side, rng.randint(1, 10),
-        price=max(1, price), tif=tif, expire_ts=expire_ts, post_only=post_only, stp=stp,
+        price_minor=max(1, price), tif=tif, expire_ts=expire_ts, post_only=post_only, stp=stp,
     )  # fmt: skip
 
 
-def time_engine(stream: Sequence[NewOrder | Cancel]) -> tuple[float, int]:
+def time_engine(stream: Sequence[SubmitOrder | CancelOrder]) -> tuple[float, int]:
     apply = _fresh_engine().apply
     events = 0
     start = time.perf_counter()
@@ -150,7 +150,7 @@ def time_engine(stream: Sequence[NewOrder | Cancel]) -> tuple[float, int]:
     return time.perf_counter() - start, events
 
 
-def time_naive(stream: Sequence[NewOrder | Cancel]) -> tuple[float, int]:
+def time_naive(stream: Sequence[SubmitOrder | CancelOrder]) -> tuple[float, int]:
     book = NaiveBook()
     apply = book.apply
     events = 0
@@ -185,15 +185,15 @@ def run(operations: int, runs: int, seed: int) -> None:
     print(f"ratio engine/naive (median of {runs}): {naive_s / engine_s:.2f}x")
 
 
-def describe(stream: Sequence[NewOrder | Cancel]) -> str:
-    cancels = sum(isinstance(c, Cancel) for c in stream)
-    markets = sum(isinstance(c, NewOrder) and c.order_type is OrderType.MARKET for c in stream)
+def describe(stream: Sequence[SubmitOrder | CancelOrder]) -> str:
+    cancels = sum(isinstance(c, CancelOrder) for c in stream)
+    markets = sum(isinstance(c, SubmitOrder) and c.order_type is OrderType.MARKET for c in stream)
     limits = len(stream) - cancels - markets
     engine = _fresh_engine()
     crossing = 0
     for command in stream:
         events = engine.apply(command)
-        if isinstance(command, NewOrder) and command.order_type is OrderType.LIMIT:
+        if isinstance(command, SubmitOrder) and command.order_type is OrderType.LIMIT:
             crossing += any(isinstance(e, Trade) for e in events)
     bids, asks = engine.depth(SYMBOL, 10_000)
     return (
@@ -215,7 +215,7 @@ def breakdown(operations: int, runs: int, seed: int) -> None:
     kinds = []
     for command in stream:
         trades = any(isinstance(e, Trade) for e in engine.apply(command))
-        kind = "cancel" if isinstance(command, Cancel) else command.order_type.value
+        kind = "cancel" if isinstance(command, CancelOrder) else command.order_type.value
         kinds.append(kind + (" that trades" if trades else ""))
     counts = Counter(kinds)
     books: dict[str, Callable[[], Callable[..., object]]] = {
@@ -257,8 +257,8 @@ def memory(resting_orders: int) -> None:
         offset = rng.randrange(1000)
         price = MID_PRICE - 1 - offset if side is Side.BUY else MID_PRICE + 1 + offset
         engine.apply(
-            NewOrder(order_id, order_id, order_id, PARTICIPANTS[order_id % 200], SYMBOL, side,
-                     rng.randint(1, 10), price=price)
+            SubmitOrder(order_id, order_id, order_id, PARTICIPANTS[order_id % 200], SYMBOL, side,
+                        rng.randint(1, 10), price_minor=price)
         )  # fmt: skip
     after_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert engine.open_order_count() == resting_orders

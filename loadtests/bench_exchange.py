@@ -5,14 +5,15 @@
     python -m loadtests.bench_exchange --runs 1 --profile   # where the sequencer's time goes
 
 The stream is ``loadtests.bench_engine.generate_stream`` (seeded): limit, market and cancel
-commands of 200 participants on one instrument. Each ``NewOrder`` becomes a ``SubmitOrder``
-(client order id ``o<engine order id>``; a GTD order's expiry, which the engine stream gives
-in its own small clock, becomes a fixed time in 2096, so it never expires during a run); each
-``Cancel`` becomes a ``CancelOrder`` of the exchange's id for that order. Every command goes
-through ``Sequencer.submit``: validation, risk, the journal, matching, settlement entries,
-and a group commit that is durable before the future resolves. The figure is commands
-acknowledged (committed, so journalled) per second of wall time, from the moment the client
-threads are released to the moment the last one has its last answer.
+commands of 200 participants on one instrument. Each engine ``SubmitOrder`` becomes the
+exchange's ``SubmitOrder`` (client order id ``o<engine order id>``; a GTD order's expiry, which
+the engine stream gives in its own small clock, becomes a fixed time in 2096, so it never
+expires during a run); each engine ``CancelOrder`` becomes the exchange's ``CancelOrder`` of
+the exchange's id for that order. Every command goes through ``Sequencer.submit``:
+validation, risk, the journal, matching, settlement entries, and a group commit that is
+durable before the future resolves. The figure is commands acknowledged (committed, so
+journalled) per second of wall time, from the moment the client threads are released to the
+moment the last one has its last answer.
 
 Setup, not timed, through the same sequencer: an admin, a provider, a reviewer, one product
 approved by the reviewer, one transferable continuous instrument (``bench_engine.SYMBOL``,
@@ -80,12 +81,12 @@ from loadtests.bench_engine import MID_PRICE, PARTICIPANTS, SYMBOL, generate_str
 from loadtests.bench_ledger import fresh_database
 from matching import (
     AddInstrument,
-    Cancel,
+    CancelOrder,
     Engine,
     InstrumentSpec,
-    NewOrder,
     Phase,
     Rejected,
+    SubmitOrder,
     TimeInForce,
 )
 from matching import Trade as EngineTrade
@@ -110,8 +111,8 @@ Step = tuple[int, c.SubmitOrder | None, str, bool]
 # -- the stream, as exchange commands -------------------------------------------------------
 
 
-def submit_order(order: NewOrder) -> c.SubmitOrder:
-    """The exchange command for one engine ``NewOrder`` (the exchange assigns the id)."""
+def submit_order(order: SubmitOrder) -> c.SubmitOrder:
+    """The exchange command for one engine ``SubmitOrder`` (the exchange assigns the id)."""
     return c.SubmitOrder(
         actor=order.participant,
         client_order_id=f"o{order.order_id}",
@@ -119,8 +120,8 @@ def submit_order(order: NewOrder) -> c.SubmitOrder:
         symbol=order.symbol,
         side=order.side.value,
         order_type=order.order_type.value,
-        price_minor=order.price,
-        quantity_units=order.quantity,
+        price_minor=order.price_minor,
+        quantity_units=order.quantity_units,
         tif=order.tif.value,
         expire_ns=GTD_EXPIRE_NS if order.tif is TimeInForce.GTD else None,
         post_only=order.post_only,
@@ -128,15 +129,15 @@ def submit_order(order: NewOrder) -> c.SubmitOrder:
     )
 
 
-def client_plans(stream: Sequence[NewOrder | Cancel], threads: int) -> list[list[Step]]:
+def client_plans(stream: Sequence[SubmitOrder | CancelOrder], threads: int) -> list[list[Step]]:
     """The stream split by participant over ``threads`` clients, each in stream order."""
     client_of = {participant: i % threads for i, participant in enumerate(PARTICIPANTS)}
-    cancelled = {command.order_id for command in stream if isinstance(command, Cancel)}
+    cancelled = {command.order_id for command in stream if isinstance(command, CancelOrder)}
     plans: list[list[Step]] = [[] for _ in range(threads)]
     for command in stream:
         plan = plans[client_of[command.participant]]
         order_id, actor = command.order_id, command.participant
-        if isinstance(command, NewOrder):
+        if isinstance(command, SubmitOrder):
             plan.append((order_id, submit_order(command), actor, order_id in cancelled))
         else:
             plan.append((order_id, None, actor, False))
@@ -429,7 +430,7 @@ def run_exchange(
         database.dispose()
 
 
-def engine_outcomes(stream: Sequence[NewOrder | Cancel]) -> Counter[str]:
+def engine_outcomes(stream: Sequence[SubmitOrder | CancelOrder]) -> Counter[str]:
     """Trades and rejections (by reason) of the bare engine on ``stream``."""
     engine = Engine()
     engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
@@ -450,7 +451,7 @@ def run(
     t0 = time.perf_counter()
     stream = generate_stream(operations, seed)
     plans = client_plans(stream, threads)
-    cancels = sum(isinstance(command, Cancel) for command in stream)
+    cancels = sum(isinstance(command, CancelOrder) for command in stream)
     bare = engine_outcomes(stream)
     rejected = ", ".join(f"{k} x {v:,}" for k, v in sorted(bare.items()) if k != "trades")
     print(

@@ -59,7 +59,7 @@ from exchange.service import OPERATOR, Exchange, Outcome
 from ledger.rows import gc_paused
 from ledger.store import Ledger
 from loadtests.bench_engine import MID_PRICE, PARTICIPANTS, SYMBOL, generate_stream, time_engine
-from matching import Cancel, NewOrder, TimeInForce
+from matching import CancelOrder, SubmitOrder, TimeInForce
 
 TARGET_COMMANDS_PER_S = 50_000
 # The replay's rate over the rate of executing the same commands in memory.
@@ -120,16 +120,16 @@ def set_up_market(sequencer: Sequencer) -> None:
         assert future.result().command is not None
 
 
-def submit_order(order: NewOrder) -> c.SubmitOrder:
+def submit_order(order: SubmitOrder) -> c.SubmitOrder:
     return c.SubmitOrder(
         order.participant, f"o{order.order_id}", 0, order.symbol, order.side.value,
-        order.order_type.value, order.price, order.quantity, order.tif.value,
+        order.order_type.value, order.price_minor, order.quantity_units, order.tif.value,
         GTD_EXPIRE_NS if order.tif is TimeInForce.GTD else None, order.post_only,
         order.stp.value,
     )  # fmt: skip
 
 
-def build_journal(path: Path, stream: Sequence[NewOrder | Cancel]) -> tuple[int, int]:
+def build_journal(path: Path, stream: Sequence[SubmitOrder | CancelOrder]) -> tuple[int, int]:
     """Run ``stream`` through a sequencer into a new SQLite database at ``path``; return the
     journalled and the refused command counts."""
     ledger = Ledger.open(f"sqlite:///{path}")
@@ -140,7 +140,7 @@ def build_journal(path: Path, stream: Sequence[NewOrder | Cancel]) -> tuple[int,
         placed: dict[int, Future[Outcome]] = {}
         in_flight: deque[Future[Outcome]] = deque()
         for command in stream:
-            if isinstance(command, NewOrder):
+            if isinstance(command, SubmitOrder):
                 future = sequencer.submit(submit_order(command))
                 placed[command.order_id] = future
             else:

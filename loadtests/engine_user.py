@@ -4,8 +4,8 @@
 
 :class:`EngineClient` wraps one :class:`matching.Engine` and reports every command it applies
 to locust's statistics through ``events.request`` (request type ``engine``, named by the
-command: ``NewOrder``, ``Cancel``; response time in milliseconds, response length the number
-of events), so the engine shows in locust's tables, charts and CSV files like an endpoint.
+command: ``SubmitOrder``, ``CancelOrder``; response time in milliseconds, response length the
+number of events), so the engine shows in locust's tables, charts and CSV files like an endpoint.
 An engine that raises is reported as a failure with its exception. A rejection is an answer,
 not a failure: the stream holds post-only orders that would take, which the engine rejects.
 
@@ -28,7 +28,7 @@ from typing import Any
 from locust import User, constant, task
 
 from loadtests.bench_engine import SYMBOL, generate_stream
-from matching import AddInstrument, Cancel, Engine, InstrumentSpec, NewOrder, Phase
+from matching import AddInstrument, CancelOrder, Engine, InstrumentSpec, Phase, SubmitOrder
 
 __all__ = ["BATCH_COMMANDS", "EngineClient", "EngineUser"]
 
@@ -36,10 +36,10 @@ BATCH_COMMANDS = 100
 DEFAULT_OPERATIONS = 20_000
 MAX_OPERATIONS = 1_000_000
 SEED = 42
-_streams: dict[int, list[NewOrder | Cancel]] = {}
+_streams: dict[int, list[SubmitOrder | CancelOrder]] = {}
 
 
-def stream(operations: int) -> Sequence[NewOrder | Cancel]:
+def stream(operations: int) -> Sequence[SubmitOrder | CancelOrder]:
     """The benchmark's stream of ``operations`` commands, generated once per process."""
     if not 1 <= operations <= MAX_OPERATIONS:
         raise ValueError(f"operations must be in 1..{MAX_OPERATIONS}, not {operations}")
@@ -56,7 +56,7 @@ class EngineClient:
         self.engine = Engine()
         self.engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
 
-    def apply(self, command: NewOrder | Cancel) -> int:
+    def apply(self, command: SubmitOrder | CancelOrder) -> int:
         """Apply ``command``; the number of events it produced (0 if the engine raised)."""
         start = time.perf_counter()
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sortedcontainers import SortedDict
 
-from matching import Cancel, NewOrder, OrderType, Side, Trade
+from matching import CancelOrder, OrderType, Side, SubmitOrder, Trade
 
 
 # Identity equality, as a naive book written by hand compares its orders: a generated
@@ -28,7 +28,7 @@ class NaiveOrder:
 
 
 class NaiveBook:
-    """One instrument's book; ``apply`` takes the engine's ``NewOrder`` and ``Cancel``."""
+    """One instrument's book; ``apply`` takes the engine's ``SubmitOrder`` and ``CancelOrder``."""
 
     def __init__(self) -> None:
         self.bids: SortedDict = SortedDict()
@@ -36,14 +36,14 @@ class NaiveBook:
         self.orders: dict[int, NaiveOrder] = {}
         self.next_trade_id = 1
 
-    def apply(self, command: NewOrder | Cancel) -> list[Trade]:
-        if isinstance(command, Cancel):
+    def apply(self, command: SubmitOrder | CancelOrder) -> list[Trade]:
+        if isinstance(command, CancelOrder):
             self.cancel(command.order_id)
             return []
         return self.submit(command)
 
-    def submit(self, c: NewOrder) -> list[Trade]:
-        order = NaiveOrder(c.order_id, c.participant, c.side, c.price, c.quantity)
+    def submit(self, c: SubmitOrder) -> list[Trade]:
+        order = NaiveOrder(c.order_id, c.participant, c.side, c.price_minor, c.quantity_units)
         trades = []
         if c.side == Side.BUY:
             while order.quantity > 0 and len(self.asks) > 0:
@@ -69,7 +69,7 @@ class NaiveBook:
             self.orders[order.order_id] = order
         return trades
 
-    def fill(self, taker: NaiveOrder, queue: deque, price: int, c: NewOrder) -> list[Trade]:
+    def fill(self, taker: NaiveOrder, queue: deque, price: int, c: SubmitOrder) -> list[Trade]:
         trades = []
         while taker.quantity > 0 and len(queue) > 0:
             maker = queue[0]

@@ -14,7 +14,7 @@ from collections import deque
 
 from sortedcontainers import SortedDict
 
-from matching import Cancel, NewOrder, OrderType, Side, Trade
+from matching import CancelOrder, OrderType, Side, SubmitOrder, Trade
 
 
 class RestingOrder:
@@ -37,7 +37,7 @@ class SortedDictLevel:
 
 
 class SortedDictBook:
-    """One instrument's book; ``apply`` takes the engine's ``NewOrder`` and ``Cancel``.
+    """One instrument's book; ``apply`` takes the engine's ``SubmitOrder`` and ``CancelOrder``.
 
     Level keys are the price for bids and minus the price for asks, so the best level of
     either side is the greatest key, ``peekitem(-1)``, as in the engine.
@@ -49,21 +49,21 @@ class SortedDictBook:
         self.orders: dict[int, RestingOrder] = {}
         self.next_trade_id = 1
 
-    def apply(self, command: NewOrder | Cancel) -> list[Trade]:
-        if type(command) is Cancel:
+    def apply(self, command: SubmitOrder | CancelOrder) -> list[Trade]:
+        if type(command) is CancelOrder:
             self.cancel(command.order_id)
             return []
         return self.submit(command)  # type: ignore[arg-type]
 
-    def submit(self, c: NewOrder) -> list[Trade]:
+    def submit(self, c: SubmitOrder) -> list[Trade]:
         is_buy = c.side is Side.BUY
         opposite = self.asks if is_buy else self.bids
         # Keys are "greater is better": the order crosses every opposite key >= threshold.
-        if c.price is None:
+        if c.price_minor is None:
             threshold = None
         else:
-            threshold = -c.price if is_buy else c.price
-        left = c.quantity
+            threshold = -c.price_minor if is_buy else c.price_minor
+        left = c.quantity_units
         trades: list[Trade] = []
         while left and opposite:
             key, level = opposite.peekitem(-1)
@@ -97,13 +97,13 @@ class SortedDictBook:
                     del self.orders[maker.order_id]
             if not level.total:
                 del opposite[key]
-        if left and c.order_type is OrderType.LIMIT and c.price is not None:
+        if left and c.order_type is OrderType.LIMIT and c.price_minor is not None:
             own = self.bids if is_buy else self.asks
-            key = c.price if is_buy else -c.price
+            key = c.price_minor if is_buy else -c.price_minor
             level = own.get(key)
             if level is None:
                 level = own[key] = SortedDictLevel()
-            order = RestingOrder(c.order_id, c.participant, c.side, c.price, left)
+            order = RestingOrder(c.order_id, c.participant, c.side, c.price_minor, left)
             level.orders.append(order)
             level.total += left
             self.orders[c.order_id] = order

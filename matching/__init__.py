@@ -7,12 +7,12 @@ quantities (licence units), no I/O, no clock, no randomness.
 from matching.auction import Clearing, clearing_price
 from matching.commands import (
     AddInstrument,
-    Amend,
-    Cancel,
+    AmendOrder,
+    CancelOrder,
     Command,
     Expire,
-    NewOrder,
     SetPhase,
+    SubmitOrder,
     Uncross,
 )
 from matching.engine import Engine
@@ -57,11 +57,11 @@ def is_compiled() -> bool:
 __all__ = [
     "Accepted",
     "AddInstrument",
-    "Amend",
+    "AmendOrder",
     "Amended",
     "AuctionResult",
     "BookChanged",
-    "Cancel",
+    "CancelOrder",
     "CancelReason",
     "Cancelled",
     "Clearing",
@@ -71,7 +71,6 @@ __all__ = [
     "Expire",
     "InstrumentAdded",
     "InstrumentSpec",
-    "NewOrder",
     "OrderType",
     "Phase",
     "PhaseChanged",
@@ -81,6 +80,7 @@ __all__ = [
     "SelfTradePrevention",
     "SetPhase",
     "Side",
+    "SubmitOrder",
     "TimeInForce",
     "Trade",
     "TradingMode",

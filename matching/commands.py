@@ -1,9 +1,19 @@
 """Commands: what callers ask of the engine. Each carries its sequence number and time.
 
-Times (``ts``) are integers chosen by the caller (the sequencer uses nanoseconds since the
-epoch); the engine never reads a clock. Prices are integer minor units per licence unit,
-quantities integer licence units. Commands are built like events (see ``matching.events``):
-read-only fields and a written-out ``__init__``, which is native code when compiled.
+The engine and the exchange (``exchange.commands``) share one vocabulary: the same command
+names (``SubmitOrder``, ``CancelOrder``, ``AmendOrder``, ``SetPhase``, ``Uncross``) and the same
+field names, which carry their unit: prices in ``price_minor`` (integer minor units per
+licence unit), quantities in ``quantity_units`` (integer licence units).
+
+Time is the exception, on purpose. ``ts`` and ``expire_ts`` are integers in the caller's
+unit: the engine only compares them (an expiry with a command's time) and copies them into
+its events; it never reads a clock, so it has no need to know the unit. The exchange passes
+nanoseconds since the epoch (its ``ts_ns`` and ``expire_ns``); the order-flow files of
+``dataex match`` may count in any unit (``docs/order-flow-format.md``), so a ``_ns`` suffix
+here would be false for them.
+
+Commands are built like events (see ``matching.events``): read-only fields and a
+written-out ``__init__``, which is native code when compiled.
 """
 
 from __future__ import annotations
@@ -34,10 +44,10 @@ class AddInstrument:
 
 
 @dataclass(init=False, slots=True, unsafe_hash=True)
-class NewOrder:
+class SubmitOrder:
     """Submit an order.
 
-    For a limit order ``price`` is the limit. For a market order it is the optional
+    For a limit order ``price_minor`` is the limit. For a market order it is the optional
     protection price: the worst price it may trade at. A market buy needs one, unless the
     instrument has a price band, so that it can never spend without bound.
     ``expire_ts`` is required for GTD and refused otherwise.
@@ -49,8 +59,8 @@ class NewOrder:
     participant: Final[str]
     symbol: Final[str]
     side: Final[Side]
-    quantity: Final[int]
-    price: Final[int | None]
+    quantity_units: Final[int]
+    price_minor: Final[int | None]
     order_type: Final[OrderType]
     tif: Final[TimeInForce]
     expire_ts: Final[int | None]
@@ -65,8 +75,8 @@ class NewOrder:
         participant: str,
         symbol: str,
         side: Side,
-        quantity: int,
-        price: int | None = None,
+        quantity_units: int,
+        price_minor: int | None = None,
         order_type: OrderType = OrderType.LIMIT,
         tif: TimeInForce = TimeInForce.GTC,
         expire_ts: int | None = None,
@@ -79,8 +89,8 @@ class NewOrder:
         self.participant = participant
         self.symbol = symbol
         self.side = side
-        self.quantity = quantity
-        self.price = price
+        self.quantity_units = quantity_units
+        self.price_minor = price_minor
         self.order_type = order_type
         self.tif = tif
         self.expire_ts = expire_ts
@@ -89,7 +99,7 @@ class NewOrder:
 
 
 @dataclass(init=False, slots=True, unsafe_hash=True)
-class Cancel:
+class CancelOrder:
     """Cancel a resting order. Only its owner may; others are told it does not exist."""
 
     seq: Final[int]
@@ -105,7 +115,7 @@ class Cancel:
 
 
 @dataclass(init=False, slots=True, unsafe_hash=True)
-class Amend:
+class AmendOrder:
     """Change a resting order's price and/or total quantity (filled part included).
 
     Lowering the quantity at the same price keeps time priority; a new price or a higher
@@ -116,8 +126,8 @@ class Amend:
     ts: Final[int]
     order_id: Final[int]
     participant: Final[str]
-    price: Final[int | None]
-    quantity: Final[int | None]
+    price_minor: Final[int | None]
+    quantity_units: Final[int | None]
 
     def __init__(
         self,
@@ -125,15 +135,15 @@ class Amend:
         ts: int,
         order_id: int,
         participant: str,
-        price: int | None = None,
-        quantity: int | None = None,
+        price_minor: int | None = None,
+        quantity_units: int | None = None,
     ) -> None:
         self.seq = seq
         self.ts = ts
         self.order_id = order_id
         self.participant = participant
-        self.price = price
-        self.quantity = quantity
+        self.price_minor = price_minor
+        self.quantity_units = quantity_units
 
 
 @dataclass(init=False, slots=True, unsafe_hash=True)
@@ -187,4 +197,4 @@ class SetPhase:
         self.cancel_resting = cancel_resting
 
 
-Command = AddInstrument | NewOrder | Cancel | Amend | Expire | Uncross | SetPhase
+Command = AddInstrument | SubmitOrder | CancelOrder | AmendOrder | Expire | Uncross | SetPhase

@@ -20,12 +20,12 @@ from matching.auction import Clearing, clearing_price
 from matching.book import Book, HalfBook, Level, Order
 from matching.commands import (
     AddInstrument,
-    Amend,
-    Cancel,
+    AmendOrder,
+    CancelOrder,
     Command,
     Expire,
-    NewOrder,
     SetPhase,
+    SubmitOrder,
     Uncross,
 )
 from matching.enums import (
@@ -86,11 +86,12 @@ R: Final = RejectReason
 class Engine:
     """Order books for many instruments behind one ``apply``.
 
-    >>> from matching import InstrumentSpec, AddInstrument, NewOrder, Side, Phase
+    >>> from matching import InstrumentSpec, AddInstrument, SubmitOrder, Side, Phase
     >>> e = Engine()
     >>> _ = e.apply(AddInstrument(1, 0, InstrumentSpec("X"), Phase.CONTINUOUS))
-    >>> _ = e.apply(NewOrder(2, 0, 1, "a", "X", Side.SELL, 5, price=100))
-    >>> [type(ev).__name__ for ev in e.apply(NewOrder(3, 0, 2, "b", "X", Side.BUY, 3, price=101))]
+    >>> _ = e.apply(SubmitOrder(2, 0, 1, "a", "X", Side.SELL, 5, price_minor=100))
+    >>> buy = SubmitOrder(3, 0, 2, "b", "X", Side.BUY, 3, price_minor=101)
+    >>> [type(ev).__name__ for ev in e.apply(buy)]
     ['Accepted', 'Trade', 'BookChanged']
     """
 
@@ -116,11 +117,11 @@ class Engine:
     def apply(self, command: Command) -> list[Event]:
         """Apply one command and return the events it caused, in order."""
         # A chain of type tests, most frequent first: compiled, each branch is a direct call.
-        if type(command) is NewOrder:
+        if type(command) is SubmitOrder:
             return self._new_order(command)
-        if type(command) is Cancel:
+        if type(command) is CancelOrder:
             return self._cancel(command)
-        if type(command) is Amend:
+        if type(command) is AmendOrder:
             return self._amend(command)
         if type(command) is Expire:
             return self._expire(command)
@@ -143,7 +144,7 @@ class Engine:
         self._books[symbol] = Book(c.spec, c.phase)
         return [InstrumentAdded(symbol, c.phase)]
 
-    def _new_order(self, c: NewOrder) -> list[Event]:
+    def _new_order(self, c: SubmitOrder) -> list[Event]:
         # The hot path, written for speed: locals, and the common case (a limit order that
         # rests or trades in continuous trading) inlined.
         book = self._books.get(c.symbol)
@@ -155,7 +156,7 @@ class Engine:
         side = c.side
         is_buy = side is BUY
         is_market = c.order_type is MARKET
-        price = c.price
+        price = c.price_minor
         if is_market and price is None:
             spec = book.spec
             price = spec.price_band_high if is_buy else spec.price_band_low
@@ -166,7 +167,7 @@ class Engine:
         order_id = c.order_id
         participant = c.participant
         symbol = c.symbol
-        quantity = c.quantity
+        quantity = c.quantity_units
         tif = c.tif
         self._used_order_ids.add(order_id)
         priority = self._next_priority
@@ -176,7 +177,9 @@ class Engine:
             c.expire_ts, c.stp, is_market, c.post_only, priority,
         )  # fmt: skip
         events: list[Event] = [
-            Accepted(order_id, participant, symbol, side, c.order_type, c.price, quantity, tif)
+            Accepted(
+                order_id, participant, symbol, side, c.order_type, c.price_minor, quantity, tif
+            )
         ]
         if phase is not CONTINUOUS:
             self._collect(book, order, events)
@@ -237,10 +240,10 @@ class Engine:
             if not book.hidden:
                 self._book_changed(book, ((order.side, level.price, level.total),), events)
 
-    def _order_problem(self, book: Book, c: NewOrder) -> RejectReason | None:
+    def _order_problem(self, book: Book, c: SubmitOrder) -> RejectReason | None:
         """Validation of a new order, in a fixed order so the first problem is reported."""
         spec = book.spec
-        quantity = c.quantity
+        quantity = c.quantity_units
         if quantity <= 0:
             return R.VALIDATION_QUANTITY_NOT_POSITIVE
         if quantity % spec.lot_size:
@@ -248,13 +251,13 @@ class Engine:
         if quantity > spec.max_order_quantity:
             return R.VALIDATION_QUANTITY_ABOVE_MAXIMUM
         is_market = c.order_type is MARKET
-        if c.price is None:
+        if c.price_minor is None:
             if not is_market:
                 return R.VALIDATION_PRICE_REQUIRED
             if c.side is BUY and spec.price_band_high is None:
                 return R.VALIDATION_PROTECTION_PRICE_REQUIRED
         else:
-            reason = _price_problem(spec, c.price)
+            reason = _price_problem(spec, c.price_minor)
             if reason is not None:
                 return reason
         tif = c.tif
@@ -278,7 +281,7 @@ class Engine:
             return None
         return R.MATCHING_PHASE_REJECTS_ORDERS
 
-    def _cancel(self, c: Cancel) -> list[Event]:
+    def _cancel(self, c: CancelOrder) -> list[Event]:
         order_id = c.order_id
         order = self._orders.get(order_id)
         if order is None or order.participant != c.participant:
@@ -300,7 +303,7 @@ class Engine:
         self._book_changed(book, ((order.side, level.price, level.total),), events)
         return events
 
-    def _amend(self, c: Amend) -> list[Event]:
+    def _amend(self, c: AmendOrder) -> list[Event]:
         order = self._orders.get(c.order_id)
         if order is None or order.participant != c.participant:
             return [Rejected(c.order_id, None, R.MATCHING_UNKNOWN_ORDER)]
@@ -308,8 +311,8 @@ class Engine:
         reason = self._amend_problem(book, order, c)
         if reason is not None:
             return [Rejected(c.order_id, order.symbol, reason)]
-        price = order.price if c.price is None else c.price
-        quantity = order.quantity if c.quantity is None else c.quantity
+        price = order.price if c.price_minor is None else c.price_minor
+        quantity = order.quantity if c.quantity_units is None else c.quantity_units
         events: list[Event] = []
         if price == order.price and quantity <= order.quantity:
             # Keeping priority changes at most the order's own level: publish just that one.
@@ -357,32 +360,32 @@ class Engine:
         self._publish_diff(book, before, events)
         return events
 
-    def _amend_problem(self, book: Book, order: Order, c: Amend) -> RejectReason | None:
-        if c.price is None and c.quantity is None:
+    def _amend_problem(self, book: Book, order: Order, c: AmendOrder) -> RejectReason | None:
+        if c.price_minor is None and c.quantity_units is None:
             return R.VALIDATION_AMEND_CHANGES_NOTHING
         spec = book.spec
-        if c.quantity is not None:
-            if c.quantity <= 0:
+        if c.quantity_units is not None:
+            if c.quantity_units <= 0:
                 return R.VALIDATION_QUANTITY_NOT_POSITIVE
-            if c.quantity % spec.lot_size:
+            if c.quantity_units % spec.lot_size:
                 return R.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE
-            if c.quantity > spec.max_order_quantity:
+            if c.quantity_units > spec.max_order_quantity:
                 return R.VALIDATION_QUANTITY_ABOVE_MAXIMUM
-        if c.price is not None:
+        if c.price_minor is not None:
             if order.is_market:
                 return R.VALIDATION_AMEND_PRICE_OF_MARKET_ORDER
-            reason = _price_problem(spec, c.price)
+            reason = _price_problem(spec, c.price_minor)
             if reason is not None:
                 return reason
         if book.phase is HALTED or book.phase is CLOSED:
             return R.MATCHING_PHASE_REJECTS_ORDERS
-        if c.quantity is not None and c.quantity <= order.filled:
+        if c.quantity_units is not None and c.quantity_units <= order.filled:
             return R.MATCHING_AMEND_NOT_ABOVE_FILLED
         if (
             order.post_only
-            and c.price is not None
+            and c.price_minor is not None
             and book.phase is CONTINUOUS
-            and self._would_take(book, order.side is BUY, c.price)
+            and self._would_take(book, order.side is BUY, c.price_minor)
         ):
             return R.MATCHING_POST_ONLY_WOULD_TAKE
         return None
@@ -774,13 +777,13 @@ class Engine:
 
     # ------------------------------------------------------------------ queries
 
-    def check(self, command: NewOrder | Amend | Cancel) -> RejectReason | None:
+    def check(self, command: SubmitOrder | AmendOrder | CancelOrder) -> RejectReason | None:
         """The reason :meth:`apply` would reject ``command`` with, or None; changes nothing.
 
         Lets a caller refuse a command before journalling it: whatever passes here, ``apply``
         accepts (the engine is deterministic and nothing happens in between).
         """
-        if type(command) is NewOrder:
+        if type(command) is SubmitOrder:
             book = self._books.get(command.symbol)
             if book is None:
                 return R.VALIDATION_UNKNOWN_INSTRUMENT
@@ -789,14 +792,14 @@ class Engine:
                 reason is None
                 and command.post_only
                 and book.phase is CONTINUOUS
-                and self._would_take(book, command.side is BUY, command.price)
+                and self._would_take(book, command.side is BUY, command.price_minor)
             ):
                 return R.MATCHING_POST_ONLY_WOULD_TAKE
             return reason
         order = self._orders.get(command.order_id)
         if order is None or order.participant != command.participant:
             return R.MATCHING_UNKNOWN_ORDER
-        if type(command) is Amend:
+        if type(command) is AmendOrder:
             return self._amend_problem(self._books[order.symbol], order, command)
         return None
 

@@ -18,7 +18,15 @@ from typing import Any
 
 from matching.auction import Clearing
 from matching.book import Book, HalfBook, Level, Order
-from matching.commands import AddInstrument, Amend, Cancel, Expire, NewOrder, SetPhase, Uncross
+from matching.commands import (
+    AddInstrument,
+    AmendOrder,
+    CancelOrder,
+    Expire,
+    SetPhase,
+    SubmitOrder,
+    Uncross,
+)
 from matching.engine import Engine
 from matching.events import (
     Accepted,
@@ -37,20 +45,20 @@ from matching.levelkeys import LevelKeys
 READ_ONLY = (  # every field is a constructor argument, in order
     Accepted,
     AddInstrument,
-    Amend,
+    AmendOrder,
     Amended,
     AuctionResult,
     BookChanged,
-    Cancel,
+    CancelOrder,
     Cancelled,
     Clearing,
     Expire,
     InstrumentAdded,
     InstrumentSpec,
-    NewOrder,
     PhaseChanged,
     Rejected,
     SetPhase,
+    SubmitOrder,
     Trade,
     Uncross,
 )

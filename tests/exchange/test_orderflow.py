@@ -20,12 +20,11 @@ from exchange.orderflow import (
 )
 from matching import (
     AddInstrument,
-    Amend,
-    Cancel,
+    AmendOrder,
+    CancelOrder,
     Engine,
     Expire,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     Rejected,
@@ -33,6 +32,7 @@ from matching import (
     SelfTradePrevention,
     SetPhase,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     TradingMode,
@@ -75,7 +75,7 @@ def test_symbol_first_seen_trades_continuously_with_tick_and_lot_one():
 
 def test_instrument_is_added_once_before_its_first_row():
     listed = commands("1,0,new,1,a,X,buy,limit,7,3,,", "2,0,new,2,a,X,buy,limit,7,3,,")
-    assert [type(c) for c in listed] == [AddInstrument, NewOrder, NewOrder]
+    assert [type(c) for c in listed] == [AddInstrument, SubmitOrder, SubmitOrder]
 
 
 def test_phase_row_for_new_symbol_opens_it_in_that_phase():
@@ -115,7 +115,7 @@ def test_listing_spec_reaches_the_engine():
 
 def test_cancel_amend_and_expire_rows_add_no_instrument():
     listed = commands("1,0,cancel,1,a,X,,,,,,", "2,0,amend,1,a,X,,,5,,,", "3,0,expire,,,X,,,,,,")
-    assert [type(c) for c in listed] == [Cancel, Amend, Expire]
+    assert [type(c) for c in listed] == [CancelOrder, AmendOrder, Expire]
 
 
 # ---------------------------------------------------------------------------- actions
@@ -123,15 +123,19 @@ def test_cancel_amend_and_expire_rows_add_no_instrument():
 
 def test_new_row_defaults_to_limit_gtc_cancel_newest():
     order = commands("1,2,new,9,a,X,buy,,7,3,,")[1]
-    assert order == NewOrder(
-        1, 2, 9, "a", "X", Side.BUY, 3, price=7, order_type=OrderType.LIMIT,
+    assert order == SubmitOrder(
+        1, 2, 9, "a", "X", Side.BUY, 3, price_minor=7, order_type=OrderType.LIMIT,
         tif=TimeInForce.GTC, stp=SelfTradePrevention.CANCEL_NEWEST,
     )  # fmt: skip
 
 
 def test_market_order_may_leave_price_empty():
     order = commands("1,0,new,9,a,X,sell,market,,3,IOC,")[1]
-    assert (order.order_type, order.price, order.tif) == (OrderType.MARKET, None, TimeInForce.IOC)
+    assert (order.order_type, order.price_minor, order.tif) == (
+        OrderType.MARKET,
+        None,
+        TimeInForce.IOC,
+    )
 
 
 def test_optional_order_columns_reach_the_order():
@@ -146,8 +150,8 @@ def test_optional_order_columns_reach_the_order():
 
 def test_amend_carries_new_price_and_quantity():
     assert commands("1,0,amend,9,a,,,,12,,,", "2,0,amend,9,a,,,,,4,,") == [
-        Amend(1, 0, 9, "a", price=12, quantity=None),
-        Amend(2, 0, 9, "a", price=None, quantity=4),
+        AmendOrder(1, 0, 9, "a", price_minor=12, quantity_units=None),
+        AmendOrder(2, 0, 9, "a", price_minor=None, quantity_units=4),
     ]
 
 

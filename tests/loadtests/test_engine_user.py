@@ -45,7 +45,7 @@ def test_engine_user_reports_each_command_to_locust_statistics() -> None:
     )
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(stats) == {"engine NewOrder", "engine Cancel"}, stats
+    assert set(stats) == {"engine SubmitOrder", "engine CancelOrder"}, stats
     for requests, failures, events in stats.values():
         assert requests > 0 and failures == 0
         assert events >= requests  # every command answers with at least one event

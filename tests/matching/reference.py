@@ -14,19 +14,18 @@ from dataclasses import dataclass
 from matching import (
     Accepted,
     AddInstrument,
-    Amend,
     Amended,
+    AmendOrder,
     AuctionResult,
     BookChanged,
-    Cancel,
     Cancelled,
+    CancelOrder,
     CancelReason,
     Command,
     Event,
     Expire,
     InstrumentAdded,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     PhaseChanged,
@@ -36,6 +35,7 @@ from matching import (
     SelfTradePrevention,
     SetPhase,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     TradingMode,
@@ -184,9 +184,9 @@ class ReferenceEngine:
     def apply(self, c: Command) -> list[Event]:
         handler = {
             AddInstrument: self.add_instrument,
-            NewOrder: self.new_order,
-            Cancel: self.cancel,
-            Amend: self.amend,
+            SubmitOrder: self.new_order,
+            CancelOrder: self.cancel,
+            AmendOrder: self.amend,
             Expire: self.expire,
             Uncross: self.uncross_command,
             SetPhase: self.set_phase,
@@ -204,21 +204,21 @@ class ReferenceEngine:
         self.instruments[symbol] = ModelInstrument(c.spec, c.phase)
         return [InstrumentAdded(symbol, c.phase)]
 
-    def order_problem(self, inst: ModelInstrument, c: NewOrder) -> RejectReason | None:
+    def order_problem(self, inst: ModelInstrument, c: SubmitOrder) -> RejectReason | None:
         spec = inst.spec
-        if c.quantity <= 0:
+        if c.quantity_units <= 0:
             return R.VALIDATION_QUANTITY_NOT_POSITIVE
-        if c.quantity % spec.lot_size:
+        if c.quantity_units % spec.lot_size:
             return R.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE
-        if c.quantity > spec.max_order_quantity:
+        if c.quantity_units > spec.max_order_quantity:
             return R.VALIDATION_QUANTITY_ABOVE_MAXIMUM
         market = c.order_type == OrderType.MARKET
-        if c.price is None:
+        if c.price_minor is None:
             if not market:
                 return R.VALIDATION_PRICE_REQUIRED
             if c.side == Side.BUY and spec.price_band_high is None:
                 return R.VALIDATION_PROTECTION_PRICE_REQUIRED
-        elif (problem := self.price_problem(spec, c.price)) is not None:
+        elif (problem := self.price_problem(spec, c.price_minor)) is not None:
             return problem
         if c.tif == TimeInForce.GTD:
             if c.expire_ts is None:
@@ -240,7 +240,7 @@ class ReferenceEngine:
             return None
         return R.MATCHING_PHASE_REJECTS_ORDERS
 
-    def new_order(self, c: NewOrder) -> list[Event]:
+    def new_order(self, c: SubmitOrder) -> list[Event]:
         inst = self.instruments.get(c.symbol)
         if inst is None:
             return [Rejected(c.order_id, c.symbol, R.VALIDATION_UNKNOWN_INSTRUMENT)]
@@ -248,7 +248,7 @@ class ReferenceEngine:
         if problem is not None:
             return [Rejected(c.order_id, c.symbol, problem)]
         market = c.order_type == OrderType.MARKET
-        price = c.price
+        price = c.price_minor
         if market and price is None:
             spec = inst.spec
             price = spec.price_band_high if c.side == Side.BUY else spec.price_band_low
@@ -263,13 +263,13 @@ class ReferenceEngine:
             return [Rejected(c.order_id, c.symbol, R.MATCHING_POST_ONLY_WOULD_TAKE)]
         self.used_ids.add(c.order_id)
         order = ModelOrder(
-            c.order_id, c.participant, c.symbol, c.side, price, c.quantity, c.quantity, 0,
-            c.tif, c.expire_ts, c.stp, market, c.post_only, self.next_priority,
+            c.order_id, c.participant, c.symbol, c.side, price, c.quantity_units,
+            c.quantity_units, 0, c.tif, c.expire_ts, c.stp, market, c.post_only, self.next_priority,
         )  # fmt: skip
         self.next_priority += 1
         events: list[Event] = [
-            Accepted(c.order_id, c.participant, c.symbol, c.side, c.order_type, c.price,
-                     c.quantity, c.tif)
+            Accepted(c.order_id, c.participant, c.symbol, c.side, c.order_type, c.price_minor,
+                     c.quantity_units, c.tif)
         ]  # fmt: skip
         before = self.levels(c.symbol)
         if inst.phase != Phase.CONTINUOUS:
@@ -279,7 +279,7 @@ class ReferenceEngine:
         if c.tif == TimeInForce.FOK and not self.can_fill(order):
             events.append(
                 Cancelled(
-                    c.order_id, c.participant, c.symbol, c.quantity, CancelReason.FOK_UNFILLED
+                    c.order_id, c.participant, c.symbol, c.quantity_units, CancelReason.FOK_UNFILLED
                 )
             )
             return events
@@ -346,7 +346,7 @@ class ReferenceEngine:
                 return o
         return None
 
-    def cancel(self, c: Cancel) -> list[Event]:
+    def cancel(self, c: CancelOrder) -> list[Event]:
         order = self.find(c.order_id, c.participant)
         if order is None:
             return [Rejected(c.order_id, None, R.MATCHING_UNKNOWN_ORDER)]
@@ -358,39 +358,39 @@ class ReferenceEngine:
         self.publish(order.symbol, before, events)
         return events
 
-    def amend(self, c: Amend) -> list[Event]:
+    def amend(self, c: AmendOrder) -> list[Event]:
         order = self.find(c.order_id, c.participant)
         if order is None:
             return [Rejected(c.order_id, None, R.MATCHING_UNKNOWN_ORDER)]
         inst = self.instruments[order.symbol]
         spec = inst.spec
         problem = None
-        if c.price is None and c.quantity is None:
+        if c.price_minor is None and c.quantity_units is None:
             problem = R.VALIDATION_AMEND_CHANGES_NOTHING
-        elif c.quantity is not None and c.quantity <= 0:
+        elif c.quantity_units is not None and c.quantity_units <= 0:
             problem = R.VALIDATION_QUANTITY_NOT_POSITIVE
-        elif c.quantity is not None and c.quantity % spec.lot_size:
+        elif c.quantity_units is not None and c.quantity_units % spec.lot_size:
             problem = R.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE
-        elif c.quantity is not None and c.quantity > spec.max_order_quantity:
+        elif c.quantity_units is not None and c.quantity_units > spec.max_order_quantity:
             problem = R.VALIDATION_QUANTITY_ABOVE_MAXIMUM
-        elif c.price is not None and order.is_market:
+        elif c.price_minor is not None and order.is_market:
             problem = R.VALIDATION_AMEND_PRICE_OF_MARKET_ORDER
-        elif c.price is not None and self.price_problem(spec, c.price) is not None:
-            problem = self.price_problem(spec, c.price)
+        elif c.price_minor is not None and self.price_problem(spec, c.price_minor) is not None:
+            problem = self.price_problem(spec, c.price_minor)
         elif inst.phase in (Phase.HALTED, Phase.CLOSED):
             problem = R.MATCHING_PHASE_REJECTS_ORDERS
-        elif c.quantity is not None and c.quantity <= order.filled:
+        elif c.quantity_units is not None and c.quantity_units <= order.filled:
             problem = R.MATCHING_AMEND_NOT_ABOVE_FILLED
-        elif order.post_only and c.price is not None and inst.phase == Phase.CONTINUOUS:
+        elif order.post_only and c.price_minor is not None and inst.phase == Phase.CONTINUOUS:
             opposite = [
                 o for o in self.book_orders(order.symbol, _other(order.side)) if not o.is_market
             ]
-            if opposite and self.crosses(order.side, c.price, opposite[0].price):  # type: ignore[arg-type]
+            if opposite and self.crosses(order.side, c.price_minor, opposite[0].price):  # type: ignore[arg-type]
                 problem = R.MATCHING_POST_ONLY_WOULD_TAKE
         if problem is not None:
             return [Rejected(c.order_id, order.symbol, problem)]
-        price = order.price if c.price is None else c.price
-        quantity = order.quantity if c.quantity is None else c.quantity
+        price = order.price if c.price_minor is None else c.price_minor
+        quantity = order.quantity if c.quantity_units is None else c.quantity_units
         before = self.levels(order.symbol)
         events: list[Event] = []
         if price == order.price and quantity <= order.quantity:

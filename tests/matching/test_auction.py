@@ -8,10 +8,10 @@ from matching import (
     Clearing,
     Engine,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     Side,
+    SubmitOrder,
     Trade,
     TradingMode,
     Uncross,
@@ -89,8 +89,8 @@ def _auction_engine() -> Engine:
 
 
 def _order(seq, order_id, who, side, quantity, price=None, market=False):
-    return NewOrder(
-        seq, seq, order_id, who, "DATA.X", side, quantity, price=price,
+    return SubmitOrder(
+        seq, seq, order_id, who, "DATA.X", side, quantity, price_minor=price,
         order_type=OrderType.MARKET if market else OrderType.LIMIT,
     )  # fmt: skip
 

@@ -30,12 +30,12 @@ from matching import (
     Event,
     InstrumentAdded,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     PhaseChanged,
     SealedBidPricing,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     TradingMode,
@@ -118,12 +118,12 @@ def _engine_with_every_kind_of_state(commands: list) -> Engine:
     for command in commands:
         engine.apply(command)
     base = 10_000_000
-    engine.apply(NewOrder(1, 5, base, "m", "OPEN", Side.BUY, 3, order_type=OrderType.MARKET))
+    engine.apply(SubmitOrder(1, 5, base, "m", "OPEN", Side.BUY, 3, order_type=OrderType.MARKET))
     engine.apply(
-        NewOrder(2, 5, base + 1, "g", "OPEN", Side.SELL, 4, price=90, tif=TimeInForce.GTD,
-                 expire_ts=50)
+        SubmitOrder(2, 5, base + 1, "g", "OPEN", Side.SELL, 4, price_minor=90,
+                    tif=TimeInForce.GTD, expire_ts=50)
     )  # fmt: skip
-    engine.apply(NewOrder(3, 5, base + 2, "b", "SEALED", Side.BUY, 1, price=700))
+    engine.apply(SubmitOrder(3, 5, base + 2, "b", "SEALED", Side.BUY, 1, price_minor=700))
     return engine
 
 
@@ -142,7 +142,9 @@ def test_a_pickled_engine_carries_on_as_the_original() -> None:
 def test_commands_events_and_specs_pickle_to_equal_values() -> None:
     values = [
         InstrumentSpec("X", tick_size=5, price_band_low=5, price_band_high=500),
-        NewOrder(1, 2, 3, "a", "X", Side.SELL, 5, price=100, tif=TimeInForce.GTD, expire_ts=9),
+        SubmitOrder(
+            1, 2, 3, "a", "X", Side.SELL, 5, price_minor=100, tif=TimeInForce.GTD, expire_ts=9
+        ),
         Trade(1, "X", 100, 5, 2, 3, "b", "a", None, 7, 70),
         Cancelled(3, "a", "X", 2, CancelReason.SELF_TRADE),
     ]

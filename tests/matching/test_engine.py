@@ -7,18 +7,17 @@ import pytest
 from matching import (
     Accepted,
     AddInstrument,
-    Amend,
     Amended,
+    AmendOrder,
     AuctionResult,
     BookChanged,
-    Cancel,
     Cancelled,
+    CancelOrder,
     CancelReason,
     Engine,
     Event,
     Expire,
     InstrumentSpec,
-    NewOrder,
     OrderType,
     Phase,
     Rejected,
@@ -27,6 +26,7 @@ from matching import (
     SelfTradePrevention,
     SetPhase,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     TradingMode,
@@ -56,7 +56,9 @@ class Session:
     def order(self, who: str, side: Side, quantity: int, price: int | None = None, **kw):
         order_id = kw.pop("order_id", None) or self.next_id
         self.next_id = max(self.next_id, order_id) + 1
-        return self.do(NewOrder, order_id, who, self.symbol, side, quantity, price=price, **kw)
+        return self.do(
+            SubmitOrder, order_id, who, self.symbol, side, quantity, price_minor=price, **kw
+        )
 
     def market(self, who: str, side: Side, quantity: int, price: int | None = None, **kw):
         return self.order(who, side, quantity, price, order_type=OrderType.MARKET, **kw)
@@ -171,7 +173,7 @@ def test_next_expiry_is_the_earliest_live_gtd_order():
     assert s.engine.next_expiry() == 500
     s.order("d", SELL, 1, 100)  # fills order 50
     assert s.engine.next_expiry() == 700
-    s.do(Cancel, 51, "b")
+    s.do(CancelOrder, 51, "b")
     assert s.engine.next_expiry() == 900
     s.engine.apply(Expire(99, 900))
     assert s.engine.next_expiry() is None
@@ -216,20 +218,20 @@ def test_self_trade_prevention_modes(mode, cancelled_ids, trades):
 def test_cancel_removes_the_order_and_only_its_owner_may_cancel():
     s = Session()
     s.order("a", BUY, 4, 100)
-    assert s.do(Cancel, 1, "mallory") == [Rejected(1, None, R.MATCHING_UNKNOWN_ORDER)]
-    events = s.do(Cancel, 1, "a")
+    assert s.do(CancelOrder, 1, "mallory") == [Rejected(1, None, R.MATCHING_UNKNOWN_ORDER)]
+    events = s.do(CancelOrder, 1, "a")
     assert events == [
         Cancelled(1, "a", "X", 4, CancelReason.USER),
         BookChanged("X", None, 0, None, 0, ((BUY, 100, 0),)),
     ]
-    assert s.do(Cancel, 1, "a") == [Rejected(1, None, R.MATCHING_UNKNOWN_ORDER)]
+    assert s.do(CancelOrder, 1, "a") == [Rejected(1, None, R.MATCHING_UNKNOWN_ORDER)]
 
 
 def test_amend_quantity_down_keeps_time_priority():
     s = Session()
     s.order("a", BUY, 5, 100)
     s.order("b", BUY, 5, 100)
-    assert s.do(Amend, 1, "a", quantity=3)[0] == Amended(1, "a", "X", 100, 3, 3, True)
+    assert s.do(AmendOrder, 1, "a", quantity_units=3)[0] == Amended(1, "a", "X", 100, 3, 3, True)
     trades = of(s.order("c", SELL, 3, 100), Trade)
     assert [t.buy_order_id for t in trades] == [1]
 
@@ -238,7 +240,7 @@ def test_amend_quantity_up_loses_time_priority():
     s = Session()
     s.order("a", BUY, 5, 100)
     s.order("b", BUY, 5, 100)
-    assert s.do(Amend, 1, "a", quantity=6)[0] == Amended(1, "a", "X", 100, 6, 6, False)
+    assert s.do(AmendOrder, 1, "a", quantity_units=6)[0] == Amended(1, "a", "X", 100, 6, 6, False)
     trades = of(s.order("c", SELL, 3, 100), Trade)
     assert [t.buy_order_id for t in trades] == [2]
 
@@ -247,7 +249,7 @@ def test_amend_to_a_crossing_price_trades_at_once():
     s = Session()
     s.order("a", SELL, 2, 101)
     s.order("b", BUY, 2, 99)
-    events = s.do(Amend, 2, "b", price=101)
+    events = s.do(AmendOrder, 2, "b", price_minor=101)
     assert [type(e) for e in events] == [Amended, Trade, BookChanged]
     assert of(events, Trade)[0].aggressor is BUY
 
@@ -256,8 +258,9 @@ def test_amend_must_leave_quantity_above_what_has_filled():
     s = Session()
     s.order("a", BUY, 5, 100)
     s.order("b", SELL, 3, 100)
-    assert reasons(s.do(Amend, 1, "a", quantity=3)) == [R.MATCHING_AMEND_NOT_ABOVE_FILLED]
-    assert s.do(Amend, 1, "a", quantity=4)[0] == Amended(1, "a", "X", 100, 4, 1, True)
+    amend_below_filled = s.do(AmendOrder, 1, "a", quantity_units=3)
+    assert reasons(amend_below_filled) == [R.MATCHING_AMEND_NOT_ABOVE_FILLED]
+    assert s.do(AmendOrder, 1, "a", quantity_units=4)[0] == Amended(1, "a", "X", 100, 4, 1, True)
 
 
 # ------------------------------------------------------------------ validation
@@ -270,16 +273,16 @@ GRID = InstrumentSpec(
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"quantity": 0}, R.VALIDATION_QUANTITY_NOT_POSITIVE),
-        ({"quantity": -10}, R.VALIDATION_QUANTITY_NOT_POSITIVE),
-        ({"quantity": 15}, R.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE),
-        ({"quantity": 110}, R.VALIDATION_QUANTITY_ABOVE_MAXIMUM),
-        ({"price": None}, R.VALIDATION_PRICE_REQUIRED),
-        ({"price": 0}, R.VALIDATION_PRICE_NOT_POSITIVE),
-        ({"price": -5}, R.VALIDATION_PRICE_NOT_POSITIVE),
-        ({"price": 102}, R.VALIDATION_PRICE_OFF_TICK),
-        ({"price": 45}, R.VALIDATION_PRICE_OUTSIDE_BAND),
-        ({"price": 505}, R.VALIDATION_PRICE_OUTSIDE_BAND),
+        ({"quantity_units": 0}, R.VALIDATION_QUANTITY_NOT_POSITIVE),
+        ({"quantity_units": -10}, R.VALIDATION_QUANTITY_NOT_POSITIVE),
+        ({"quantity_units": 15}, R.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE),
+        ({"quantity_units": 110}, R.VALIDATION_QUANTITY_ABOVE_MAXIMUM),
+        ({"price_minor": None}, R.VALIDATION_PRICE_REQUIRED),
+        ({"price_minor": 0}, R.VALIDATION_PRICE_NOT_POSITIVE),
+        ({"price_minor": -5}, R.VALIDATION_PRICE_NOT_POSITIVE),
+        ({"price_minor": 102}, R.VALIDATION_PRICE_OFF_TICK),
+        ({"price_minor": 45}, R.VALIDATION_PRICE_OUTSIDE_BAND),
+        ({"price_minor": 505}, R.VALIDATION_PRICE_OUTSIDE_BAND),
         ({"symbol": "NOPE"}, R.VALIDATION_UNKNOWN_INSTRUMENT),
         ({"tif": TimeInForce.IOC, "post_only": True}, R.VALIDATION_POST_ONLY_NEEDS_RESTING_LIMIT),
         ({"order_id": 1}, R.VALIDATION_DUPLICATE_ORDER_ID),
@@ -288,10 +291,10 @@ GRID = InstrumentSpec(
 def test_validation_rejects_a_bad_order_with_its_reason(fields, reason):
     s = Session(GRID)
     s.order("a", BUY, 10, 100, order_id=1)
-    values = {"order_id": 2, "symbol": "G", "quantity": 10, "price": 100} | fields
-    command = NewOrder(
-        99, 990, values.pop("order_id"), "b", values.pop("symbol"), BUY, values.pop("quantity"),
-        **values,
+    values = {"order_id": 2, "symbol": "G", "quantity_units": 10, "price_minor": 100} | fields
+    command = SubmitOrder(
+        99, 990, values.pop("order_id"), "b", values.pop("symbol"), BUY,
+        values.pop("quantity_units"), **values,
     )  # fmt: skip
     before = s.engine.state_hash()
     assert s.engine.apply(command) == [Rejected(command.order_id, command.symbol, reason)]
@@ -325,8 +328,8 @@ def test_halted_instrument_accepts_cancels_only():
     s.order("a", BUY, 5, 100)
     s.do(SetPhase, "X", Phase.HALTED)
     assert reasons(s.order("b", SELL, 5, 100)) == [R.MATCHING_PHASE_REJECTS_ORDERS]
-    assert reasons(s.do(Amend, 1, "a", quantity=2)) == [R.MATCHING_PHASE_REJECTS_ORDERS]
-    assert of(s.do(Cancel, 1, "a"), Cancelled)
+    assert reasons(s.do(AmendOrder, 1, "a", quantity_units=2)) == [R.MATCHING_PHASE_REJECTS_ORDERS]
+    assert of(s.do(CancelOrder, 1, "a"), Cancelled)
 
 
 def test_halt_with_cancel_resting_cancels_every_order():
@@ -425,7 +428,7 @@ def test_many_cancels_at_one_level_are_swept_and_keep_the_book_consistent():
     for _ in range(200):
         s.order("a", BUY, 1, 100)
     for order_id in range(1, 200):
-        s.do(Cancel, order_id, "a")
+        s.do(CancelOrder, order_id, "a")
     assert s.engine.depth("X") == ([(100, 1)], [])
     trades = of(s.order("b", SELL, 1, 100), Trade)
     assert trades[0].buy_order_id == 200

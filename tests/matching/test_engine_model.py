@@ -15,19 +15,19 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from matching import (
     Accepted,
     AddInstrument,
-    Amend,
     Amended,
-    Cancel,
+    AmendOrder,
     Cancelled,
+    CancelOrder,
     Command,
     Engine,
     Event,
     Expire,
-    NewOrder,
     OrderType,
     Phase,
     SetPhase,
     Side,
+    SubmitOrder,
     TimeInForce,
     Trade,
     Uncross,
@@ -107,7 +107,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         if order_id is None:
             order_id = self.next_order_id
             self.next_order_id += 1
-        events = self.run(NewOrder, order_id, **fields)
+        events = self.run(SubmitOrder, order_id, **fields)
         if any(isinstance(e, Accepted) for e in events):
             self.known_ids.append(order_id)
 
@@ -129,8 +129,8 @@ class EngineMatchesReference(RuleBasedStateMachine):
         post_only = post_only and tif not in (TimeInForce.IOC, TimeInForce.FOK)
         expire_ts = self.ts + 3 if tif is TimeInForce.GTD else None
         self.submit(
-            participant=participant, symbol=symbol, side=side, quantity=quantity, price=price,
-            tif=tif, expire_ts=expire_ts, post_only=post_only, stp=stp,
+            participant=participant, symbol=symbol, side=side, quantity_units=quantity,
+            price_minor=price, tif=tif, expire_ts=expire_ts, post_only=post_only, stp=stp,
         )  # fmt: skip
 
     @rule(
@@ -152,7 +152,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         expire_ts = self.ts + 3 if tif is TimeInForce.GTD else None
         self.submit(
             participant=participant, symbol=symbol, side=side,
-            quantity=lots * (2 if symbol == "GRID" else 1), price=price, tif=tif,
+            quantity_units=lots * (2 if symbol == "GRID" else 1), price_minor=price, tif=tif,
             expire_ts=expire_ts, stp=stp,
         )  # fmt: skip
 
@@ -170,8 +170,9 @@ class EngineMatchesReference(RuleBasedStateMachine):
         if protection is None and side is Side.BUY and not grid:
             protection = 110
         self.submit(
-            participant=participant, symbol=symbol, side=side, quantity=lots * (2 if grid else 1),
-            price=protection, order_type=OrderType.MARKET, tif=tif, stp=stp,
+            participant=participant, symbol=symbol, side=side,
+            quantity_units=lots * (2 if grid else 1), price_minor=protection,
+            order_type=OrderType.MARKET, tif=tif, stp=stp,
         )  # fmt: skip
 
     @rule(
@@ -195,8 +196,8 @@ class EngineMatchesReference(RuleBasedStateMachine):
         order_id = self.known_ids[-1] if reuse_id and self.known_ids else None
         expire_ts = None if expires_in is None else self.ts + expires_in
         self.submit(
-            order_id, participant=participant, symbol=symbol, side=side, quantity=quantity,
-            price=price, order_type=order_type, tif=tif, expire_ts=expire_ts,
+            order_id, participant=participant, symbol=symbol, side=side, quantity_units=quantity,
+            price_minor=price, order_type=order_type, tif=tif, expire_ts=expire_ts,
             post_only=post_only, stp=stp,
         )  # fmt: skip
 
@@ -213,7 +214,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         order = self.engine.open_order(order_id)
         if order is not None and data.draw(st.integers(0, 3)):
             participant = order.participant  # mostly cancel one's own live orders
-        self.run(Cancel, order_id, participant)
+        self.run(CancelOrder, order_id, participant)
 
     @rule(
         data=st.data(),
@@ -226,7 +227,7 @@ class EngineMatchesReference(RuleBasedStateMachine):
         order = self.engine.open_order(order_id)
         if order is not None and data.draw(st.integers(0, 3)):
             participant = order.participant  # mostly amend one's own live orders
-        self.run(Amend, order_id, participant, price=price, quantity=quantity)
+        self.run(AmendOrder, order_id, participant, price_minor=price, quantity_units=quantity)
 
     @rule(
         symbol=st.sampled_from(("CALL", "CONT", "SEAL2")),
@@ -247,13 +248,13 @@ class EngineMatchesReference(RuleBasedStateMachine):
                 if protection is None and side is Side.BUY:
                     protection = 110
                 self.submit(
-                    participant=participant, symbol=symbol, side=side, quantity=quantity,
-                    price=protection, order_type=OrderType.MARKET,
+                    participant=participant, symbol=symbol, side=side, quantity_units=quantity,
+                    price_minor=protection, order_type=OrderType.MARKET,
                 )  # fmt: skip
             else:
                 self.submit(
-                    participant=participant, symbol=symbol, side=side, quantity=quantity,
-                    price=price,
+                    participant=participant, symbol=symbol, side=side, quantity_units=quantity,
+                    price_minor=price,
                 )  # fmt: skip
         if symbol == "CONT":
             self.run(SetPhase, symbol, Phase.CONTINUOUS)
