@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,6 +54,9 @@ SNAPSHOT_CACHE_DATES = 64
 COST_SHRINK_INSTRUMENTS = 20
 MIN_COST_INSTRUMENTS = 5
 DEFAULT_COST_LOG_SD = 0.6
+# The least spread assumed between categories' premia of price over cost (log sd): categories
+# are never taken to be identical.
+MIN_PREMIUM_TAU = 0.05
 _DAY_KEY = 10_000_000  # > any date ordinal: instrument x _DAY_KEY + day sorts like the trades
 
 
@@ -74,14 +77,36 @@ class InstrumentSnapshot:
 class CostStats:
     """How traded prices (brought to the market's date) compare with their own cost-approach
     values: per category, the root mean square of log(price / cost value), which is the cost
-    approach's typical error here, and the median and quartiles of the ratio."""
+    approach's typical error here, and the median and quartiles of the ratio.
+
+    ``log_premium`` is the category's typical log(price / cost value), partially pooled: the
+    category's mean shrinks toward the pooled mean in proportion to how little the category
+    says (its instruments' worth against the spread of the category means), so that a
+    category of two instruments borrows from the others and one of two hundred speaks for
+    itself. ``premium_log_sd`` is the error of cost x exp(log_premium), the *market-calibrated
+    cost*: the spread of the ratios around the category's premium plus the premium's own
+    uncertainty, which the reconciliation weighs against the market approach's."""
 
     log_sd: dict[str, float]
     pooled_log_sd: float
     ratio_quartiles: dict[str, tuple[float, float, float, int]]  # q1, median, q3, count
+    log_premium: dict[str, float] = field(default_factory=dict)
+    premium_log_sd: dict[str, float] = field(default_factory=dict)
+    pooled_log_premium: float | None = None
+    pooled_premium_log_sd: float | None = None
 
     def log_sd_for(self, category: str) -> float:
         return self.log_sd.get(category, self.pooled_log_sd)
+
+    def premium_for(self, category: str) -> tuple[float, float] | None:
+        """The category's log premium of price over cost value and the calibrated cost's log
+        sd, or None when too few instruments are priced to tell."""
+        if self.pooled_log_premium is None or self.pooled_premium_log_sd is None:
+            return None
+        return (
+            self.log_premium.get(category, self.pooled_log_premium),
+            self.premium_log_sd.get(category, self.pooled_premium_log_sd),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +120,23 @@ class RangeCalibration:
     cases: int
     raw_scale: float | None
     backtest_mdape_pct: float | None
+    cost_scale: float = 1.0  # multiplies the market-calibrated cost's log sd
+    reconciled_scale: float = 1.0  # multiplies the concluded value's combined se
+    cross_fitted: bool = False
 
     def note(self) -> str:
         if self.raw_scale is None:
             return "no back-test cases: the model's z is used unscaled"
+        how = (
+            "each valued on the market recalibrated without them (cross-fitted)"
+            if self.cross_fitted else "valued without their own trades"
+        )  # fmt: skip
         return (
-            f"back-test on {self.cases} traded products valued without their own trades: "
-            f"median absolute error {self.backtest_mdape_pct:.1f}% against their traded "
-            f"prices; z scaled by {self.scale:.2f} (back-test alone: {self.raw_scale:.2f})"
+            f"back-test on {self.cases} traded products, {how}: market approach's median "
+            f"absolute error {self.backtest_mdape_pct:.1f}% against their traded prices; its "
+            f"se scaled by {self.scale:.2f} (back-test alone: {self.raw_scale:.2f}), the "
+            f"calibrated cost's by {self.cost_scale:.2f}, the concluded value's by "
+            f"{self.reconciled_scale:.2f}"
         )
 
 
@@ -295,4 +329,41 @@ class Market:
             log_sd[category] = math.sqrt(shrunk)
             q1, median, q3 = np.exp(np.quantile(values, [0.25, 0.5, 0.75]))
             quartiles[category] = (float(q1), float(median), float(q3), len(values))
-        return CostStats(log_sd, math.sqrt(pooled), quartiles)
+        premium, premium_sd, pooled_premium, pooled_sd = _pooled_premia(by_category)
+        return CostStats(
+            log_sd, math.sqrt(pooled), quartiles, premium, premium_sd, pooled_premium, pooled_sd
+        )
+
+
+def _pooled_premia(
+    by_category: dict[str, list[float]],
+) -> tuple[dict[str, float], dict[str, float], float, float]:
+    """Partially pooled category means of log(price / cost value) and the log sd of a cost
+    value rebased by them: a one-way random-effects model, the between-category variance
+    tau^2 by the method of moments (the variance of the category means less their sampling
+    variance, at least ``MIN_PREMIUM_TAU``^2), each mean shrunk toward the pooled one with
+    weight n / (n + s^2 / tau^2)."""
+    everything = np.array([ratio for ratios in by_category.values() for ratio in ratios])
+    pooled_mean = float(np.mean(everything))
+    centred = [np.array(r) - np.mean(r) for r in by_category.values()]
+    degrees = sum(len(r) - 1 for r in centred)
+    within = (
+        float(sum(np.sum(r * r) for r in centred)) / degrees
+        if degrees > 0 else float(np.var(everything))
+    )  # fmt: skip
+    within = max(within, MIN_PREMIUM_TAU**2)
+    means = np.array([np.mean(r) for r in by_category.values()])
+    counts = np.array([len(r) for r in by_category.values()])
+    tau2 = max(
+        float(np.var(means)) - float(np.mean(within / counts)) if len(means) > 1 else 0.0,
+        MIN_PREMIUM_TAU**2,
+    )
+    premium: dict[str, float] = {}
+    premium_sd: dict[str, float] = {}
+    for category, mean, count in zip(by_category, means, counts, strict=True):
+        shrink = count / (count + within / tau2)
+        premium[category] = float(shrink * mean + (1 - shrink) * pooled_mean)
+        # The spread around the premium plus the premium's own posterior variance.
+        premium_sd[category] = math.sqrt(within + 1 / (count / within + 1 / tau2))
+    pooled_sd = math.sqrt(within + tau2)
+    return premium, premium_sd, pooled_mean, pooled_sd

@@ -229,14 +229,48 @@ def market_approach(
             "adjustment": adjustment_weight(factors),
         }
         rows.append((comparable, product, factors, total, parts))
-    raw_weights = [math.prod(parts.values()) for *_, parts in rows]
-    weight_sum = sum(raw_weights)
-    assert weight_sum > 0, "every weight part is positive"
+    own_rows = [row for row in rows if row[0].own]
+    other_rows = [row for row in rows if not row[0].own]
+    variances: dict[bool, float] = {}
+    within_weights: dict[int, float] = {}
+    for is_own, block in ((True, own_rows), (False, other_rows)):
+        if not block:
+            continue
+        raw = [math.prod(parts.values()) for *_, parts in block]
+        total_raw = math.fsum(raw)
+        assert total_raw > 0, "every weight part is positive"
+        weights = [w / total_raw for w in raw]
+        for (comparable, *_), weight in zip(block, weights, strict=True):
+            within_weights[id(comparable)] = weight
+        log_prices = [math.log(c.price * total) for c, _, _, total, _ in block]
+        if is_own:
+            trades = sum(c.trades for c, *_ in block)
+            alike = math.fsum(
+                w * p["adjustment"] for w, (*_, p) in zip(weights, block, strict=True)
+            )
+            variances[True] = within_var / max(trades, 1) + between_var * (1 - alike) ** 2
+        else:
+            log_mean = math.fsum(w * x for w, x in zip(weights, log_prices, strict=True))
+            dispersion = math.fsum(
+                w * (x - log_mean) ** 2 for w, x in zip(weights, log_prices, strict=True)
+            )
+            by_product: dict[str, float] = {}
+            for (comparable, *_), weight in zip(block, weights, strict=True):
+                by_product[comparable.product_id] = by_product.get(comparable.product_id, 0.0) + (
+                    weight
+                )
+            effective = 1 / math.fsum(w * w for w in by_product.values())
+            # Each comparable carries its own product's deviation, so their mean errs by at
+            # least between / n_eff however close they happen to lie.
+            variances[False] = between_var + max(dispersion, between_var) / max(
+                effective - 1, MIN_EXTRA_COMPARABLES
+            )
+    precision = math.fsum(1 / v for v in variances.values())
+    evidence = {is_own: (1 / v) / precision for is_own, v in variances.items()}
     adjusted: list[AdjustedComparable] = []
-    for rank, ((comparable, product, factors, total, parts), raw) in enumerate(
-        zip(rows, raw_weights, strict=True), start=1
-    ):
-        weight = raw / weight_sum
+    for rank, (comparable, product, factors, total, parts) in enumerate(rows, start=1):
+        parts["evidence"] = evidence[comparable.own]
+        weight = evidence[comparable.own] * within_weights[id(comparable)]
         adjusted_price = comparable.price * total
         flags = [flag for name in FACTOR_NAMES if (flag := flag_factor(name, factors[name]))]
         if (flag := flag_total(total)) is not None:
@@ -248,19 +282,12 @@ def market_approach(
             )
         )  # fmt: skip
     value = math.fsum(row.contribution for row in adjusted)
-    log_prices = [math.log(row.adjusted_price) for row in adjusted]
-    log_mean = sum(row.weight * x for row, x in zip(adjusted, log_prices, strict=True))
-    dispersion = sum(
-        row.weight * (x - log_mean) ** 2 for row, x in zip(adjusted, log_prices, strict=True)
-    )
-    by_product: dict[str, float] = {}
+    by_product_all: dict[str, float] = {}
     for row in adjusted:
-        by_product[row.comparable.product_id] = by_product.get(row.comparable.product_id, 0.0) + (
-            row.weight
-        )
-    effective = 1 / sum(w * w for w in by_product.values())
-    model_se = math.sqrt(between_var + dispersion / max(effective - 1, MIN_EXTRA_COMPARABLES))
-    log_se = interval_scale * model_se
+        key = row.comparable.product_id
+        by_product_all[key] = by_product_all.get(key, 0.0) + row.weight
+    effective = 1 / math.fsum(w * w for w in by_product_all.values())
+    log_se = interval_scale * math.sqrt(1 / precision)
     spread = math.exp(Z_80 * log_se)
     return MarketApproachResult(
         value=value,

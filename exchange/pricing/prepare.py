@@ -32,8 +32,12 @@ def prepare_market(
     ``as_of`` (by default the day of the last trade). Trades after ``as_of`` are ignored.
     Raises ValueError for an invalid record, a duplicate product, a trade of an unknown
     product, or no ``as_of`` and no trades to take it from. O(trades) plus the calibration's
-    solve and ``BACKTEST_PRODUCTS`` valuations."""
-    trade_list = list(trades)
+    solve and ``BACKTEST_PRODUCTS`` valuations (and, on a small market, the cross-fitted
+    back-test's ``CROSS_FIT_FOLDS`` calibrations)."""
+    # One canonical order, so that the same trades in any order give the same market (the
+    # tables number instruments by first appearance, and ties anywhere downstream would
+    # otherwise follow that numbering).
+    trade_list = sorted(trades, key=_canonical)
     if as_of is None:
         if not trade_list:
             raise ValueError("as_of is needed when there are no trades")
@@ -41,4 +45,12 @@ def prepare_market(
     product_table, instrument_table, trade_table = build_tables(products, trade_list, as_of)
     calibration = calibrate(product_table, instrument_table, trade_table, as_of, defaults)
     market = Market(product_table, instrument_table, trade_table, calibration, as_of)
-    return market.with_range(calibrate_range(market))
+    return market.with_range(calibrate_range(market, trade_list, defaults))
+
+
+def _canonical(trade: TradeRecord) -> tuple[object, ...]:
+    terms = trade.terms
+    return (
+        trade.traded_at, trade.product_id, terms.exclusivity.value, terms.duration_months,
+        terms.scope.value, terms.territory.value, trade.trade_id, trade.price, trade.quantity,
+    )  # fmt: skip

@@ -1,8 +1,20 @@
 """Reconciliation: one concluded value from the three approaches, and why they differ.
 
-The market approach is concluded whenever it has at least three comparables: it rests on
-prices buyers paid. Otherwise the cost approach is (``cost_fallback``). The income approach
-is never concluded on its own, because it rests on the user's forecasts, but it is compared.
+The China Appraisal Society's guidance on data-asset appraisal (2023) allows an appraiser to
+weigh the results of several approaches rather than pick one. The concluded value weighs, in
+logs, the market approach (when it has at least three comparables, the subject's own trades
+counted) and the *market-calibrated cost* (the cost approach times its category's premium of
+price over cost value, partially pooled: ``Market.cost``) by their measured precisions
+(1 / variance): the market approach's back-tested standard error, and the calibrated cost's
+log sd measured on the category's traded instruments. The weights follow the evidence, so the
+value moves smoothly as trades arrive: a market approach on three distant comparables counts
+little against the cost, one on the subject's own trades almost entirely. The concluded
+range is the combined one, ``exp(+-z / sqrt(sum of precisions))`` (``method = market``).
+Without three comparables the calibrated cost alone is concluded (``cost_fallback``); with
+too few priced instruments to calibrate it, the plain cost approach and its range.
+
+The income approach is compared but not weighed: it rests on the user's forecasts, whose
+error the market cannot measure.
 
 Explaining the gap between market and cost: across the category's traded instruments, the
 market reports how prices relate to their own cost-approach values (median and quartiles of
@@ -14,10 +26,11 @@ drives it, and the reconciliation says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from exchange.pricing.cost_income import CostResult, IncomeResult
-from exchange.pricing.market_approach import MarketApproachResult
+from exchange.pricing.market_approach import Z_50, Z_80, MarketApproachResult
 
 __all__ = ["METHOD_COST_FALLBACK", "METHOD_MARKET", "Reconciliation", "reconcile"]
 
@@ -27,8 +40,18 @@ METHOD_COST_FALLBACK = "cost_fallback"
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
+    """The concluded value and its 80% range (``low``, ``high``; ``log_se`` in logs), the
+    approaches' weights (``weights``: approach -> share, summing to 1), the market-calibrated
+    cost (None when it could not be calibrated), and the explanation in sentences."""
+
     method: str
     concluded_value: float
+    low: float
+    high: float
+    log_se: float
+    expected_error_pct: float
+    weights: dict[str, float]
+    calibrated_cost_value: float | None
     market_value: float | None
     cost_value: float
     income_value: float | None
@@ -46,24 +69,73 @@ def reconcile(
     cost: CostResult,
     income: IncomeResult | None,
     category_ratio: tuple[float, float, float, int] | None,
+    cost_premium: tuple[float, float] | None = None,
+    *,
+    cost_scale: float = 1.0,
+    reconciled_scale: float = 1.0,
 ) -> Reconciliation:
-    """Conclude a value and explain, in sentences, how the approaches compare.
-    ``comparison`` is the market approach's result (appraisal's sales comparison)."""
+    """Conclude a value and its range and explain, in sentences, how the approaches compare.
+    ``comparison`` is the market approach's result (appraisal's sales comparison);
+    ``cost_premium`` the category's (log premium of price over cost value, log sd of the
+    calibrated cost), or None when the market cannot calibrate the cost; ``cost_scale`` and
+    ``reconciled_scale`` are the back-test's (``exchange.pricing.interval``) for the
+    calibrated cost's log sd and for the combined se."""
     lines: list[str] = []
+    # (log value, log sd) of each approach the conclusion weighs.
+    evidence: dict[str, tuple[float, float]] = {}
+    calibrated = None
+    if cost.value > 0 and cost_premium is not None:
+        log_premium, log_sd = cost_premium
+        calibrated = cost.value * math.exp(log_premium)
+        evidence["cost"] = (math.log(calibrated), cost_scale * log_sd)
     if comparison.value is not None:
-        method, concluded = METHOD_MARKET, comparison.value
+        assert comparison.log_se is not None
+        evidence["market"] = (math.log(comparison.value), comparison.log_se)
+    if evidence:
+        precision = {name: sd**-2 for name, (_, sd) in evidence.items()}
+        total = math.fsum(precision.values())
+        weights = {name: p / total for name, p in precision.items()}
+        log_value = math.fsum(weights[name] * x for name, (x, _) in evidence.items())
+        concluded, log_se = math.exp(log_value), reconciled_scale * total**-0.5
+        low, high = concluded * math.exp(-Z_80 * log_se), concluded * math.exp(Z_80 * log_se)
+    else:
+        weights = {"cost": 1.0}
+        concluded, log_se, low, high = cost.value, cost.log_sd, cost.low, cost.high
+    if comparison.value is not None:
+        method = METHOD_MARKET
         lines.append(
-            f"Concluded on the market approach: {len(comparison.comparables)} comparables "
-            f"(effectively {comparison.effective_comparables:.1f} independent products) give "
+            f"Market approach: {len(comparison.comparables)} comparables (effectively "
+            f"{comparison.effective_comparables:.1f} independent products) give "
             f"{comparison.value:,.2f}; it rests on prices buyers paid."
         )
     else:
-        method, concluded = METHOD_COST_FALLBACK, cost.value
+        method = METHOD_COST_FALLBACK
         lines.append(
-            f"Only {len(comparison.found)} comparable(s) found (at least 3 are needed), so the "
-            f"market approach is not applied and the cost approach ({cost.value:,.2f}) is "
-            "concluded. Its range reflects how far this category's prices stray from their "
-            f"cost values (log sd {cost.log_sd:.2f})."
+            f"Only {len(comparison.found)} comparable(s) found (at least 3 are needed, the "
+            "subject's own instruments counted), so the market approach is not applied and "
+            "the cost approach is concluded."
+        )
+    if calibrated is not None:
+        lines.append(
+            f"Market-calibrated cost: the cost approach's {cost.value:,.2f} x the category's "
+            f"premium of traded prices over their cost values ({calibrated / cost.value:.2f}, "
+            f"partially pooled with the other categories) = {calibrated:,.2f}, log sd "
+            f"{evidence['cost'][1]:.2f}."
+        )
+    if len(weights) > 1:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in weights.items())
+        lines.append(
+            f"Concluded {concluded:,.2f} by weighing the approaches by their measured "
+            f"precision ({shares}), as the CAS guidance on data-asset appraisal (2023) allows: "
+            "each weight is 1 / variance, the market approach's from its back-tested standard "
+            "error, the calibrated cost's from how far this category's prices lie from their "
+            "calibrated cost values."
+        )
+    elif calibrated is None and comparison.value is None:
+        lines.append(
+            f"Too few priced instruments to calibrate the cost to the market: the plain cost "
+            f"approach ({cost.value:,.2f}) is concluded, its range from the default or measured "
+            f"dispersion of prices around cost values (log sd {cost.log_sd:.2f})."
         )
     ratio = None
     if comparison.value is not None and cost.value > 0:
@@ -106,6 +178,12 @@ def reconcile(
     return Reconciliation(
         method=method,
         concluded_value=concluded,
+        low=low,
+        high=high,
+        log_se=log_se,
+        expected_error_pct=100 * math.expm1(Z_50 * log_se),
+        weights=weights,
+        calibrated_cost_value=calibrated,
         market_value=comparison.value,
         cost_value=cost.value,
         income_value=None if income is None else income.value,

@@ -4,7 +4,12 @@ as a dataclass and as JSON (``to_json``); ``exchange.pricing.report_html.render_
 it a self-contained HTML page.
 
 Invariant (``check_invariants``): with the market approach, the comparables' contributions
-add up to the value and the weights to 1; the range contains the value.
+add up to the market value and the weights to 1; the range contains the value; the
+reconciliation's weights sum to 1.
+
+The subject's own trades are comparables like any other in the table (marked ``own``) and
+have their own section (``own_trades``: their instruments, prices, adjustments and their
+share of the market approach's weight).
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ class ValuationReport:
     """One valuation. Money is in currency units per licence (floats; see ``records``).
 
     ``method`` is ``market`` or ``cost_fallback``; ``value``, ``low``, ``high`` and
-    ``expected_error_pct`` belong to that method. ``market_value`` is None under the
-    fallback. ``comparables`` is the table the market value is the sum of (empty under the
-    fallback, when ``notes`` name the comparables that were found).
+    ``expected_error_pct`` are the reconciliation's (the approaches weighed by precision).
+    ``market_value`` and the market approach's own range (``market_low``, ``market_high``)
+    are None under the fallback. ``comparables`` is the table the market
+    value is the sum of (empty under the fallback, when ``notes`` name the comparables that
+    were found).
     """
 
     product: ProductRecord
@@ -45,6 +52,8 @@ class ValuationReport:
     high: float
     expected_error_pct: float
     market_value: float | None
+    market_low: float | None
+    market_high: float | None
     candidates: int
     comparables: tuple[AdjustedComparable, ...]
     effective_comparables: float | None
@@ -64,8 +73,9 @@ class ValuationReport:
         """Assert that the table adds up and the range contains the value."""
         assert self.low <= self.value <= self.high, (self.low, self.value, self.high)
         if self.method == METHOD_MARKET:
+            assert self.market_value is not None
             total = math.fsum(row.contribution for row in self.comparables)
-            assert math.isclose(total, self.value, rel_tol=1e-9), (total, self.value)
+            assert math.isclose(total, self.market_value, rel_tol=1e-9), total
             weights = math.fsum(row.weight for row in self.comparables)
             assert math.isclose(weights, 1.0, rel_tol=1e-9), weights
             for row in self.comparables:
@@ -74,6 +84,23 @@ class ValuationReport:
                 assert math.isclose(row.comparable.price * row.total_factor, row.adjusted_price)
         else:
             assert not self.comparables
+        assert math.isclose(math.fsum(self.reconciliation.weights.values()), 1.0, rel_tol=1e-9)
+
+    @property
+    def own_trades(self) -> tuple[AdjustedComparable, ...]:
+        """The rows of the comparables table that are the subject's own instruments."""
+        return tuple(row for row in self.comparables if row.comparable.own)
+
+    def own_trades_dict(self) -> dict[str, Any]:
+        """The own-trades section: the subject's instruments, their trades in the window and
+        their share of the market approach's weight."""
+        rows = self.own_trades
+        return {
+            "instruments": len(rows),
+            "trades": sum(row.comparable.trades for row in rows),
+            "weight": math.fsum(row.weight for row in rows),
+            "comparables": [_comparable_dict(row) for row in rows],
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values: dates as ISO strings, enums as their values."""
@@ -87,11 +114,14 @@ class ValuationReport:
             "high": self.high,
             "expected_error_pct": self.expected_error_pct,
             "market_value": self.market_value,
+            "market_low": self.market_low,
+            "market_high": self.market_high,
             "n_comparables": self.n_comparables,
             "candidates": self.candidates,
             "effective_comparables": self.effective_comparables,
             "supply_demand_factor": self.supply_demand_factor,
             "comparables": [_comparable_dict(row) for row in self.comparables],
+            "own_trades": self.own_trades_dict(),
             "parameters": [_plain(estimate) for estimate in self.parameters],
             "cost_approach": _plain(self.cost),
             "income_approach": None if self.income is None else _plain(self.income),
@@ -109,6 +139,7 @@ def _comparable_dict(row: AdjustedComparable) -> dict[str, Any]:
     return {
         "rank": row.rank,
         "product_id": comparable.product_id,
+        "own": comparable.own,
         "terms": _plain(comparable.terms),
         "region": row.product.region,
         "record_count": row.product.record_count,

@@ -170,13 +170,13 @@ def _approaches(report: ValuationReport) -> str:
     cost = report.cost
     income = report.income
     rows = [
-        ("market", report.market_value, None if report.market_value is None else report.low,
-         None if report.market_value is None else report.high),
+        ("market", report.market_value, None, None),
         ("cost", cost.value, cost.low, cost.high),
+        ("market-calibrated cost", report.reconciliation.calibrated_cost_value, None, None),
         ("income", None if income is None else income.value, None, None),
     ]  # fmt: skip
     body = "".join(
-        f"<tr><td class='text'>{name}{' (concluded)' if _concluded(report, name) else ''}</td>"
+        f"<tr><td class='text'>{name}{_weight_note(report, name)}</td>"
         f"<td>{_money(value)}</td><td>{_money(low)}</td><td>{_money(high)}</td></tr>"
         for name, value, low, high in rows
     )
@@ -187,8 +187,38 @@ def _approaches(report: ValuationReport) -> str:
     )
 
 
-def _concluded(report: ValuationReport, name: str) -> bool:
-    return (name == "market") == (report.method == "market") and name != "income"
+def _weight_note(report: ValuationReport, name: str) -> str:
+    key = "cost" if name == "market-calibrated cost" else name
+    if name == "cost" and report.reconciliation.calibrated_cost_value is not None:
+        return ""  # the calibrated cost carries the weight
+    weight = report.reconciliation.weights.get(key)
+    return "" if weight is None else f" (weight {weight:.0%})"
+
+
+def _own_trades(report: ValuationReport) -> str:
+    rows = report.own_trades
+    if not rows:
+        return (
+            "<p>The subject has no trades of its own by the valuation date (or they were left "
+            "out), so it is valued from other products only.</p>"
+        )
+    body = "".join(
+        f"<tr><td>{row.rank}</td><td class='text'>{escape(row.comparable.terms.label())}</td>"
+        f"<td>{_money(row.comparable.price)}</td>"
+        f"<td class='text'>{row.comparable.price_date.isoformat()}</td>"
+        f"<td>{row.comparable.trades}</td><td>{row.total_factor:.3f}</td>"
+        f"<td>{_money(row.adjusted_price)}</td><td>{row.weight:.3f}</td></tr>"
+        for row in rows
+    )
+    share = math.fsum(row.weight for row in rows)
+    return (
+        f"<p>{len(rows)} instrument(s) of the subject itself, adjusted for terms and date like "
+        f"any comparable, carry {share:.0%} of the market approach's weight: a prior sale of "
+        "the subject is the strongest comparable.</p>"
+        "<table><thead><tr><th>#</th><th class='text'>terms</th><th>price</th>"
+        "<th class='text'>price date</th><th>trades</th><th>total factor</th>"
+        f"<th>adjusted</th><th>weight</th></tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def _parameters(report: ValuationReport) -> str:
@@ -243,6 +273,7 @@ def render_report(report: ValuationReport) -> str:
         f"<h1>{escape(title)}</h1><p class='lead'>{escape(report.terms.label())} licence, "
         f"valued on {report.as_of.isoformat()}, in currency units per licence</p>"
         f"<div class='summary'>{summary_html}</div>"
+        f"<h2>The subject's own trades</h2>{_own_trades(report)}"
         f"<h2>Comparables</h2>{_chart(report)}{_comparables_table(report)}"
         f"<h2>Approaches and reconciliation</h2>{_approaches(report)}"
         f"<h2>Parameters used</h2>{_parameters(report)}"

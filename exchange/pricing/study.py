@@ -5,8 +5,7 @@ For each traded share, ``run_study`` generates a synthetic market (``synthetic.p
 products at every share, seeded), prepares it on its last day, values every target with
 ``exchange.pricing.value`` and scores, against the true values:
 
-- ``market``: the market approach's value, where it was applied (its range where it was
-  concluded);
+- ``market``: the market approach's value and its own range, where it was applied;
 - ``cost``: the cost approach, with its range;
 - ``income``: the income approach, for the targets with cash-flow inputs (no range);
 - ``reconciled``: the concluded value and its 80% range, what a user is given;
@@ -32,7 +31,6 @@ from typing import IO
 import numpy as np
 
 from exchange.pricing.prepare import prepare_market
-from exchange.pricing.reconcile import METHOD_MARKET
 from exchange.pricing.synthetic import generate_market, synthetic_problem
 from exchange.pricing.valuation import value
 
@@ -160,11 +158,8 @@ def _study_share(seed: int, products: int, share: float, targets: int) -> list[S
             "naive": (naive_of.get(case.target.product.category, overall), no_range),
         }
         if report.market_value is not None:
-            concluded = report.method == METHOD_MARKET
-            found["market"] = (
-                report.market_value,
-                (report.low, report.high) if concluded else no_range,
-            )
+            assert report.market_low is not None and report.market_high is not None
+            found["market"] = (report.market_value, (report.market_low, report.market_high))
         if report.income is not None:
             found["income"] = (report.income.value, no_range)
         for name, (estimate, bounds) in found.items():

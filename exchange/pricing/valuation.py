@@ -6,7 +6,6 @@ A pure function of the market and the target (the market's per-date cache aside)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from exchange.pricing.comparables import (
@@ -21,12 +20,11 @@ from exchange.pricing.factors import FACTOR_FLAG_LIMIT, TOTAL_FLAG_LIMIT
 from exchange.pricing.market import COMPARABLE_WINDOW_DAYS, Market
 from exchange.pricing.market_approach import (
     RECENCY_HALF_LIFE_DAYS,
-    Z_50,
     MarketApproachResult,
     market_approach,
 )
 from exchange.pricing.prepare import prepare_market
-from exchange.pricing.reconcile import METHOD_MARKET, reconcile
+from exchange.pricing.reconcile import reconcile
 from exchange.pricing.records import ProductRecord, TargetSpec, TradeRecord
 from exchange.pricing.report import ValuationReport
 
@@ -67,15 +65,15 @@ def value(
     )
     cost = cost_approach(target.product, target.terms, parameters, market.cost.log_sd_for(category))
     income = None if target.income is None else income_approach(target.income)
-    reconciliation = reconcile(comparison, cost, income, market.cost.ratio_quartiles.get(category))
-    if reconciliation.method == METHOD_MARKET:
-        assert comparison.value is not None and comparison.low is not None
-        assert comparison.high is not None and comparison.expected_error_pct is not None
-        value_, low, high = comparison.value, comparison.low, comparison.high
-        expected_error = comparison.expected_error_pct
-    else:
-        value_, low, high = cost.value, cost.low, cost.high
-        expected_error = 100 * math.expm1(Z_50 * cost.log_sd)
+    reconciliation = reconcile(
+        comparison,
+        cost,
+        income,
+        market.cost.ratio_quartiles.get(category),
+        market.cost.premium_for(category),
+        cost_scale=market.range.cost_scale,
+        reconciled_scale=market.range.reconciled_scale,
+    )
     flags = tuple(
         f"#{row.rank} {row.comparable.product_id}: {flag}"
         for row in comparison.comparables
@@ -86,11 +84,13 @@ def value(
         terms=target.terms,
         as_of=target.as_of,
         method=reconciliation.method,
-        value=value_,
-        low=low,
-        high=high,
-        expected_error_pct=expected_error,
+        value=reconciliation.concluded_value,
+        low=reconciliation.low,
+        high=reconciliation.high,
+        expected_error_pct=reconciliation.expected_error_pct,
         market_value=comparison.value,
+        market_low=comparison.low,
+        market_high=comparison.high,
         candidates=candidates,
         comparables=comparison.comparables,
         effective_comparables=comparison.effective_comparables,

@@ -51,7 +51,7 @@ def test_table_adds_up_to_the_value_and_the_range_contains_it(market):
     report.check_invariants()
     assert report.method == "market"
     assert math.fsum(row.contribution for row in report.comparables) == pytest.approx(
-        report.value, rel=1e-12
+        report.market_value, rel=1e-12
     )
     assert math.fsum(row.weight for row in report.comparables) == pytest.approx(1.0)
     assert report.low < report.value < report.high
@@ -64,7 +64,9 @@ def test_every_row_shows_every_factor_and_its_adjusted_price(market):
         assert tuple(row.factors) == FACTOR_NAMES
         assert row.adjusted_price == pytest.approx(row.comparable.price * row.total_factor)
         assert math.prod(row.factors.values()) == pytest.approx(row.total_factor)
-        assert set(row.weight_parts) == {"similarity", "recency", "volume", "adjustment"}
+        assert set(row.weight_parts) == {
+            "similarity", "recency", "volume", "adjustment", "evidence"
+        }  # fmt: skip
 
 
 def test_adjustment_weight_is_the_gross_adjustment_without_date_and_book(market):
@@ -149,7 +151,7 @@ def test_a_bid_heavy_book_lifts_every_comparable_by_the_same_bounded_factor(mark
     assert {row.factors["supply_demand"] for row in plain.comparables} == {1.0}
     factor = lifted.supply_demand_factor
     assert 1.0 < factor <= 1.1
-    assert lifted.value == pytest.approx(plain.value * factor, rel=1e-9)
+    assert lifted.market_value == pytest.approx(plain.market_value * factor, rel=1e-9)
 
 
 def test_income_approach_is_reported_and_reconciled_but_not_concluded(market):
@@ -165,7 +167,9 @@ def test_reconciliation_explains_the_gap_to_the_cost_approach(market):
     report = value(market, TargetSpec(untraded(), terms(), END))
     text = " ".join(report.reconciliation.explanation)
     assert "against the cost approach" in text and "median" in text
-    assert report.reconciliation.market_to_cost == pytest.approx(report.value / report.cost.value)
+    assert report.reconciliation.market_to_cost == pytest.approx(
+        report.market_value / report.cost.value
+    )
 
 
 def test_report_names_the_parameters_used_and_their_source(market):
@@ -181,7 +185,7 @@ def test_json_report_round_trips_with_the_table(market):
     assert data["method"] == "market" and data["value"] == pytest.approx(report.value)
     assert len(data["comparables"]) == report.n_comparables
     assert math.fsum(row["contribution"] for row in data["comparables"]) == pytest.approx(
-        data["value"]
+        data["market_value"]
     )
     assert data["terms"]["territory"] == "cross_border"
     assert set(data["comparables"][0]["factors"]) == set(FACTOR_NAMES)
