@@ -1,7 +1,8 @@
 """Accuracy and speed of the valuation against markets whose true values are known.
 
     python -m loadtests.bench_valuation                      # both generators, 5/20/50% traded
-    python -m loadtests.bench_valuation --speed-only         # one valuation, 100k trades
+    python -m loadtests.bench_valuation --speed-only         # one valuation, 100k trades,
+                                                             # and dataex value batch of 1,500
     python -m loadtests.bench_valuation --products 4000 --targets 500   # quicker
 
 Each run generates products with a known true value per licence, lets a share of them trade
@@ -382,6 +383,63 @@ def speed(seed: int, products: int, trades_wanted: int, runs: int) -> dict:
     }
 
 
+def batch_speed(seed: int, products: int, trades_wanted: int, targets: int) -> dict:
+    """Wall-clock seconds of ``dataex value batch`` (a process of its own, reading the CSV
+    files, preparing the market and valuing ``targets`` targets on one date) on the speed
+    benchmark's market."""
+    import csv
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from exchange.pricing.csvio import PRODUCT_COLUMNS, TARGET_REQUIRED_COLUMNS, TRADE_COLUMNS
+
+    world = interactions_world(seed, products, 0.5)
+    trades = world.trades
+    while len(trades) < trades_wanted:  # the same top-up as ``speed``
+        more = interactions_world(seed + len(trades), products, 0.5).trades
+        trades = trades + [
+            TradeRecord(f"X{len(trades) + i}", t.product_id, t.terms, t.price, t.quantity,
+                        t.traded_at)
+            for i, t in enumerate(more)
+        ]  # fmt: skip
+    trades = trades[:trades_wanted]
+    rng = np.random.default_rng(seed + 4)
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        with (base / "products.csv").open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(PRODUCT_COLUMNS)
+            for p in world.products:
+                writer.writerow([p.product_id, p.category, p.region, p.record_count,
+                                 p.coverage_months, p.update_frequency.value, *p.quality(),
+                                 p.cost_basis])  # fmt: skip
+        with (base / "trades.csv").open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(TRADE_COLUMNS)
+            for t in trades:
+                writer.writerow([t.trade_id, t.product_id, t.terms.exclusivity.value,
+                                 t.terms.duration_months, t.terms.scope.value,
+                                 t.terms.territory.value, t.price, t.quantity,
+                                 t.traded_at.isoformat()])  # fmt: skip
+        with (base / "targets.csv").open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(TARGET_REQUIRED_COLUMNS)
+            for i in rng.integers(0, len(world.products), size=targets):
+                t = _draw_terms(rng)
+                writer.writerow([world.products[int(i)].product_id, t.exclusivity.value,
+                                 t.duration_months, t.scope.value, t.territory.value,
+                                 END.isoformat()])  # fmt: skip
+        command = [sys.executable, "-c", "from exchange.cli import app; app()", "value",
+                   "batch", "--products", str(base / "products.csv"), "--trades",
+                   str(base / "trades.csv"), "--targets", str(base / "targets.csv"),
+                   "--out", str(base / "valuations.csv")]  # fmt: skip
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+    return {"trades": len(trades), "targets": targets, "seconds": seconds}
+
+
 def _print_accuracy(result: dict) -> None:
     print(
         f"\n{result['generator']}, {result['share']:.0%} traded: {result['trades']:,} trades, "
@@ -412,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-trades", type=int, default=100_000)
     parser.add_argument("--speed-runs", type=int, default=300)
     parser.add_argument("--show-parameters", action="store_true")
+    parser.add_argument("--batch-targets", type=int, default=1_500)
     args = parser.parse_args(argv)
     if not args.speed_only:
         for generator in args.generators:
@@ -426,6 +485,11 @@ def main(argv: list[str] | None = None) -> int:
         f"\nspeed: {s['products']:,} products, {s['trades']:,} trades, {s['instruments']:,} "
         f"instruments; prepare {s['prepare_s']:.2f} s; one valuation median "
         f"{s['median_ms']:.2f} ms (p90 {s['p90_ms']:.2f} ms) over {args.speed_runs} targets"
+    )
+    b = batch_speed(args.seed, 10_000, args.speed_trades, args.batch_targets)
+    print(
+        f"batch: dataex value batch of {b['targets']:,} targets on {b['trades']:,} trades "
+        f"(reading the files, preparing, valuing, writing) in {b['seconds']:.2f} s"
     )
     return 0
 
