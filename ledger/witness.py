@@ -30,11 +30,13 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
+from multiprocessing.connection import Connection as MPConnection
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Final
 
@@ -72,6 +74,8 @@ CHECKPOINT_INTERVAL_S: Final = 0.25
 IDLE_POLL_S: Final = 1.0
 # How long the last checkpoint may take at stop before the witness's process is ended.
 STOP_TIMEOUT_S: Final = 30.0
+# Signals that stop a server; its witness's process ignores them and ends when the server does.
+STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 # A checkpoint line is about 240 bytes; anything much longer is not one.
 MAX_LINE_BYTES: Final = 4_096
 WITNESS_SUFFIX: Final = ".witness"
@@ -300,7 +304,7 @@ class Checkpointer:
 
     In a process, not a thread: reading and hashing every committed row a second time took
     about a tenth of a thread's share of the interpreter lock from the sequencer (measured
-    with ``loadtests.bench_exchange``, docs/ledger.md); a process of its own takes none.
+    with the exchange's benchmark, docs/ledger.md); a process of its own takes none.
     """
 
     def __init__(
@@ -318,12 +322,34 @@ class Checkpointer:
         self.written: Checkpoint | None = None
         # Not forked: a server runs threads, and a fork copies their locks mid-use.
         self._context = multiprocessing.get_context("spawn")
-        self._wake = self._context.Event()
-        self._stopping = self._context.Event()
         self._process: BaseProcess | None = None
+        # The server's end of a pipe to the process: a byte is a wake-up, closing it is the
+        # order to stop. Not a shared event: a process killed while holding an event's lock
+        # (a signal to the whole process group) would hang the server's next set() forever,
+        # whereas a write to a pipe whose reader died only fails.
+        self._signals: MPConnection | None = None
 
     def start(self) -> Checkpointer:
         """Check the database against the witness, witness it as it is, and go on."""
+        follower = self._witness_now()
+        url = self.ledger.engine.url.render_as_string(hide_password=False)
+        received, sent = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=_follow,
+            args=(url, follower, self.interval_s, self.idle_poll_s, received),
+            name="dataex-witness",
+            daemon=True,
+        )
+        self._process.start()
+        received.close()  # the process holds its own copy
+        # A wake-up never blocks the sequencer: with the pipe full one is already waiting.
+        os.set_blocking(sent.fileno(), False)
+        self._signals = sent
+        return self
+
+    def _witness_now(self) -> _Follower:
+        """Check the database against the witness and append its checkpoint if it grew;
+        the follower of the trees read."""
         state = read_witness(self.path)
         trees = database_trees(self.ledger)
         check_checkpoint(trees, state)
@@ -341,34 +367,45 @@ class Checkpointer:
         finally:
             follower.close()
         self.written = follower.written
-        url = self.ledger.engine.url.render_as_string(hide_password=False)
-        self._process = self._context.Process(
-            target=_follow,
-            args=(url, follower, self.interval_s, self.idle_poll_s, self._wake, self._stopping),
-            name="dataex-witness",
-            daemon=True,
-        )
-        self._process.start()
-        return self
+        return follower
 
     def notify(self, _committed: object = None) -> None:
         """A batch was committed: witness it soon. Cheap, for the sequencer's listeners."""
-        self._wake.set()
+        signals = self._signals
+        if signals is None:
+            return
+        try:
+            signals.send_bytes(b"w")
+        except BlockingIOError:
+            pass  # a wake-up is already waiting, and the process reads to the head
+        except OSError:
+            pass  # the process has ended; stop() says whether it wrote its last
 
     def stop(self) -> None:
         """Have the witness's process write what the database holds now, and end (call
         after the sequencer has stopped, so that the last checkpoint covers its last batch)."""
         process, self._process = self._process, None
+        signals, self._signals = self._signals, None
         if process is None:
             return
-        self._stopping.set()
-        self._wake.set()
+        if signals is not None:
+            signals.close()
         process.join(STOP_TIMEOUT_S)
         if process.is_alive():
             log.error("witness %s: no last checkpoint within %s s", self.path, STOP_TIMEOUT_S)
             process.terminate()
             process.join()
-        self.written = read_witness(self.path).checkpoint
+        if process.exitcode == 0:
+            self.written = read_witness(self.path).checkpoint
+        else:
+            # Killed, or interrupted before it could ignore stop signals: the last
+            # checkpoint is written here, from every row (as at start), so it is not lost.
+            log.warning(
+                "witness %s: its process ended (exit status %s); writing the last checkpoint",
+                self.path,
+                process.exitcode,
+            )
+            self._witness_now()
 
 
 @dataclass(slots=True)
@@ -466,30 +503,45 @@ class _Follower:
 
 
 def _follow(
-    url: str,
-    follower: _Follower,
-    interval_s: float,
-    idle_poll_s: float,
-    wake: EventType,
-    stopping: EventType,
+    url: str, follower: _Follower, interval_s: float, idle_poll_s: float, signals: MPConnection
 ) -> None:
     """The witness's process: checkpoint on each wake-up, at most every ``interval_s``,
-    until told to stop or the server's process has ended; then write the last."""
+    until the server closes its end of ``signals`` (told to stop, or its process ended);
+    then write the last."""
+    # Ctrl-C at a terminal, and a service manager's stop, signal every process of the
+    # server; the server stops, then closes the pipe, and this process writes the last
+    # checkpoint of what the server committed. Its end closes the pipe too, however it ends.
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     engine = create_engine(url)
     ledger = Ledger(engine)
-    parent = multiprocessing.parent_process()
     follower.open()
     try:
-        while not stopping.is_set() and (parent is None or parent.is_alive()):
-            wake.wait(idle_poll_s)
-            wake.clear()  # a wake-up after this is not lost: every row to the head is read
+        running, woken = True, False
+        while running:
+            if not woken:
+                signals.poll(idle_poll_s)
+            running, woken = _drain(signals), False
             follower.checkpoint(ledger)
-            stopping.wait(interval_s)
+            # At most one checkpoint an interval, but a wake-up meanwhile is remembered.
+            deadline = time.monotonic() + interval_s
+            while running and (left := deadline - time.monotonic()) > 0 and signals.poll(left):
+                running, woken = _drain(signals), True
         follower.checkpoint(ledger)
     finally:
         follower.close()
         engine.dispose()
+
+
+def _drain(signals: MPConnection) -> bool:
+    """Read every waiting wake-up; False once the server has closed its end."""
+    try:
+        while signals.poll(0):
+            signals.recv_bytes()
+    except EOFError:
+        return False
+    return True
 
 
 def _heads(connection: Connection) -> tuple[int, int]:

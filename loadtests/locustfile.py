@@ -100,8 +100,9 @@ VALUATION_TERMS = [
 # Statuses a participant meets in normal trading, by endpoint; any other is a failure.
 EXPECTED = {
     "POST /v1/orders": frozenset({201, 422}),  # 422: refused by risk or by the engine
-    "PATCH /v1/orders/{id}": frozenset({200, 404, 422}),  # 404: filled or cancelled meanwhile
-    "DELETE /v1/orders/{id}": frozenset({200, 404}),
+    # 409: one's own order, filled or cancelled meanwhile (a 404 would mean the exchange lost it).
+    "PATCH /v1/orders/{id}": frozenset({200, 409, 422}),
+    "DELETE /v1/orders/{id}": frozenset({200, 409}),
     "GET /v1/orders/{id}": frozenset({200}),
     # 422: nothing traded to value against yet; 429: valuations have a rate limit of their own.
     "POST /v1/valuations": frozenset({200, 422, 429}),
@@ -302,7 +303,7 @@ class _Trading(Participant):
         if status == 200:
             self.track(order)
             return order
-        if status == 404:
+        if status == 409:  # filled or cancelled meanwhile
             self.open.pop(order_id, None)
         return None
 

@@ -73,7 +73,7 @@ class Runtime:
         hub = Hub()
         sequencer.subscribe(hub.on_commit)
         if checkpointer is not None:
-            # The listener only sets a flag: the checkpointer reads and hashes on its thread.
+            # The listener only writes a byte: the witness reads and hashes in its own process.
             sequencer.subscribe(checkpointer.notify)
         sequencer.start()
         limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)

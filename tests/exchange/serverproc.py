@@ -66,14 +66,18 @@ class ServerProcess:
         self.base_url = f"http://{HOST}:{port}"
 
     @classmethod
-    def start(cls, database_url: str, log_path: Path) -> ServerProcess:
-        """Start a server on ``database_url`` and return it once its health check answers.
+    def start(
+        cls, database_url: str, log_path: Path, *, own_group: bool = False
+    ) -> ServerProcess:
+        """Start a server on ``database_url`` and return it once its health check answers;
+        ``own_group`` starts it in a process group of its own, to be signalled as a whole.
 
         The free port is only probed, so another process may take it first; the start is
         then tried again on another port.
         """
         for attempt in range(1, START_ATTEMPTS + 1):
-            server = cls._spawn(database_url, log_path.with_suffix(f".{attempt}{log_path.suffix}"))
+            log = log_path.with_suffix(f".{attempt}{log_path.suffix}")
+            server = cls._spawn(database_url, log, own_group=own_group)
             try:
                 server.wait_healthy()
                 return server
@@ -87,7 +91,7 @@ class ServerProcess:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _spawn(cls, database_url: str, log_path: Path) -> ServerProcess:
+    def _spawn(cls, database_url: str, log_path: Path, *, own_group: bool) -> ServerProcess:
         port = free_port()
         env = {**os.environ, "DATAEX_RATE_LIMIT": str(RATE_LIMIT_PER_S)}
         env.pop("DATAEX_DATABASE_URL", None)
@@ -96,6 +100,7 @@ class ServerProcess:
                 [str(DATAEX), "serve", "--host", HOST, "--port", str(port),
                  "--database", database_url],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                process_group=0 if own_group else None,
             )  # fmt: skip
         return cls(process, port, log_path)
 

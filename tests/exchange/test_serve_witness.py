@@ -4,6 +4,7 @@ attack the witness is there for."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -17,7 +18,15 @@ from ledger.store import Ledger
 from ledger.verify import verify
 from ledger.witness import database_trees, default_witness_path, read_witness
 
-from .serverproc import DATAEX, HOST, HTTP_TIMEOUT_S, ServerProcess, create_admin, free_port
+from .serverproc import (
+    DATAEX,
+    HOST,
+    HTTP_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    ServerProcess,
+    create_admin,
+    free_port,
+)
 
 REFUSAL_TIMEOUT_S = 60.0
 # uvicorn shuts down on SIGTERM, then ends by the signal it was sent.
@@ -93,3 +102,35 @@ def test_serve_witnesses_its_commits_and_refuses_a_rolled_back_database(
     witness.rename(witness.with_name("kept-aside.witness"))
     server = ServerProcess.start(database_url, tmp_path / "unwitnessed.log")
     assert server.stop() in ORDERLY_EXIT, server.log()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_stop_signal_to_the_whole_server_stops_it_with_its_last_checkpoint(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_signal: int
+) -> None:
+    """Ctrl-C at a terminal, or a service manager's stop, signals every process of the
+    server, the witness's too: the server still stops in time, and the witness holds its
+    last commit."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    witness = default_witness_path(database_url)
+    assert witness is not None
+    admin_key = create_admin(database_url)
+    server = ServerProcess.start(database_url, tmp_path / "serve.log", own_group=True)
+    try:
+        with httpx.Client(
+            base_url=server.base_url, timeout=HTTP_TIMEOUT_S, headers={"X-API-Key": admin_key}
+        ) as client:
+            created = client.post(
+                "/v1/participants",
+                json={"participant_id": "ann", "name": "Ann", "roles": ["buyer"]},
+            )
+            assert created.status_code == 201, created.text
+        os.killpg(server.pid, stop_signal)
+        status = server.process.wait(timeout=STOP_TIMEOUT_S)
+    finally:
+        server.kill()
+    assert status in (0, -stop_signal), server.log()
+    trees = database_trees(Ledger.open(database_url))
+    last = read_witness(witness).checkpoint
+    assert last is not None
+    assert (last.journal, last.ledger) == (trees.journal.digest(), trees.ledger.digest())

@@ -6,6 +6,9 @@ would notice it."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
 from hashlib import sha256
 from pathlib import Path
@@ -21,6 +24,7 @@ from ledger.merkle import MerkleFrontier, MerkleTree, root_hash
 from ledger.store import Ledger
 from ledger.verify import verify
 from ledger.witness import (
+    STOP_SIGNALS,
     Checkpoint,
     Checkpointer,
     WitnessError,
@@ -371,3 +375,60 @@ def test_stop_ends_the_witness_process_and_is_idempotent(
     # Told to stop, it does not wait out its idle poll.
     assert time.monotonic() - started < 30
     assert not process.is_alive() and process.exitcode == 0
+
+
+def test_the_witness_outlives_stop_signals_and_writes_the_last_checkpoint(
+    ledger: Ledger, witness_path: Path
+) -> None:
+    """Ctrl-C and a service manager's stop reach every process of the server: the witness's
+    process ignores them and writes what the server committed once the server stops."""
+    checkpointer = Checkpointer(ledger, witness_path, idle_poll_s=60).start()
+    process = checkpointer._process
+    assert process is not None and process.pid is not None
+    wait_until_ignored(process.pid, STOP_SIGNALS)
+    for number in STOP_SIGNALS:
+        os.kill(process.pid, number)
+    funded_ledger(ledger, "ann", "bob")
+    checkpointer.notify()
+    time.sleep(0.2)
+    assert process.is_alive()
+    checkpointer.stop()
+    assert process.exitcode == 0
+    assert_witnesses_the_database(checkpointer, ledger)
+
+
+def test_a_killed_witness_process_neither_hangs_nor_loses_the_last_checkpoint(
+    ledger: Ledger, witness_path: Path
+) -> None:
+    checkpointer = Checkpointer(ledger, witness_path, idle_poll_s=60).start()
+    process = checkpointer._process
+    assert process is not None and process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(10)
+    funded_ledger(ledger, "ann", "bob")
+    for _ in range(100_000):  # more wake-ups than a pipe holds: none blocks or raises
+        checkpointer.notify()
+    started = time.monotonic()
+    checkpointer.stop()
+    assert time.monotonic() - started < 10
+    assert_witnesses_the_database(checkpointer, ledger)
+
+
+def wait_until_ignored(pid: int, numbers: frozenset[int], timeout_s: float = 20.0) -> None:
+    """Wait until process ``pid`` ignores signals ``numbers`` (Linux: /proc/PID/status)."""
+    wanted = sum(1 << (number - 1) for number in numbers)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = Path(f"/proc/{pid}/status").read_text()
+        ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.MULTILINE).group(1), 16)
+        if ignored & wanted == wanted:
+            return
+        assert time.monotonic() < deadline, f"process {pid} does not ignore {numbers}"
+        time.sleep(0.02)
+
+
+def assert_witnesses_the_database(checkpointer: Checkpointer, ledger: Ledger) -> None:
+    trees = database_trees(ledger)
+    written = read_witness(checkpointer.path).checkpoint
+    assert written is not None and written == checkpointer.written
+    assert (written.journal, written.ledger) == (trees.journal.digest(), trees.ledger.digest())
