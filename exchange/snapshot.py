@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import zlib
+from dataclasses import fields, is_dataclass
 from types import ModuleType
 
 import orjson
@@ -22,9 +23,13 @@ from exchange import (
     catalogue,
     commands,
     compliance,
+    confidential,
     marketdata,
+    negotiated,
     orders,
     participants,
+    publication,
+    rfq,
     risk,
     service,
     settlement,
@@ -32,6 +37,7 @@ from exchange import (
 from exchange.service import Exchange
 from exchange.state_codec import Codec
 from ledger import entries
+from ledger.rows import gc_paused
 from matching import enums
 from matching import state as engine_state
 
@@ -42,12 +48,14 @@ __all__ = ["dump_state", "load_state"]
 # 3: holds for open orders are risk state, and the exchange is split into its parts.
 # 4: the engine keeps its level keys in chunks and its orders point at their levels.
 # 5: a data-only JSON document instead of a pickle.
-FORMAT = b"dataex-exchange-5:"
+# 6: the exchange's slotted dataclasses as their constructors' arguments, without names.
+# 7: confidential trading's requests, quotes, reports, trades and publications.
+FORMAT = b"dataex-exchange-7:"
 
 # The modules whose classes a snapshot may hold (besides the engine's, listed by the engine).
 _STATE_MODULES: tuple[ModuleType, ...] = (
     catalogue, commands, compliance, marketdata, orders, participants, risk, service,
-    settlement, entries, enums,
+    settlement, entries, enums, confidential, rfq, negotiated, publication,
 )  # fmt: skip
 
 
@@ -59,17 +67,42 @@ def _classes_of(module: ModuleType) -> list[type]:
     ]
 
 
+def _built_from_fields(cls: type) -> bool:
+    """Whether ``cls`` is a slotted dataclass whose every field is a constructor argument:
+    its constructor given the fields in order rebuilds an object completely, with no names
+    in the document and no attribute set one by one (orders, fills, commands: most of a
+    snapshot's objects)."""
+    return (
+        is_dataclass(cls)
+        and cls.__dictoffset__ == 0  # no attributes beyond the slots
+        and all(field.init for field in fields(cls))
+    )
+
+
+_EXCHANGE_CLASSES = [cls for module in _STATE_MODULES for cls in _classes_of(module)]
+_BUILT_FROM_FIELDS = [cls for cls in _EXCHANGE_CLASSES if _built_from_fields(cls)]
+
+
+def _constructor_fields(cls: type) -> tuple[str, ...]:
+    if cls in engine_state.VALUES:
+        return engine_state.constructor_fields(cls)
+    return tuple(field.name for field in fields(cls))
+
+
 _CODEC = Codec(
-    plain=[cls for module in _STATE_MODULES for cls in _classes_of(module)],
-    values=engine_state.VALUES,
-    fields=engine_state.constructor_fields,
+    plain=[cls for cls in _EXCHANGE_CLASSES if cls not in _BUILT_FROM_FIELDS],
+    values=[*engine_state.VALUES, *_BUILT_FROM_FIELDS],
+    fields=_constructor_fields,
     mutable=engine_state.CONSTRUCTOR_ARGUMENTS,
     attributes=engine_state.attribute_names,
 )
 
 
 def dump_state(exchange: Exchange) -> bytes:
-    document = orjson.dumps(_CODEC.encode(exchange))
+    # The collector paused: a document is hundreds of thousands of small lists, whose
+    # allocation would trigger collections that walk the whole state, to free nothing.
+    with gc_paused():
+        document = orjson.dumps(_CODEC.encode(exchange))
     return FORMAT + zlib.compress(document, 1)
 
 
@@ -77,11 +110,13 @@ def load_state(state: bytes) -> Exchange:
     """The exchange a snapshot holds; ``ValueError`` if it is not one this code wrote."""
     if not state.startswith(FORMAT):
         raise ValueError("not a snapshot of this format")
-    try:
-        document = orjson.loads(zlib.decompress(state[len(FORMAT) :]))
-    except (zlib.error, orjson.JSONDecodeError) as error:
-        raise ValueError(f"the snapshot is not a document: {error}") from None
-    exchange = _CODEC.decode(document)
+    with gc_paused():  # as in dump_state
+        try:
+            document = orjson.loads(zlib.decompress(state[len(FORMAT) :]))
+        except (zlib.error, orjson.JSONDecodeError) as error:
+            raise ValueError(f"the snapshot is not a document: {error}") from None
+        exchange = _CODEC.decode(document)
+        del document
     if not isinstance(exchange, Exchange):
         raise ValueError("the snapshot holds no exchange")
     try:

@@ -64,7 +64,14 @@ from loadtests.load_plan import (
     LoadPlan,
     check_loopback,
 )
-from loadtests.market_setup import Account, Market, bootstrap, format_minor, parse_minor
+from loadtests.market_setup import (
+    VALUATION_TERMS,
+    Account,
+    Market,
+    bootstrap,
+    format_minor,
+    parse_minor,
+)
 
 __all__ = [
     "STATE",
@@ -85,17 +92,6 @@ QUOTE_HALF_SPREAD_TICKS = 3
 QUOTE_UNITS = 10
 FAIR_DRIFT_TICKS = 1
 FILLS_PAGE = 500
-VALUATION_TERMS = [
-    {
-        "exclusivity": "non_exclusive",
-        "duration_months": months,
-        "scope": scope,
-        "territory": territory,
-    }
-    for months in (6, 12, 24)
-    for scope in ("internal", "commercial")
-    for territory in ("domestic", "cross_border")
-]
 
 # Statuses a participant meets in normal trading, by endpoint; any other is a failure.
 EXPECTED = {

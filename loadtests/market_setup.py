@@ -49,6 +49,20 @@ CASH_DEPOSIT_MINOR = 10**11  # 1,000,000,000.00 CNY: never the limit in a run of
 MAX_PARTICIPANTS_PER_ROLE = 1_000
 MAX_INSTRUMENTS = 20
 HTTP_TIMEOUT_S = 30.0
+# The first valuation of a server starts its pricing process: generous on a busy machine.
+WARM_UP_TIMEOUT_S = 120.0
+# Licence terms the valuers value under.
+VALUATION_TERMS = [
+    {
+        "exclusivity": "non_exclusive",
+        "duration_months": months,
+        "scope": scope,
+        "territory": territory,
+    }
+    for months in (6, 12, 24)
+    for scope in ("internal", "commercial")
+    for territory in ("domestic", "cross_border")
+]
 
 
 class SetupError(Exception):
@@ -286,4 +300,24 @@ def _bootstrap(
         left = client.call(200, "GET", f"/v1/orders/{offer['order_id']}", provider.api_key)
         if left["status"] != "filled":
             raise SetupError(f"the provider's inventory offer of {symbol} is {left['status']}")
+    if market.accounts.get("valuer") and market.symbols:
+        _warm_valuations(client, market)
     return market
+
+
+def _warm_valuations(client: _Client, market: Market) -> None:
+    """One valuation before the timed phases: the server's first starts the process that
+    prepares valuation markets (seconds on a busy machine), a cost paid once per server
+    that no phase should measure."""
+    valuer = market.accounts["valuer"][0]
+    body = {"product_id": market.product_ids[market.symbols[0]], "terms": VALUATION_TERMS[0]}
+    response = client.http.post(
+        "/v1/valuations",
+        headers={"X-API-Key": valuer.api_key},
+        json=body,
+        timeout=WARM_UP_TIMEOUT_S,
+    )
+    if response.status_code not in (200, 422):  # 422: too little traded to value
+        raise SetupError(
+            f"POST /v1/valuations answered {response.status_code}: {response.text[:500]}"
+        )
