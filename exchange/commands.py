@@ -12,9 +12,12 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
+    "AcceptQuote",
     "AmendOrder",
     "CancelOrder",
+    "CancelRequest",
     "Command",
+    "ConfirmTrade",
     "CreateParticipant",
     "CreateProduct",
     "Deposit",
@@ -22,10 +25,14 @@ __all__ = [
     "ListInstrument",
     "RegulatorDecision",
     "ReinstateProduct",
+    "ReportTrade",
+    "RequestQuote",
     "ResubmitProduct",
     "ReviewProduct",
     "SetPhase",
+    "SetPublicationPolicy",
     "SubmitOrder",
+    "SubmitQuote",
     "SuspendProduct",
     "Uncross",
     "Withdraw",
@@ -210,6 +217,93 @@ class Housekeeping:
     actor: str
 
 
+# -- confidential trading (exchange/confidential.py) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuote:
+    """A buyer asks ``responders`` (or, with ``all_eligible``, everyone able to sell) for a
+    price for ``quantity_units`` of ``symbol``, answerable until ``deadline_ns``."""
+
+    verb: ClassVar[str] = "request_quote"
+    actor: str
+    rfq_id: int
+    symbol: str
+    quantity_units: int
+    responders: list[str]
+    all_eligible: bool
+    deadline_ns: int
+    disclose_requester: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitQuote:
+    """A responder's price for a request; it replaces the responder's earlier quote."""
+
+    verb: ClassVar[str] = "submit_quote"
+    actor: str
+    rfq_id: int
+    quote_id: int
+    price_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptQuote:
+    verb: ClassVar[str] = "accept_quote"
+    actor: str
+    rfq_id: int
+    quote_id: int
+    trade_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    verb: ClassVar[str] = "cancel_request"
+    actor: str
+    rfq_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTrade:
+    """One party reports a trade agreed off the exchange; ``side`` is the reporter's."""
+
+    verb: ClassVar[str] = "report_trade"
+    actor: str
+    report_id: int
+    symbol: str
+    side: str
+    counterparty: str
+    price_minor: int
+    quantity_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmTrade:
+    """The counterparty confirms a reported trade, which then settles."""
+
+    verb: ClassVar[str] = "confirm_trade"
+    actor: str
+    report_id: int
+    trade_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetPublicationPolicy:
+    """An instrument's rules for publishing its confidential trades (exchange/publication.py)."""
+
+    verb: ClassVar[str] = "set_publication_policy"
+    actor: str
+    symbol: str
+    large_in_scale_minor: int
+    liquid_trades_30d: int
+    deferral_standard_s: int
+    deferral_large_or_illiquid_s: int
+    deferral_large_and_illiquid_s: int
+    quantity_cap_units: int
+    band_large_in_scale: bool
+    band_significant_figures: int
+
+
 Command = (
     CreateParticipant
     | CreateProduct
@@ -227,6 +321,13 @@ Command = (
     | SetPhase
     | Uncross
     | Housekeeping
+    | RequestQuote
+    | SubmitQuote
+    | AcceptQuote
+    | CancelRequest
+    | ReportTrade
+    | ConfirmTrade
+    | SetPublicationPolicy
 )
 
 _BY_VERB: dict[str, type] = {
@@ -234,7 +335,8 @@ _BY_VERB: dict[str, type] = {
     for cls in (
         CreateParticipant, CreateProduct, ResubmitProduct, ReviewProduct, RegulatorDecision,
         SuspendProduct, ReinstateProduct, ListInstrument, Deposit, Withdraw, SubmitOrder,
-        CancelOrder, AmendOrder, SetPhase, Uncross, Housekeeping,
+        CancelOrder, AmendOrder, SetPhase, Uncross, Housekeeping, RequestQuote, SubmitQuote,
+        AcceptQuote, CancelRequest, ReportTrade, ConfirmTrade, SetPublicationPolicy,
     )
 }  # fmt: skip
 _FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}

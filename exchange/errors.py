@@ -23,6 +23,14 @@ class Reason(StrEnum):
     VALIDATION_IDEMPOTENCY_CONFLICT = "VALIDATION_IDEMPOTENCY_CONFLICT"
     VALIDATION_PHASE = "VALIDATION_PHASE"
     VALIDATION_HOUSEKEEPING_DUE = "VALIDATION_HOUSEKEEPING_DUE"
+    # confidential trading: a request for quote, a quote, a reported trade
+    VALIDATION_UNKNOWN_RFQ = "VALIDATION_UNKNOWN_RFQ"  # unknown, or neither asked nor invited
+    VALIDATION_UNKNOWN_QUOTE = "VALIDATION_UNKNOWN_QUOTE"
+    VALIDATION_UNKNOWN_REPORT = "VALIDATION_UNKNOWN_REPORT"  # unknown, or not one's own
+    VALIDATION_RFQ_CLOSED = "VALIDATION_RFQ_CLOSED"  # accepted, cancelled or past its deadline
+    VALIDATION_QUOTE_NOT_LIVE = "VALIDATION_QUOTE_NOT_LIVE"  # replaced by a newer quote
+    VALIDATION_REPORT_CLOSED = "VALIDATION_REPORT_CLOSED"  # confirmed or lapsed
+    VALIDATION_DEADLINE = "VALIDATION_DEADLINE"
     # who may do it
     AUTH_FORBIDDEN = "AUTH_FORBIDDEN"
     # the compliance gate
@@ -37,6 +45,7 @@ class Reason(StrEnum):
     RISK_INSUFFICIENT_LICENCES = "RISK_INSUFFICIENT_LICENCES"
     RISK_NOT_TRANSFERABLE = "RISK_NOT_TRANSFERABLE"
     RISK_OPEN_ORDER_LIMIT = "RISK_OPEN_ORDER_LIMIT"
+    RISK_OPEN_REQUEST_LIMIT = "RISK_OPEN_REQUEST_LIMIT"  # open requests for quote or reports
     RISK_PROTECTION_PRICE_REQUIRED = "RISK_PROTECTION_PRICE_REQUIRED"
     RISK_SELF_TRADE = "RISK_SELF_TRADE"
     # the matching engine's own checks: its RejectReason, passed through under the same name

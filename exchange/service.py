@@ -34,6 +34,8 @@ from exchange.catalogue import (
     Territory,
 )
 from exchange.compliance import ComplianceDesk, ComplianceRecord
+from exchange.confidential import COMMANDS as CONFIDENTIAL_COMMANDS
+from exchange.confidential import ConfidentialDesk
 from exchange.errors import ExchangeError, Reason
 from exchange.marketdata import MarketData
 from exchange.money import MAX_AMOUNT_MINOR, format_minor
@@ -109,6 +111,10 @@ class Exchange:
         self.settlement = Settlement(
             self.orders, self.instruments, self.risk, self.market_data, self.open_orders
         )
+        self.confidential = ConfidentialDesk(
+            self.participants, self.compliance, self.instruments, self.engine, self.risk,
+            self.settlement, self.market_data,
+        )  # fmt: skip
         self.head_seq = 0
         self.last_ts_ns = 0
         self.entries_settled = 0  # ledger entries created by the commands applied so far
@@ -130,6 +136,7 @@ class Exchange:
             cmd.SetPhase: self._set_phase,
             cmd.Uncross: self._uncross,
             cmd.Housekeeping: self._housekeeping,
+            **dict.fromkeys(CONFIDENTIAL_COMMANDS, self._confidential),
         }
 
     @property
@@ -174,8 +181,10 @@ class Exchange:
         # or was cancelled before its time calls for no housekeeping.
         order_expiry = self.engine.next_expiry()
         lapsing = self.settlement.licence_expiries
-        return (order_expiry is not None and order_expiry <= now_ns) or bool(
-            lapsing and lapsing[0][0] <= now_ns
+        return (
+            (order_expiry is not None and order_expiry <= now_ns)
+            or bool(lapsing and lapsing[0][0] <= now_ns)
+            or self.confidential.publication_due(now_ns)
         )
 
     # -- participants ----------------------------------------------------------------------
@@ -558,6 +567,17 @@ class Exchange:
                     key=f"expiry:{seq}:{lapsed}", ts_ns=ts,
                 ))  # fmt: skip
                 lapsed += 1
+        # Confidential trades whose deferral has ended: a view, with nothing to settle.
+        self.confidential.publish_due(ts)
+        return outcome
+
+    # -- confidential trading --------------------------------------------------------------
+
+    def _confidential(self, c: Any, seq: int, ts: int) -> Outcome:
+        """Requests for quote, negotiated trades and publication policies
+        (``exchange.confidential``): they never reach the matching engine."""
+        outcome = Outcome(c)
+        outcome.command, outcome.result = self.confidential.execute(c, ts, outcome.entries)
         return outcome
 
     # -- applying engine commands ----------------------------------------------------------
@@ -628,6 +648,7 @@ class Exchange:
         """Holds equal what the open orders hold; the engine agrees with the records."""
         self.engine.check_invariants()
         self.risk.check_invariants()
+        self.confidential.check_invariants()
         cash_held: defaultdict[str, int] = defaultdict(int)
         licences_held: defaultdict[str, int] = defaultdict(int)
         for order in self.orders.values():

@@ -157,8 +157,11 @@ def trade_settlement(
     expires_at_ns: int,
     primary: bool,
     ts_ns: int,
+    confidential: bool = False,
 ) -> Entry:
-    """Settle one trade; its idempotency key is ``trade:<trade_id>``.
+    """Settle one trade; its idempotency key is ``trade:<trade_id>``, or
+    ``confidential_trade:<trade_id>`` for a trade agreed off the order book (by request for
+    quote or negotiation), whose ids the exchange numbers apart and whose body says so.
 
     Cash: ``price_minor_per_unit * quantity_units`` leaves the buyer's cash; the
     seller receives it less ``fee_minor``, which goes to the exchange's fee account.
@@ -206,7 +209,12 @@ def trade_settlement(
         "expires_at_ns": expires_at_ns,
         "primary": primary,
     }
-    return Entry(EntryKind.TRADE_SETTLEMENT, f"trade:{trade_id}", ts_ns, body, tuple(postings))
+    key = f"trade:{trade_id}"
+    if confidential:
+        # Only then, so that every order-book trade's entry keeps its bytes and its hash.
+        body["confidential"] = True
+        key = f"confidential_trade:{trade_id}"
+    return Entry(EntryKind.TRADE_SETTLEMENT, key, ts_ns, body, tuple(postings))
 
 
 def licence_issuance(
