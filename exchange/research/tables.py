@@ -11,6 +11,12 @@ Six tables, one definition each, shared by every export format and by the pandas
 - ``journal`` one row per journalled command, with the entries it settled (the JSONL form of
   this table is what ``dataex replay --journal`` reads).
 
+Confidential trading stays out of every table (docs/confidential.md): its trades never reach
+the engine, so no ``trades``, ``events`` or ``book`` row shows them, and the ``journal`` and
+``ledger`` rows of its commands and trades keep their sequence numbers, times, kinds and hashes
+but withhold their contents. A journal holding such rows does not replay from the export:
+replay the database, which holds everything.
+
 Values are integers (money in minor units, quantities in licence units, times in ns since the
 epoch), text, booleans, or JSON (canonical JSON text: sorted keys, no spaces). A row is a
 tuple in column order. Column meanings are in ``docs/research.md``, which is checked against
@@ -27,6 +33,7 @@ from typing import Any
 import orjson
 
 from exchange import commands as cmd
+from exchange.confidential import LEDGER_KEY_PREFIX, WITHHELD_VERBS
 from exchange.research.journal import RecordedCommand, entry_json
 from exchange.service import Exchange, Outcome
 from ledger import EntryKind
@@ -321,13 +328,28 @@ class JournalRows:
     ) -> None:  # fmt: skip
         if not self.window.contains(record.ts_ns):
             return
-        entries = orjson.dumps([entry_json(e) for e in recorded], option=_SORT_KEYS).decode()
-        self.sink((record.seq, record.ts_ns, record.command_json, record.chain_hash.hex(), entries))
+        command_json = record.command_json
+        if outcome.command is not None and outcome.command.verb in WITHHELD_VERBS:
+            command_json = _json({"verb": outcome.command.verb, "withheld": True})
+        rows = [_withheld(entry_json(e)) if _confidential(e) else entry_json(e) for e in recorded]
+        entries = orjson.dumps(rows, option=_SORT_KEYS).decode()
+        self.sink((record.seq, record.ts_ns, command_json, record.chain_hash.hex(), entries))
+
+
+def _confidential(entry: StoredEntry) -> bool:
+    return entry.key.startswith(LEDGER_KEY_PREFIX)
+
+
+def _withheld(row: dict[str, Any]) -> dict[str, Any]:
+    """A confidential trade's entry without its parties, price or postings."""
+    return {**row, "body": {"withheld": True}, "postings": []}
 
 
 def ledger_row(entry: StoredEntry) -> Row:
-    """The ``ledger`` row of one stored entry."""
-    return (
-        entry.seq, entry.ts_ns, entry.kind, entry.key, entry.body_json,
-        _json([list(posting) for posting in entry.postings]), entry.chain_hash.hex(),
-    )  # fmt: skip
+    """The ``ledger`` row of one stored entry (a confidential trade's, withheld)."""
+    if _confidential(entry):
+        body, postings = _json({"withheld": True}), "[]"
+    else:
+        body, postings = entry.body_json, _json([list(posting) for posting in entry.postings])
+    return (entry.seq, entry.ts_ns, entry.kind, entry.key, body, postings,
+            entry.chain_hash.hex())  # fmt: skip
