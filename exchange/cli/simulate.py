@@ -1,7 +1,9 @@
 """``dataex simulate`` and ``dataex sweep``: agent-based runs of the exchange.
 
     dataex simulate SCENARIO.toml --seed N [--days D] [--ticks T] [--database URL] [--report DIR]
-    dataex sweep SCENARIO.toml --seeds 1-32 [--workers N] [--days D] [--out sweep.csv]
+    dataex sweep SCENARIO.toml --seeds 1-32 [--workers N | --dask-local N | --scheduler URL]
+        [--set KEY=V1,V2 ...] [--days D] [--out sweep.csv] [--dir DIR | --database URL]
+        [--report DIR]
 
 Both show a progress bar (ticks, or runs) on standard error when it is a terminal, never in
 what they print on standard output; ``--no-progress`` turns it off.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -24,15 +27,18 @@ import typer
 
 from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.cli.replay import progress_bar
+from exchange.simulation.grid import grid_points, parse_setting
 from exchange.simulation.runner import SimulationError, run_simulation
 from exchange.simulation.scenario_catalogue import load_scenario
 from exchange.simulation.scenario_reader import ScenarioError
 from exchange.simulation.sweep import (
-    SWEEP_COLUMNS,
+    Executor,
     ProcessExecutor,
     SerialExecutor,
+    SweepError,
     parse_seeds,
     run_sweep,
+    sweep_columns,
 )
 
 # The printed table's columns (the CSV has every column of SWEEP_COLUMNS).
@@ -148,8 +154,34 @@ def sweep_command(
         str, typer.Option("--seeds", metavar="N-M", help='Seeds, e.g. "1-32" or "1,4,9-12".')
     ],
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Local worker processes (1: in-process).")
-    ] = os.cpu_count() or 1,
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Local worker processes (1: in-process; default: CPUs)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="tcp://HOST:8786",
+            help="Run on the Dask cluster of this scheduler (pip install 'dataex[cluster]').",
+        ),
+    ] = None,
+    dask_local: Annotated[
+        int | None,
+        typer.Option(
+            "--dask-local", metavar="N", min=1, help="Run on a local Dask cluster of N workers."
+        ),
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=V1,V2",
+            help="A scenario field's values, e.g. participants.noise.count=10,20,40 "
+            "(repeat for a grid; each point runs once per seed).",
+        ),
+    ] = None,
     days: DaysOption = None,
     ticks: TicksOption = None,
     out: Annotated[
@@ -160,43 +192,100 @@ def sweep_command(
         typer.Option(
             "--dir",
             metavar="DIR",
-            help="Where each run's SQLite file goes (default: a new temp dir).",
+            help="Where each run's SQLite file goes, as the workers see it "
+            "(default: a new directory in each worker's temp dir).",
         ),
+    ] = None,
+    database_template: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="URL",
+            help="Each run's database: a URL template with {run}, {seed}, {point}.",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="DIR", help="Each run writes its report in DIR/<run>/."),
     ] = None,
     show_progress: ProgressOption = True,
 ) -> None:
-    """Run SCENARIO.toml once per seed, in parallel, and gather one table (CSV + printed)."""
+    """Run SCENARIO.toml once per seed (and grid point), in parallel; one table (CSV + printed)."""
     try:
         seed_list = parse_seeds(seeds)
     except ValueError as error:
         _fail(f"--seeds: {error}")
+    try:
+        grid = [parse_setting(text) for text in settings or []]
+    except ValueError as error:
+        _fail(f"--set {error}")
     if not out.parent.is_dir():
         _fail(f"{out}: directory {out.parent} does not exist")
-    executor = SerialExecutor() if workers == 1 else ProcessExecutor(workers)
-    try:
-        with progress_bar("sweeping", len(seed_list), "runs", show_progress) as on_run:
-            rows = run_sweep(
-                scenario,
-                seed_list,
-                executor=executor,
-                days=days,
-                stop_after_ticks=ticks,
-                directory=directory,
-                on_run=on_run,
-            )
-    except (ScenarioError, SimulationError) as error:
-        _fail(str(error))
+    ways = (("--workers", workers), ("--scheduler", scheduler), ("--dask-local", dask_local))
+    chosen = [name for name, value in ways if value is not None]
+    if len(chosen) > 1:
+        _fail(f"{' and '.join(chosen)}: choose one way to run")
+    if directory is not None and database_template is not None:
+        _fail("--dir and --database: choose one place for the databases")
+    with ExitStack() as stack:
+        if scheduler is not None or dask_local is not None:
+            from exchange.simulation.cluster import ClusterError, DaskExecutor, dask_client
+
+            try:
+                client = stack.enter_context(
+                    dask_client(scheduler=scheduler, local_workers=dask_local)
+                )
+            except ClusterError as error:
+                _fail(f"{'--scheduler' if scheduler else '--dask-local'}: {error}")
+            executor: Executor = DaskExecutor(client)
+        else:
+            count = workers or os.cpu_count() or 1
+            executor = SerialExecutor() if count == 1 else ProcessExecutor(count)
+        try:
+            runs = len(seed_list) * len(grid_points(grid))
+        except ValueError as error:
+            _fail(f"--set: {error}")
+        try:
+            with progress_bar("sweeping", runs, "runs", show_progress) as on_run:
+                rows = run_sweep(
+                    scenario,
+                    seed_list,
+                    executor=executor,
+                    days=days,
+                    stop_after_ticks=ticks,
+                    directory=directory,
+                    database_template=database_template,
+                    report_directory=report,
+                    settings=grid,
+                    on_run=on_run,
+                )
+        except (ScenarioError, SimulationError, SweepError) as error:
+            _fail(str(error))
+    columns = sweep_columns(grid)
     with out.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=SWEEP_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    typer.echo(" ".join(f"{_HEADINGS.get(name, name):>{width}}" for name, width in _PRINTED))
+    printed = [(setting.key, max(8, min(16, len(setting.key)))) for setting in grid]
+    printed += list(_PRINTED)
+    typer.echo(" ".join(f"{_heading(name, width):>{width}}" for name, width in printed))
     for row in rows:
-        typer.echo(" ".join(_cell(row[name], width) for name, width in _PRINTED))
-    hashes = len({row["journal_hash"] for row in rows})
-    typer.echo(f"{len(rows)} runs, {hashes} distinct journal hashes; wrote {out}")
+        typer.echo(" ".join(_cell(row[name], width) for name, width in printed))
+    failed = [row for row in rows if row["error"] is not None]
+    for row in failed:
+        where = ", ".join(f"{setting.key}={row[setting.key]}" for setting in grid)
+        typer.echo(f"seed {row['seed']}{f' ({where})' if where else ''} failed: {row['error']}")
+    hashes = len({row["journal_hash"] for row in rows if row["error"] is None})
+    failures = f", {len(failed)} failed" if failed else ""
+    typer.echo(f"{len(rows)} runs, {hashes} distinct journal hashes{failures}; wrote {out}")
     if not all(row["ledger_verified"] and row["conserved"] for row in rows):
         raise typer.Exit(1)
+
+
+def _heading(name: str, width: int) -> str:
+    heading = _HEADINGS.get(name, name)
+    # A grid's key is shown by its last part (the field), which fits the column.
+    return heading if len(heading) <= width else heading.rsplit(".", 1)[-1][:width]
 
 
 def _cell(value: Any, width: int) -> str:

@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 
 from exchange.money import MINOR_PER_UNIT
+from exchange.simulation.grid import Point
 from exchange.simulation.rng import derive_rng
 from exchange.simulation.scenario import ProductDraw, ProductSpec, Scenario, ScenarioSpec
 from exchange.simulation.scenario_reader import parse_scenario_spec, read_scenario
@@ -32,15 +33,18 @@ def draw_scenario(spec: ScenarioSpec, seed: int) -> Scenario:
     return Scenario(**settled, products=products)
 
 
-def load_scenario(path: str | Path, *, seed: int = 0) -> Scenario:
-    """Read the scenario at ``path`` and draw its catalogue from ``seed``.
+def load_scenario(path: str | Path, *, seed: int = 0, settings: Point = ()) -> Scenario:
+    """Read the scenario at ``path``, with ``settings`` made to its fields (a grid point,
+    ``exchange.simulation.grid``), and draw its catalogue from ``seed``.
     Raises :class:`~exchange.simulation.scenario_reader.ScenarioError`."""
-    return draw_scenario(read_scenario(path), seed)
+    return draw_scenario(read_scenario(path, settings=settings), seed)
 
 
-def parse_scenario(text: str, *, source: str = "scenario.toml", seed: int = 0) -> Scenario:
+def parse_scenario(
+    text: str, *, source: str = "scenario.toml", seed: int = 0, settings: Point = ()
+) -> Scenario:
     """:func:`load_scenario` of a file's ``text``; ``source`` names it in messages."""
-    return draw_scenario(parse_scenario_spec(text, source=source), seed)
+    return draw_scenario(parse_scenario_spec(text, source=source, settings=settings), seed)
 
 
 def _draw_product(rng: random.Random, draw: ProductDraw) -> ProductSpec:

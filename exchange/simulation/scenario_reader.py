@@ -43,6 +43,7 @@ from exchange.catalogue import (
 )
 from exchange.money import MAX_AMOUNT_MINOR, MINOR_PER_UNIT
 from exchange.participants import Role
+from exchange.simulation.grid import Point, apply_point
 from exchange.simulation.scenario import (
     DEFAULT_CATEGORY_BASE,
     DEFAULT_FRESHNESS_PREMIUM,
@@ -532,8 +533,9 @@ def _message(error: ErrorDetails) -> str:
 # ------------------------------------------------------------------ reading
 
 
-def read_scenario(path: str | Path) -> ScenarioSpec:
-    """Read and validate the scenario file at ``path``. Raises :class:`ScenarioError`."""
+def read_scenario(path: str | Path, *, settings: Point = ()) -> ScenarioSpec:
+    """Read and validate the scenario file at ``path``, with ``settings`` (a grid point,
+    ``exchange.simulation.grid``) made to its fields first. Raises :class:`ScenarioError`."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -541,15 +543,21 @@ def read_scenario(path: str | Path) -> ScenarioSpec:
         raise ScenarioError(f"{source}: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{source}: not UTF-8 text") from None
-    return parse_scenario_spec(text, source=source)
+    return parse_scenario_spec(text, source=source, settings=settings)
 
 
-def parse_scenario_spec(text: str, *, source: str = "scenario.toml") -> ScenarioSpec:
+def parse_scenario_spec(
+    text: str, *, source: str = "scenario.toml", settings: Point = ()
+) -> ScenarioSpec:
     """Validate scenario ``text``; ``source`` names it in messages. See :func:`read_scenario`."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"{source}: not valid TOML: {error}") from None
+    try:
+        document = apply_point(document, settings)
+    except ValueError as error:
+        raise ScenarioError(f"{source}: --set {error}") from None
     try:
         tables = _DOCUMENT.validate_python(document)
     except ValidationError as error:

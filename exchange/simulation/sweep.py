@@ -1,46 +1,56 @@
-"""Many independent runs of one scenario, one per seed, gathered into one table.
+"""Many independent runs of one scenario, one per seed and grid point, gathered into one table.
 
-Runs share nothing (each writes its own SQLite file), so they fan out over any executor
-with a ``map(fn, tasks)`` that returns results in task order:
+Runs share nothing (each writes its own database), so they fan out over any executor whose
+``run(fn, tasks)`` yields each task's index with its result, or with the exception that
+stopped it, as the tasks finish:
 
 - :class:`SerialExecutor`: in this process, one after another;
 - :class:`ProcessExecutor`: a local ``concurrent.futures.ProcessPoolExecutor`` (``spawn``
   start method, so workers inherit no threads or open databases);
-- a cluster engine plugs in the same way, e.g. for Dask (not a dependency)::
+- :class:`~exchange.simulation.cluster.DaskExecutor`: a Dask distributed cluster.
 
-      class DaskExecutor:
-          def __init__(self, client): self.client = client
-          def map(self, fn, tasks): return iter(self.client.gather(self.client.map(fn, tasks)))
-
-A task is plain data (:class:`SweepTask`: the scenario's text, not a path, so a remote worker
-needs no shared file system except for the databases, which may as well be local to it), and
-:func:`run_task` is a top-level function, so both pickle.
+:func:`run_sweep` puts the rows back in task order, so the table does not depend on which
+run finished first, and a failed run is a row that says why (``error``) without stopping the
+others. A task is plain data (:class:`SweepTask`: the scenario's text, not a path, and the
+grid point's settings), and :func:`run_task` is a top-level function, so both pickle and a
+remote worker needs no shared file system: its database and report go where the task says,
+which must be a place the worker can write (a database URL, or a directory that is shared or
+local to each worker).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import re
+import string
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy.engine import make_url
+
+from exchange.simulation.grid import Point, Setting, grid_points
 from exchange.simulation.runner import SimulationError
 from exchange.simulation.scenario_catalogue import load_scenario, parse_scenario
+from exchange.simulation.scenario_reader import ScenarioError
 
 __all__ = [
+    "MAX_RUNS",
     "MAX_SEEDS",
     "SWEEP_COLUMNS",
     "Executor",
     "ProcessExecutor",
     "SerialExecutor",
+    "SweepError",
     "SweepTask",
     "parse_seeds",
     "run_sweep",
     "run_task",
+    "sweep_columns",
 ]
 
 T = TypeVar("T")
@@ -48,6 +58,8 @@ R = TypeVar("R")
 
 # Limit: seeds in one sweep.
 MAX_SEEDS = 10_000
+# Limit: runs in one sweep (seeds times grid points).
+MAX_RUNS = 10_000
 SWEEP_COLUMNS = (
     "seed",
     "journal_hash",
@@ -74,18 +86,35 @@ SWEEP_COLUMNS = (
     "ledger_verified",
     "conserved",
     "wall_s",
+    "database",
+    "error",
 )
+# The placeholders of a database URL template, e.g. sqlite:////shared/sweep/{run}.db.
+TEMPLATE_FIELDS = ("run", "seed", "point")
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start: its grid, size or database template is wrong."""
 
 
 class Executor(Protocol):
-    """Anything that maps a picklable function over tasks, yielding results in task order."""
+    """Anything that runs a picklable function over tasks and yields, as each task finishes,
+    its index in ``tasks`` with its result, or with the exception that stopped it."""
 
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]: ...
+    def run(
+        self, fn: Callable[[T], R], tasks: Sequence[T]
+    ) -> Iterator[tuple[int, R | BaseException]]: ...
 
 
 class SerialExecutor:
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
-        return map(fn, tasks)
+    def run(
+        self, fn: Callable[[T], R], tasks: Sequence[T]
+    ) -> Iterator[tuple[int, R | BaseException]]:
+        for index, task in enumerate(tasks):
+            try:
+                yield index, fn(task)
+            except Exception as error:
+                yield index, error
 
 
 class ProcessExecutor:
@@ -96,39 +125,89 @@ class ProcessExecutor:
             raise ValueError("workers must be at least 1")
         self.workers = workers
 
-    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
+    def run(
+        self, fn: Callable[[T], R], tasks: Sequence[T]
+    ) -> Iterator[tuple[int, R | BaseException]]:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            # Yielded one by one, in task order, while the pool lasts: the caller can count
-            # runs as they finish; a worker's exception is raised at its result; the pool
-            # closes when the caller has read them all (or drops the iterator).
-            yield from pool.map(fn, tasks)
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        try:
+            futures = {pool.submit(fn, task): index for index, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                error = future.exception()
+                yield futures[future], future.result() if error is None else error
+        finally:
+            # A caller that stops reading (Ctrl-C) leaves no queued run behind.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, slots=True)
 class SweepTask:
+    """One run: the scenario's text with a grid point's settings, a seed, and where the
+    worker writes. ``database_url`` None: a file in ``<temp>/dataex-sweep-<sweep_id>`` of
+    the worker's machine. ``report_directory`` None: no report."""
+
     scenario_text: str
     source: str
     seed: int
     days: int | None
     stop_after_ticks: int | None
-    database_url: str
+    database_url: str | None
+    settings: Point = ()
+    run_name: str = ""
+    sweep_id: str = ""
+    report_directory: str | None = None
 
 
 def run_task(task: SweepTask) -> dict[str, Any]:
-    """One run, summarised as one row of :data:`SWEEP_COLUMNS`."""
+    """One run, summarised as one row of :data:`SWEEP_COLUMNS`. A run that fails is a row
+    whose ``error`` says why and whose measures are None: one seed's failure must not cost
+    the others' results, which a raised exception would on most executors."""
     from exchange.simulation.metrics import summarise
+    from exchange.simulation.report import write_report
     from exchange.simulation.runner import run_simulation
 
-    scenario = parse_scenario(task.scenario_text, source=task.source, seed=task.seed)
-    result = run_simulation(
-        scenario,
-        task.seed,
-        days=task.days,
-        stop_after_ticks=task.stop_after_ticks,
-        database_url=task.database_url,
-    )
-    return sweep_row(summarise(result))
+    database_url = task.database_url or _worker_database(task)
+    try:
+        scenario = parse_scenario(
+            task.scenario_text, source=task.source, seed=task.seed, settings=task.settings
+        )
+        _make_directory_of(database_url)
+        result = run_simulation(
+            scenario,
+            task.seed,
+            days=task.days,
+            stop_after_ticks=task.stop_after_ticks,
+            database_url=database_url,
+        )
+        summary = summarise(result)
+        if task.report_directory is not None:
+            write_report(summary, Path(task.report_directory))
+    except (ScenarioError, SimulationError) as error:
+        return failed_row(task.seed, database_url, str(error))
+    except OSError as error:
+        return failed_row(task.seed, database_url, f"{error.filename or ''}: {error.strerror}")
+    except Exception as error:
+        # Anything else is a bug, named by its type so that it can be found.
+        return failed_row(task.seed, database_url, f"{type(error).__name__}: {error}")
+    return sweep_row(summary) | {"database": database_url, "error": None}
+
+
+def failed_row(seed: int, database_url: str | None, error: str) -> dict[str, Any]:
+    """The row of a run that did not finish: its seed, database and error, no measures."""
+    row: dict[str, Any] = dict.fromkeys(SWEEP_COLUMNS)
+    row.update(seed=seed, database=database_url, error=error)
+    return row
+
+
+def _worker_database(task: SweepTask) -> str:
+    directory = Path(tempfile.gettempdir()) / f"dataex-sweep-{task.sweep_id}"
+    return f"sqlite:///{directory / task.run_name}.db"
+
+
+def _make_directory_of(database_url: str) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +277,16 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def sweep_columns(settings: Sequence[Setting]) -> tuple[str, ...]:
+    """The table's columns: the grid's keys, then :data:`SWEEP_COLUMNS`."""
+    return tuple(setting.key for setting in settings) + SWEEP_COLUMNS
+
+
+def run_name(seed: int, point: int | None) -> str:
+    """A run's name in file names: ``seed-<N>``, or ``point-<K>-seed-<N>`` in a grid."""
+    return f"seed-{seed}" if point is None else f"point-{point}-seed-{seed}"
+
+
 def run_sweep(
     path: str | Path,
     seeds: Sequence[int],
@@ -206,36 +295,92 @@ def run_sweep(
     days: int | None = None,
     stop_after_ticks: int | None = None,
     directory: Path | None = None,
+    database_template: str | None = None,
+    report_directory: Path | None = None,
+    settings: Sequence[Setting] = (),
     on_run: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``path`` once per seed on ``executor``; one row per seed, in seed order.
+    """Run ``path`` once per grid point of ``settings`` and seed on ``executor``; one row per
+    run, grid points in order and seeds in order within each (:func:`sweep_columns`).
 
-    Each run writes ``seed-<N>.db`` in ``directory`` (default: a new temporary directory).
-    The scenario is validated here first, so a bad file fails before any worker starts.
-    ``on_run(runs_done)`` is called as each row arrives (in seed order), for a progress bar.
+    Each run's database is ``<directory>/<run>.db``, or ``database_template`` with ``{run}``,
+    ``{seed}`` and ``{point}`` filled in, or (neither given) ``<run>.db`` in a new directory
+    ``dataex-sweep-<id>`` under the worker's temporary directory; ``<run>`` is
+    :func:`run_name`. ``report_directory``: each run writes ``<report_directory>/<run>/``.
+    Directories are made by the worker, so they must be paths the workers can write.
+    The scenario and every grid point are validated here first, so a bad file or setting
+    fails before any worker starts; a run that fails later is a row with an ``error``.
+    ``on_run(runs_done)`` is called as each run finishes, for a progress bar.
     """
-    scenario = load_scenario(path, seed=seeds[0] if seeds else 0)
-    if directory is None:
-        directory = Path(tempfile.mkdtemp(prefix="dataex-sweep-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    tasks = []
-    for seed in seeds:
-        database = directory / f"seed-{seed}.db"
-        if database.exists():
-            raise SimulationError(f"{database} exists: a sweep writes fresh databases")
-        tasks.append(
-            SweepTask(
-                scenario.text,
-                scenario.source,
-                seed,
-                days,
-                stop_after_ticks,
-                f"sqlite:///{database}",
+    if directory is not None and database_template is not None:
+        raise SweepError("give a directory or a database URL template, not both")
+    try:
+        points = grid_points(settings)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    if len(points) * len(seeds) > MAX_RUNS:
+        raise SweepError(f"{len(points) * len(seeds):,} runs, at most {MAX_RUNS:,} in one sweep")
+    grid = bool(settings)
+    if database_template is not None:
+        _check_template(database_template, grid)
+    sources = [load_scenario(path, seed=seeds[0] if seeds else 0, settings=p) for p in points]
+    sweep_id = uuid.uuid4().hex[:12]
+    tasks: list[SweepTask] = []
+    for number, (point, scenario) in enumerate(zip(points, sources, strict=True), start=1):
+        for seed in seeds:
+            name = run_name(seed, number if grid else None)
+            url = None
+            if database_template is not None:
+                url = database_template.format(run=name, seed=seed, point=number)
+            elif directory is not None:
+                database = directory / f"{name}.db"
+                if database.exists():
+                    raise SimulationError(f"{database} exists: a sweep writes fresh databases")
+                url = f"sqlite:///{database}"
+            report = None if report_directory is None else str(report_directory / name)
+            tasks.append(
+                SweepTask(
+                    scenario.text,
+                    scenario.source,
+                    seed,
+                    days,
+                    stop_after_ticks,
+                    url,
+                    settings=point,
+                    run_name=name,
+                    sweep_id=sweep_id,
+                    report_directory=report,
+                )
             )
-        )
-    rows = []
-    for row in executor.map(run_task, tasks):
-        rows.append(row)
+    urls = [task.database_url for task in tasks if task.database_url is not None]
+    if len(set(urls)) != len(urls):
+        raise SweepError(f"the database URL template {database_template!r} names a URL twice")
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    for done, (index, outcome) in enumerate(executor.run(run_task, tasks), start=1):
+        task = tasks[index]
+        if isinstance(outcome, BaseException):
+            # The executor lost the run (a worker died, a task would not pickle).
+            message = f"{type(outcome).__name__}: {outcome}"
+            outcome = failed_row(task.seed, task.database_url, message)
+        rows[index] = dict(task.settings) | outcome
         if on_run is not None:
-            on_run(len(rows))
-    return rows
+            on_run(done)
+    assert all(row is not None for row in rows), "an executor left a task without an outcome"
+    return rows  # type: ignore[return-value]
+
+
+def _check_template(template: str, grid: bool) -> None:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise SweepError(f"database URL template {template!r}: {error}") from None
+    unknown = fields - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise SweepError(
+            f"database URL template {template!r}: unknown placeholder {{{sorted(unknown)[0]}}}"
+            f" (use {{run}}, {{seed}}, {{point}})"
+        )
+    distinct = "run" in fields or ("seed" in fields and ("point" in fields or not grid))
+    if not distinct:
+        needed = "{run}, or {seed} and {point}" if grid else "{run} or {seed}"
+        raise SweepError(f"database URL template {template!r}: it needs {needed}")
