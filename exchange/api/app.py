@@ -1,4 +1,5 @@
-"""The FastAPI application: REST under ``/v1``, WebSocket streams, OpenAPI at ``/docs``."""
+"""The FastAPI application: REST under ``/v1``, WebSocket streams, OpenAPI at ``/docs``, the
+dashboard at ``/``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from exchange.settings import Settings
+from exchange.web import install_dashboard
 
 from . import redaction
 from .bodies import MAX_BODY_BYTES, BodyLimit, StrictJsonRoute
 from .deps import RuntimeDep
 from .docs import install_docs
 from .errors import install_error_handlers
-from .routes import account, instruments, market, orders, participants, pricing, products, ws
+from .routes import (
+    account,
+    instruments,
+    ledger,
+    market,
+    orders,
+    participants,
+    pricing,
+    products,
+    ws,
+)
 from .runtime import Runtime
 from .schemas import HealthPublic
 
@@ -53,6 +65,7 @@ DOCUMENTED_TAGS = (
     "market data",
     "price discovery and valuation",
     "streams",
+    "ledger",
     "health",
 )
 
@@ -103,7 +116,8 @@ def create_app(
     v1 = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
     # FastAPI tries the routes in this order, one router after another, so the busiest come
     # first: an order request then matches within a few routes instead of thirty.
-    for module in (orders, account, market, instruments, products, pricing, participants, ws):
+    for module in (orders, account, market, instruments, products, pricing, participants, ws,
+                   ledger):  # fmt: skip
         v1.include_router(module.router)
 
     @v1.get("/health", response_model=HealthPublic, tags=["health"])
@@ -114,4 +128,5 @@ def create_app(
         ))  # fmt: skip
 
     app.include_router(v1)
+    install_dashboard(app)
     return app

@@ -558,3 +558,33 @@ class ComparablePublic(BaseModel):
     trades: int
     units: int
     similarity: float
+
+
+# -- ledger -------------------------------------------------------------------------------
+
+
+# Entry 13 of a fresh demo market is its first guest's deposit: the guest's key may prove it.
+EntrySeqPath = Annotated[
+    int, Path(ge=1, description="An entry's sequence number (1-based)", examples=[13])
+]
+
+
+class LedgerDigestPublic(BaseModel):
+    tree_size: int = Field(description="Entries in the settlement ledger")
+    root_hash: str = Field(description="RFC 6962 Merkle root over the entries, hex")
+
+
+class CheckpointPublic(BaseModel):
+    time: str = Field(description="When the witness wrote it (UTC)")
+    journal: LedgerDigestPublic
+    ledger: LedgerDigestPublic
+
+
+class InclusionProofPublic(BaseModel):
+    type: Literal["inclusion"] = "inclusion"
+    seq: int = Field(description="The entry's sequence number (1-based)")
+    entry: str = Field(description="The entry's canonical JSON: the bytes of its Merkle leaf")
+    leaf_hash: str = Field(description="SHA-256(0x00 || entry), hex")
+    leaf_index: int = Field(description="seq - 1")
+    tree_size: int
+    hashes: list[str] = Field(description="The audit path, leaf to root, hex")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -67,17 +68,23 @@ class ServerProcess:
 
     @classmethod
     def start(
-        cls, database_url: str, log_path: Path, *, own_group: bool = False
+        cls,
+        database_url: str,
+        log_path: Path,
+        *,
+        own_group: bool = False,
+        options: Sequence[str] = (),
     ) -> ServerProcess:
         """Start a server on ``database_url`` and return it once its health check answers;
-        ``own_group`` starts it in a process group of its own, to be signalled as a whole.
+        ``own_group`` starts it in a process group of its own, to be signalled as a whole;
+        ``options`` go to ``dataex serve`` (e.g. ``["--demo"]``).
 
         The free port is only probed, so another process may take it first; the start is
         then tried again on another port.
         """
         for attempt in range(1, START_ATTEMPTS + 1):
             log = log_path.with_suffix(f".{attempt}{log_path.suffix}")
-            server = cls._spawn(database_url, log, own_group=own_group)
+            server = cls._spawn(database_url, log, own_group=own_group, options=options)
             try:
                 server.wait_healthy()
                 return server
@@ -91,14 +98,16 @@ class ServerProcess:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _spawn(cls, database_url: str, log_path: Path, *, own_group: bool) -> ServerProcess:
+    def _spawn(
+        cls, database_url: str, log_path: Path, *, own_group: bool, options: Sequence[str]
+    ) -> ServerProcess:
         port = free_port()
         env = {**os.environ, "DATAEX_RATE_LIMIT": str(RATE_LIMIT_PER_S)}
         env.pop("DATAEX_DATABASE_URL", None)
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [str(DATAEX), "serve", "--host", HOST, "--port", str(port),
-                 "--database", database_url],
+                 "--database", database_url, *options],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 process_group=0 if own_group else None,
             )  # fmt: skip
