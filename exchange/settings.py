@@ -27,6 +27,9 @@ class Settings:
     # checkpoints to (ledger.witness); None keeps none. ``dataex serve`` sets it to
     # ``ledger.witness.default_witness_path`` unless told otherwise (--witness, --no-witness).
     witness_path: str | None = None
+    # A directory of simulation and load-test reports the dashboard opens at /reports
+    # (exchange/web/reports.py); None: none. ``dataex serve --reports DIR`` sets it.
+    reports_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.rate_limit_per_s > 0 or self.rate_limit_burst < 1:

@@ -57,8 +57,16 @@ def serve(
     no_witness: Annotated[
         bool, typer.Option("--no-witness", help="Keep no witness and check none at start")
     ] = False,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports",
+            metavar="DIR",
+            help="Open the simulation and load-test reports under DIR from the dashboard",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the exchange: REST and WebSocket under /v1, API docs at /docs.
+    """Serve the exchange: REST and WebSocket under /v1, API docs at /docs, the dashboard at /.
 
     On start the database is migrated, checked against its witness (it must extend the last
     checkpoint written, or the server refuses to start), the journal verified and the
@@ -76,6 +84,11 @@ def serve(
     except ArgumentError:
         console.print(f"[red]error:[/] not a database URL: {escape(repr(settings.database_url))}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    if reports is not None:
+        if not reports.is_dir():
+            console.print(f"[red]error:[/] --reports {escape(str(reports))}: not a directory")
+            raise typer.Exit(EXIT_BAD_INPUT)
+        settings = replace(settings, reports_dir=str(reports))
     witness_path = _checked_witness(console, settings.database_url, witness, no_witness)
     if witness_path is not None:
         settings = replace(settings, witness_path=str(witness_path))

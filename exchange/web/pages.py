@@ -13,11 +13,13 @@ in the ``X-API-Key`` header, never in a URL.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -28,6 +30,8 @@ from exchange.api.runtime import Runtime
 from exchange.api.schemas import InstrumentPublic, ProductPublic, TickerPublic
 from exchange.errors import ExchangeError
 from exchange.money import format_minor, parse_minor
+
+from .reports import MEDIA_TYPES, find_reports, report_file
 
 __all__ = ["STATIC_PATH", "install_dashboard"]
 
@@ -40,6 +44,13 @@ BOOK_LEVELS: Final = 10
 MAX_BOOK_LEVELS: Final = 50  # the book endpoint's own limit
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def _utc(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["utc"] = _utc
 router = APIRouter(include_in_schema=False)
 
 
@@ -136,6 +147,22 @@ async def ledger_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
         request, "ledger.html", digest=digest, checkpoint=checkpoint,
         witness_problem=witness_problem,
     )  # fmt: skip
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    base = runtime.settings.reports_dir
+    found = await run_in_threadpool(find_reports, Path(base)) if base is not None else []
+    return _page(request, "reports.html", configured=base is not None, reports=found)
+
+
+@router.get("/reports/files/{relative:path}")
+async def report_file_response(relative: str, runtime: RuntimeDep) -> Response:
+    base = runtime.settings.reports_dir
+    path = None if base is None else await run_in_threadpool(report_file, Path(base), relative)
+    if path is None:
+        return PlainTextResponse(f"no report file {relative}", status_code=404)
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
 
 
 def install_dashboard(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING}
 
 FLOW = "ZJPARK.FLOW.NX12.COM"
 PAGES = ["/", f"/markets/{FLOW}", "/markets/ZJPARK.PAY.NX12.INT", "/markets/ZJGRID.LOAD.EX24.COM",
-         "/products/P000001", "/account", "/ledger"]  # fmt: skip
+         "/products/P000001", "/account", "/ledger", "/reports"]  # fmt: skip
 # Far below where the demo's traders quote (around 120), so that nobody trades with it.
 RESTING_PRICE = "61.00"
 KEY_ITEM = "dataex.apiKey"
