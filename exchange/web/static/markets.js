@@ -32,5 +32,11 @@
     }
   }
 
-  setInterval(refresh, REFRESH_MS);
+  // The next pass starts a while after the last one ends: many instruments never pile up
+  // requests.
+  async function loop() {
+    await refresh();
+    setTimeout(loop, REFRESH_MS);
+  }
+  setTimeout(loop, REFRESH_MS);
 })();

@@ -9,6 +9,7 @@ One server and one browser serve the whole module: starting either costs more th
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ PAGES = ["/", f"/markets/{FLOW}", "/markets/ZJPARK.PAY.NX12.INT", "/markets/ZJGR
 # Far below where the demo's traders quote (around 120), so that nobody trades with it.
 RESTING_PRICE = "61.00"
 KEY_ITEM = "dataex.apiKey"
+BURST_ORDERS = 200
+MAX_FRAMES_PER_S = 10
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +102,44 @@ def test_every_page_loads_without_console_errors(page: Any, market: DemoMarket):
         "return performance.getEntriesByType('resource').map(e => e.name)"
     )  # fmt: skip
     assert not [url for url in [page.current_url, *urls] if market.guest_key in url]
+
+
+def test_every_control_has_a_name(page: Any, market: DemoMarket):
+    """Each field has a label (or an ARIA name), each button words: nothing a screen reader
+    would announce as a bare "edit text" or "button"."""
+    script = """return [...document.querySelectorAll('input, select, textarea, button')]
+        .filter(e => e.type !== 'hidden' && e.type !== 'radio')
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                     && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+        .map(e => e.outerHTML.slice(0, 80))"""
+    for path in PAGES:
+        page.get(market.base_url + path)
+        assert page.execute_script(script) == [], path
+
+
+def test_a_burst_of_orders_renders_at_most_ten_frames_a_second(page: Any, market: DemoMarket):
+    """Two hundred orders in a few seconds: the ladder follows, redrawn at most about ten
+    times a second (each redraw replaces the rows of both sides once)."""
+    page.get(f"{market.base_url}/markets/{FLOW}?levels=50")
+    _wait(page, lambda d: _text(d, "#stream-status") == "live", "the stream connects")
+    page.execute_script("""window.redraws = 0;
+        new MutationObserver(() => { window.redraws += 1; })
+            .observe(document.getElementById('book-bids'), {childList: true});""")
+    started = time.monotonic()
+    with _api(market) as client:
+        ids = []
+        for n in range(BURST_ORDERS):
+            price = f"{50 + n % 10}.00"  # below the traders: nothing trades
+            body = {"client_order_id": f"burst-{uuid.uuid4().hex[:8]}", "symbol": FLOW,
+                    "side": "buy", "price": price, "quantity": 1}  # fmt: skip
+            ids.append(client.post("/v1/orders", json=body).json()["order_id"])
+        _wait(page, lambda d: "59.00" in _texts(d, "#book-bids td:nth-child(2)"), "the burst")
+        elapsed_s = time.monotonic() - started
+        redraws = page.execute_script("return window.redraws")
+        for order_id in ids:
+            client.delete(f"/v1/orders/{order_id}")
+    # One more frame than the rate allows: the first may come at once.
+    assert 1 <= redraws <= MAX_FRAMES_PER_S * elapsed_s + 1, (redraws, elapsed_s)
 
 
 def test_the_ladder_shows_an_order_submitted_through_the_api(page: Any, market: DemoMarket):
