@@ -21,6 +21,7 @@ from ledger.store import Ledger
 from ledger.witness import Checkpointer
 
 from .hub import Hub
+from .ledger_tree import LedgerTree
 from .pricing import PricingCache
 from .ratelimit import RateLimiter
 
@@ -37,6 +38,7 @@ class Runtime:
     hub: Hub
     limiter: RateLimiter
     pricing: PricingCache = field(default_factory=PricingCache)
+    ledger_tree: LedgerTree = field(default_factory=LedgerTree)
     checkpointer: Checkpointer | None = None
     lease: Lease = field(default_factory=Lease)
 

@@ -19,7 +19,6 @@ from fastapi.concurrency import run_in_threadpool
 from exchange.participants import Participant, Role
 from ledger import Digest, ProofError, leaf_hash
 from ledger.accounts import participant_of
-from ledger.errors import EntryError
 from ledger.witness import WitnessError, read_witness
 
 from ..bodies import StrictJsonRoute
@@ -44,9 +43,11 @@ def _digest_view(digest: Digest) -> LedgerDigestPublic:
 
 @router.get("/digest", response_model=LedgerDigestPublic)
 async def ledger_digest(runtime: RuntimeDep) -> LedgerDigestPublic:
-    """The settlement ledger's digest now: the number of entries and their Merkle root."""
-    # The tree is rebuilt from the database's entries: off the event loop.
-    return _digest_view(await run_in_threadpool(runtime.ledger.digest))
+    """The settlement ledger's digest: the number of entries and their Merkle root, at most a
+    second old."""
+    # The tree is read from the database's entries: off the event loop.
+    tree = await run_in_threadpool(runtime.ledger_tree.tree, runtime.ledger)
+    return _digest_view(tree.digest())
 
 
 @router.get("/checkpoint", response_model=CheckpointPublic | None,
@@ -82,14 +83,17 @@ async def inclusion_proof(
 ) -> InclusionProofPublic:
     """Entry ``seq`` (1-based) with its audit path to the root of the tree of ``tree_size``
     entries (default: the whole ledger now). Check it against a digest of that size."""
+    # Whose the entry is, first: reading one entry is cheap, the tree is not.
+    entry = await run_in_threadpool(runtime.ledger.entry, seq)
+    if entry is None or not _concerns(me, {participant_of(p.account) for p in entry.postings}):
+        raise _not_found(seq)
+    tree = await run_in_threadpool(
+        lambda: runtime.ledger_tree.tree(runtime.ledger, at_least=max(seq, tree_size or 0))
+    )
     try:
-        proof, entry = await run_in_threadpool(runtime.ledger.inclusion_proof, seq, tree_size)
-    except EntryError:
-        raise _not_found(seq) from None
+        proof = tree.inclusion_proof(seq - 1, tree_size)
     except ProofError as error:
         raise ApiError(422, str(error), "VALIDATION_INVALID") from None
-    if not _concerns(me, {participant_of(posting.account) for posting in entry.postings}):
-        raise _not_found(seq)
     document = entry.document
     return InclusionProofPublic(
         seq=seq, entry=document.decode(), leaf_hash=leaf_hash(document).hex(),

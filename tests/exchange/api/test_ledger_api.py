@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from exchange.api.ledger_tree import LedgerTree
 from ledger import Digest, InclusionProof, ProofError, leaf_hash, verify_inclusion
 from tests.exchange.api.helpers import ADMIN, BUYERS, Api
 
@@ -93,3 +94,19 @@ def test_bad_proof_requests_say_what_is_wrong(api: Api):
 
 def test_no_checkpoint_without_a_witness(api: Api):
     assert api.expect(200, "GET", "/v1/ledger/checkpoint") is None
+
+
+def test_the_tree_is_not_rebuilt_while_fresh_unless_a_proof_needs_more(api: Api):
+    api.market()
+    runtime = api.app.state.runtime
+    # Fresh for a minute, so that a slow machine cannot make the test's second request late.
+    runtime.ledger_tree = LedgerTree(max_age_s=60)
+    before = _digest(api)
+    api.deposit(ANN)  # one more entry, within the second
+    assert _digest(api) == before  # the tree held, not a rescan per request
+    seq = _entries_of(api, ANN)[-1]
+    assert seq == before.tree_size + 1
+    # A proof of the new entry needs the larger tree: it is rebuilt at once.
+    proof = api.expect(200, "GET", f"/v1/ledger/entries/{seq}/proof", ANN)
+    assert proof["tree_size"] == seq
+    assert runtime.ledger_tree.tree(runtime.ledger).size == seq
