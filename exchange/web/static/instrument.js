@@ -77,6 +77,7 @@
     } else if (message.type === "phase") {
       dx.setText("phase", message.phase);
       if (root.dataset.mode === "call_auction") refreshIndicative();
+      if (root.dataset.mode === "sealed_bid") sealedStatus(message.phase);
     }
     render();
   }
@@ -120,6 +121,12 @@
       setTimeout(connect, retryMs);
       retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
     });
+  }
+
+  function sealedStatus(phase) {
+    dx.setText("sealed-round", phase === "auction" || phase === "pre_open"
+      ? "Bids are sealed: the book shows nothing until the round closes."
+      : `The round is ${phase.replaceAll("_", " ")}.`);
   }
 
   function showIndicative(book) {

@@ -111,3 +111,24 @@ def test_no_page_puts_a_key_in_a_url(api: Api):
         for url in _assets(html):
             script = api.client.get(url).text
             assert "api_key=" not in script and "apiKey=" not in script, url
+
+
+def test_the_sealed_bid_page_shows_the_round_and_its_award(api: Api):
+    api.participants()
+    product_id = api.approved_product()
+    for buyer in BUYERS:
+        api.deposit(buyer)
+    sealed = "ZJPARK.EX24"
+    api.list_instrument(product_id, sealed, "auction", trading_mode="sealed_bid",
+                        exclusivity="exclusive", issuance_cap=1, transferable=False,
+                        sealed_bid_pricing="second_price")  # fmt: skip
+    api.placed(PROVIDER, "reserve", "sell", "500.00", 1, symbol=sealed)
+    api.placed(BUYERS[0], "bid-a", "buy", "700.00", 1, symbol=sealed)
+    api.placed(BUYERS[1], "bid-b", "buy", "650.00", 1, symbol=sealed)
+    html = api.client.get(f"/markets/{sealed}").text
+    assert "Bids are sealed" in html and "second price" in html
+    assert "700.00" not in html and "Awarded" in html and "not yet" in html
+    api.expect(200, "POST", f"/v1/instruments/{sealed}/uncross", "admin")
+    html = api.client.get(f"/markets/{sealed}").text
+    # The highest bid wins at the second price.
+    assert "1 at 650.00" in html, html.split('id="auction-result"')[1][:80]
