@@ -59,7 +59,7 @@ from exchange.research import (
 )
 from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
-from exchange.research.lobster import BUY, SELL, orderbook_column_name
+from exchange.research.lobster import BUY, SELL, PriceUnit, orderbook_column_name
 from ledger import LedgerError
 from ledger.schema import require_ledger
 from ledger.store import Ledger
@@ -188,6 +188,14 @@ def replay_command(
         Path | None,
         typer.Option("--book-out", metavar="BOOK.csv", help="Write the book at the end here."),
     ] = None,
+    price_unit: Annotated[
+        PriceUnit | None,
+        typer.Option(
+            "--price-unit",
+            help="With --lobster, for files without a side-car: lobster (yuan x 10,000, "
+            "LOBSTER's convention; the default) or fen.",
+        ),
+    ] = None,
     show_progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
@@ -197,7 +205,7 @@ def replay_command(
 
     Exits 1 at the first difference (both sides shown), 2 when an input cannot be read.
     """
-    _replay(database, journal, lobster, orderbook, until, book_out, show_progress)
+    _replay(database, journal, lobster, orderbook, until, book_out, price_unit, show_progress)
 
 
 @reports_errors
@@ -208,6 +216,7 @@ def _replay(
     orderbook: Path | None,
     until_text: str | None,
     book_out: Path | None,
+    price_unit: PriceUnit | None,
     show_progress: bool,
 ) -> None:
     sources = [name for name, given in (("--database", database), ("--journal", journal),
@@ -216,13 +225,15 @@ def _replay(
         raise InputError(f"give one source, not {' and '.join(sources)}")
     if orderbook is not None and lobster is None:
         raise InputError("--orderbook goes with --lobster")
+    if price_unit is not None and lobster is None:
+        raise InputError("--price-unit goes with --lobster")
     if book_out is not None and not book_out.parent.is_dir():
         raise InputError(f"{book_out}: directory {book_out.parent} does not exist")
     console = Console(highlight=False, soft_wrap=True)
     if lobster is not None:
         if until_text is not None:
             raise InputError("--until applies to journals, not to LOBSTER files")
-        _replay_lobster(console, lobster, orderbook, book_out, show_progress)
+        _replay_lobster(console, lobster, orderbook, book_out, price_unit, show_progress)
         return
     until = None if until_text is None else parse_until(until_text)
     source = (
@@ -298,19 +309,26 @@ def _replay_lobster(
     messages: Path,
     orderbook: Path | None,
     book_out: Path | None,
+    price_unit: PriceUnit | None,
     show_progress: bool,
 ) -> None:
     total = count_lines(messages)  # one message per line
     with progress_bar("rebuilding", total, "messages", show_progress) as progress:
-        report = check_lobster(messages, orderbook, progress=progress)
+        report = check_lobster(messages, orderbook, unit=price_unit, progress=progress)
     _print_lobster_summary(console, messages, orderbook, report)
     if book_out is not None and report.ok:
+        # The book file is the exchange's: prices in minor units, converted exactly.
         ticker = re.split(r"_", messages.name, maxsplit=1)[0]
-        rows = [
-            (ticker, side, level, price, size)
-            for side, direction in (("buy", BUY), ("sell", SELL))
-            for level, (price, size) in enumerate(report.book.depth(direction), start=1)
-        ]
+        rows = []
+        for side, direction in (("buy", BUY), ("sell", SELL)):
+            for level, (price, size) in enumerate(report.book.depth(direction), start=1):
+                price_minor = report.unit.to_minor(price)
+                if price_minor is None:
+                    raise InputError(
+                        f"--book-out: the {side} price {price} ({report.unit.describe()}) is "
+                        "not a whole number of minor units"
+                    )
+                rows.append((ticker, side, level, price_minor, size))
         _write_book(book_out, rows)
         console.print(f"book:        {book_out}")
     if report.mismatch is not None:
@@ -325,6 +343,7 @@ def _print_lobster_summary(
              5: "hidden executions", 6: "cross trades", 7: "halts"}  # fmt: skip
     counts = ", ".join(f"{names[k]} {report.by_type[k]:,}" for k in names if report.by_type[k])
     console.print(f"messages:    {report.messages:,} from {messages} ({counts or 'none'})")
+    console.print(f"prices:      {report.unit.describe()}, from {report.unit_source}")
     if orderbook is not None:
         console.print(
             f"order book:  {report.rows_checked:,} rows of {report.levels} levels checked "

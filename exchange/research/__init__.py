@@ -4,7 +4,9 @@ Public API::
 
     report = replay(DatabaseJournal(Ledger.open(url)))    # or JournalFile(path)
     report.ok, report.mismatch, report.state_hash()       # reproduces the settlement?
-    export_table(ledger, What.TRADES, Format.PARQUET, path, Window())
+    export_table(ledger, What.TRADES, Format.CSV, path, Window())
+    export_tables(ledger, {What.TRADES: dir / "trades.parquet", What.BOOK: ...}, Format.PARQUET,
+                  Window())                               # several tables, one replay
     export_lobster(ledger, "ZJPARK.NX12", 10, directory, Window())
     check_lobster(messages_csv, orderbook_csv)            # rebuild a LOBSTER book, compare
     frames(url, ["trades", "orders"])                     # pandas DataFrames (research extra)
@@ -17,6 +19,7 @@ from exchange.research.export import (
     collect,
     export_lobster,
     export_table,
+    export_tables,
 )
 from exchange.research.formats import Format, MissingDependency, read_table
 from exchange.research.frames import frames
@@ -34,6 +37,7 @@ from exchange.research.lobster import (
     LobsterMismatch,
     LobsterReport,
     Message,
+    PriceUnit,
     check_lobster,
 )
 from exchange.research.replay import Mismatch, ReplayReport, Until, parse_until, replay
@@ -59,6 +63,7 @@ __all__ = [
     "Message",
     "Mismatch",
     "MissingDependency",
+    "PriceUnit",
     "RecordedCommand",
     "ReplayReport",
     "Until",
@@ -68,6 +73,7 @@ __all__ = [
     "collect",
     "export_lobster",
     "export_table",
+    "export_tables",
     "format_time",
     "frames",
     "parse_time",

@@ -10,13 +10,14 @@ so ``orders`` and ``book`` describe that moment.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import BrokenChain, DatabaseJournal, InputError
-from exchange.research.lobster import LobsterExport
+from exchange.research.lobster import LobsterExport, PriceUnit
 from exchange.research.replay import Mismatch, ReplayListener, ReplayReport, Until, replay
 from exchange.research.tables import (
     TABLES,
@@ -38,6 +39,7 @@ __all__ = [
     "collect",
     "export_lobster",
     "export_table",
+    "export_tables",
 ]
 
 
@@ -143,13 +145,34 @@ def export_table(
     progress: Callable[[int], None] | None = None,
 ) -> ExportReport:
     """Write one table to ``path`` (None: standard output) in ``format``."""
-    check_window([what], window)
+    return export_tables(ledger, {what: path}, format, window, progress=progress)
+
+
+def export_tables(
+    ledger: Ledger,
+    paths: dict[What, Path | None],
+    format: Format,
+    window: Window,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """Write each table of ``paths`` to its path (None: standard output) in ``format``, all
+    from one replay of the journal (and one read of the ledger for ``ledger``). The files
+    appear only if every table was written."""
+    check_window(list(paths), window)
+    if sum(path is None for path in paths.values()) > 1:
+        raise InputError("only one table can go to standard output")
     result = ExportReport()
-    with write_table(path, format, TABLES[what]) as writer:
-        result.replay = collect(ledger, {what: writer.write}, window, progress=progress)
-    result.rows[what] = writer.rows
-    if path is not None:
-        result.files.append(path)
+    with ExitStack() as stack:
+        writers = {
+            what: stack.enter_context(write_table(path, format, TABLES[what]))
+            for what, path in paths.items()
+        }
+        sinks = {what: writer.write for what, writer in writers.items()}
+        result.replay = collect(ledger, sinks, window, progress=progress)
+    for what, writer in writers.items():
+        result.rows[what] = writer.rows
+    result.files = [path for path in paths.values() if path is not None]
     return result
 
 
@@ -160,12 +183,14 @@ def export_lobster(
     directory: Path,
     window: Window,
     *,
+    unit: PriceUnit = PriceUnit.LOBSTER,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ExportReport, LobsterExport]:
-    """Write ``symbol``'s LOBSTER message and order-book files into ``directory``."""
+    """Write ``symbol``'s LOBSTER message and order-book files, and their side-cars, into
+    ``directory``, prices in ``unit``."""
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
-    lobster = LobsterExport(symbol, levels, directory, window)
+    lobster = LobsterExport(symbol, levels, directory, window, unit)
     result = ExportReport()
     try:
         until = None if window.end_ns is None else Until(ts_ns=window.end_ns)

@@ -7,8 +7,9 @@ Every format holds the same values (see ``docs/research.md``):
   JSON text; an absent value (null) is an empty field.
 - **JSON lines**: one JSON object per record with the columns as keys, in column order;
   JSON columns are embedded as JSON values (objects, lists), absent values are ``null``.
-- **Parquet**: one column per table column: ``int64``, ``string`` (text and JSON text),
-  ``bool``; absent values are nulls. Needs ``pyarrow`` (``pip install 'dataex[research]'``).
+- **Parquet**: a dataset, a directory partitioned by date and symbol (``dataset.py``), one
+  column per table column: ``int64``, ``string`` (text and JSON text), ``bool``; absent
+  values are nulls. Needs ``pyarrow`` (``pip install 'dataex[research]'``).
 
 :func:`read_table` reads any of them back into the same Python values, so an export can be
 checked against its source.
@@ -29,12 +30,12 @@ from typing import IO, Any
 
 import orjson
 
+from exchange.research.dataset import DatasetWriter, read_dataset, writing_dataset
 from exchange.research.journal import InputError
 from exchange.research.tables import Column, Kind, Row
 from ledger.canonical import CanonicalJSONError, canonical_json
 
 __all__ = [
-    "PARQUET_BATCH_ROWS",
     "Format",
     "MissingDependency",
     "TableWriter",
@@ -44,8 +45,6 @@ __all__ = [
     "temporary_beside",
     "write_table",
 ]
-
-PARQUET_BATCH_ROWS = 65_536
 
 
 class Format(StrEnum):
@@ -70,35 +69,36 @@ def require(module: str, feature: str) -> Any:
 
 
 class TableWriter:
-    """Writes rows of one table in one format to an open file (see :func:`write_table`)."""
+    """Writes rows of one table as CSV or JSON lines to an open file (see :func:`write_table`)."""
 
     def __init__(self, file: IO[bytes], format: Format, columns: tuple[Column, ...]) -> None:
+        assert format is not Format.PARQUET, "Parquet is a dataset: dataset.DatasetWriter"
         self.columns = columns
         self.format = format
         self.rows = 0
         self._file = file
         self._names = [column.name for column in columns]
         self._json_at = [i for i, column in enumerate(columns) if column.kind is Kind.JSON]
+        self._boolean_at = [i for i, c in enumerate(columns) if c.kind is Kind.BOOLEAN]
         if format is Format.CSV:
             self._text = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
             self._csv = csv.writer(self._text, lineterminator="\n")
             self._csv.writerow(self._names)
-        elif format is Format.PARQUET:
-            pa = require("pyarrow", "Parquet export")
-            self._pq = require("pyarrow.parquet", "Parquet export")
-            types = {Kind.INTEGER: pa.int64(), Kind.TEXT: pa.string(), Kind.BOOLEAN: pa.bool_(),
-                     Kind.JSON: pa.string()}  # fmt: skip
-            self._schema = pa.schema(
-                [pa.field(c.name, types[c.kind], nullable=c.nullable) for c in columns]
-            )
-            self._parquet = self._pq.ParquetWriter(file, self._schema)
-            self._batch: list[list[Any]] = [[] for _ in columns]
 
     def write(self, row: Row) -> None:
         self.rows += 1
         if self.format is Format.CSV:
-            self._csv.writerow(["" if v is None else _csv_text(v) for v in row])
-        elif self.format is Format.JSONL:
+            # The csv module writes None as an empty field and integers in decimal already;
+            # only booleans need spelling (true/false, not True/False).
+            if self._boolean_at:
+                values = list(row)
+                for index in self._boolean_at:
+                    value = values[index]
+                    if value is not None:
+                        values[index] = "true" if value else "false"
+                row = tuple(values)
+            self._csv.writerow(row)
+        else:
             values = list(row)
             for index in self._json_at:
                 if values[index] is not None:
@@ -107,33 +107,11 @@ class TableWriter:
                 orjson.dumps(dict(zip(self._names, values, strict=True)),
                              option=orjson.OPT_APPEND_NEWLINE)
             )  # fmt: skip
-        else:
-            for column, value in zip(self._batch, row, strict=True):
-                column.append(value)
-            if len(self._batch[0]) >= PARQUET_BATCH_ROWS:
-                self._flush()
-
-    def _flush(self) -> None:
-        pa = require("pyarrow", "Parquet export")
-        self._parquet.write_table(pa.Table.from_arrays(self._batch, schema=self._schema))
-        self._batch = [[] for _ in self.columns]
 
     def close(self) -> None:
         if self.format is Format.CSV:
             self._text.flush()
             self._text.detach()
-        elif self.format is Format.PARQUET:
-            if self._batch[0]:
-                self._flush()
-            self._parquet.close()
-
-
-def _csv_text(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
 
 
 def temporary_beside(path: Path) -> tuple[int, str]:
@@ -162,14 +140,19 @@ def replacing(path: Path) -> Iterator[IO[bytes]]:
 @contextmanager
 def write_table(
     path: Path | None, format: Format, columns: tuple[Column, ...]
-) -> Iterator[TableWriter]:
-    """A writer of ``columns`` rows to ``path`` (None: standard output, not for Parquet).
+) -> Iterator[TableWriter | DatasetWriter]:
+    """A writer of ``columns`` rows to ``path`` (None: standard output, not for Parquet);
+    Parquet is a dataset, the directory ``path`` (``dataset.writing_dataset``).
 
     The file appears only when the block succeeds, so a failed export leaves nothing behind.
     """
+    if format is Format.PARQUET:
+        if path is None:
+            raise InputError("Parquet cannot go to standard output: give --out DIR")
+        with writing_dataset(path, columns) as dataset:
+            yield dataset
+        return
     if path is None:
-        if format is Format.PARQUET:
-            raise InputError("Parquet cannot go to standard output: give --out FILE")
         writer = TableWriter(sys.stdout.buffer, format, columns)
         yield writer
         writer.close()
@@ -189,12 +172,7 @@ def read_table(path: Path, format: Format, columns: tuple[Column, ...]) -> list[
     (JSON columns as canonical JSON text). Raises :class:`InputError` naming the row and
     column of a value that does not fit."""
     if format is Format.PARQUET:
-        pq = require("pyarrow.parquet", "Reading Parquet")
-        table = pq.read_table(path)
-        names = [column.name for column in columns]
-        if table.column_names != names:
-            raise InputError(f"{path}: columns {table.column_names}, expected {names}")
-        return [tuple(row[name] for name in names) for row in table.to_pylist()]
+        return read_dataset(path, columns)
     rows = []
     with path.open("rb") as file:
         if format is Format.CSV:

@@ -17,8 +17,13 @@ Order-book file, ``4 N`` columns for ``N`` levels: ask price 1, ask size 1, bid 
 size 1, ask price 2, ... An empty level holds the dummy price 9999999999 (asks) or
 -9999999999 (bids) with size 0.
 
-Prices: LOBSTER's own files hold US dollars times 10,000. Ours hold the exchange's integer
-price, minor currency units (fen) per licence unit: divide by 100 for yuan.
+Prices are integers in one of two units (:class:`PriceUnit`), per licence unit: LOBSTER's
+own convention, currency units times 10,000 (their US files hold dollars x 10,000; ours yuan
+x 10,000), written by default so that off-the-shelf LOBSTER readers work unchanged; or the
+exchange's minor units (fen, yuan x 100). A side-car beside each pair,
+``<ticker>_<date>_<start>_<end>_units_<N>.json``, states which; a pair without one (any file
+LOBSTER itself made) is in LOBSTER's convention. Halt indicators' prices (-1, 0, 1) and the
+empty level's dummy prices are the same in both.
 
 :func:`check_lobster` rebuilds the visible book from the messages alone (a plain book of
 price levels with each resting order's remaining size: executions reduce the resting order
@@ -37,9 +42,13 @@ from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, NamedTuple
 
+import orjson
+
+from exchange.money import MINOR_PER_UNIT
 from exchange.research.formats import temporary_beside
 from exchange.research.journal import InputError, RecordedCommand
 from exchange.research.tables import Window
@@ -58,10 +67,13 @@ __all__ = [
     "LobsterMismatch",
     "LobsterReport",
     "Message",
+    "PriceUnit",
     "check_lobster",
     "orderbook_column_name",
     "read_messages",
     "read_orderbook",
+    "read_units",
+    "units_path",
 ]
 
 ASK_DUMMY_PRICE = 9_999_999_999
@@ -76,6 +88,34 @@ HALT_PRICE = {Phase.HALTED: -1, Phase.CLOSED: -1, Phase.PRE_OPEN: 0, Phase.AUCTI
 _TIME = re.compile(r"([0-9]+)(?:\.([0-9]{1,9}))?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _PROGRESS_EVERY_MESSAGES = 8_192
+
+
+class PriceUnit(StrEnum):
+    """The unit of a LOBSTER file's prices."""
+
+    LOBSTER = "lobster"  # currency units x 10,000: LOBSTER's own convention
+    FEN = "fen"  # the exchange's minor units: currency units x 100
+
+    @property
+    def per_currency_unit(self) -> int:
+        return 10_000 if self is PriceUnit.LOBSTER else MINOR_PER_UNIT
+
+    @property
+    def per_minor_unit(self) -> int:
+        """What one minor unit (fen) is in this unit: 100, or 1."""
+        return self.per_currency_unit // MINOR_PER_UNIT
+
+    def describe(self) -> str:
+        return f"yuan x {self.per_currency_unit:,}"
+
+    def to_minor(self, price: int) -> int | None:
+        """``price`` in minor units, or None when it holds a fraction of one.
+
+        >>> PriceUnit.LOBSTER.to_minor(1_015_000), PriceUnit.LOBSTER.to_minor(1_015_050)
+        (10150, None)
+        """
+        minor, fraction = divmod(price, self.per_minor_unit)
+        return None if fraction else minor
 
 
 class Message(NamedTuple):
@@ -184,6 +224,48 @@ def read_orderbook(path: Path) -> Iterator[tuple[int, list[int]]]:
                 for i, text in enumerate(fields)
             ],
         )
+
+
+_MESSAGE_NAME = re.compile(r"(.*)_message_([0-9]+)\.csv")
+
+
+def units_path(messages: Path) -> Path:
+    """The side-car that states the prices' unit of the message file ``messages`` (and of its
+    order-book file): ``X_message_N.csv`` -> ``X_units_N.json``; any other name gets
+    ``.units.json`` appended."""
+    match = _MESSAGE_NAME.fullmatch(messages.name)
+    if match is None:
+        return messages.with_name(f"{messages.name}.units.json")
+    return messages.with_name(f"{match[1]}_units_{match[2]}.json")
+
+
+def read_units(messages: Path, given: PriceUnit | None = None) -> tuple[PriceUnit, str]:
+    """The prices' unit of ``messages`` and what says so: its side-car, ``given`` (the
+    reader's word, for a file without one), or LOBSTER's convention. A side-car that ``given``
+    contradicts, or that cannot be read, raises :class:`InputError`."""
+    path = units_path(messages)
+    if not path.exists():
+        if given is not None:
+            return given, "--price-unit"
+        return PriceUnit.LOBSTER, "LOBSTER's convention (no side-car)"
+    try:
+        document = orjson.loads(path.read_bytes())
+        unit = PriceUnit(document["price_unit"])
+        scale = document["prices_per_currency_unit"]
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror or error}") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise InputError(
+            f"{path}: not a side-car of LOBSTER units: it needs price_unit "
+            f"({' or '.join(PriceUnit)}) and prices_per_currency_unit"
+        ) from None
+    if scale != unit.per_currency_unit:
+        raise InputError(
+            f"{path}: price_unit {unit} is {unit.per_currency_unit:,} a currency unit, not {scale}"
+        )
+    if given is not None and given is not unit:
+        raise InputError(f"--price-unit {given}, but {path} says {unit}")
+    return unit, f"the side-car {path}"
 
 
 # -- the book ----------------------------------------------------------------------------------
@@ -324,6 +406,8 @@ class LobsterReport:
     levels: int | None = None  # of the order-book file, when one was checked
     rows_checked: int = 0
     seeded_units: int = 0  # resting size the first order-book row held before the messages
+    unit: PriceUnit = PriceUnit.LOBSTER  # of the files' prices
+    unit_source: str = ""  # what said so
     elapsed_s: float = 0.0
     mismatch: LobsterMismatch | None = None
     book: LevelBook = field(default_factory=LevelBook)
@@ -337,6 +421,7 @@ def check_lobster(
     messages: Path,
     orderbook: Path | None = None,
     *,
+    unit: PriceUnit | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LobsterReport:
     """Rebuild the book from ``messages`` and compare it with ``orderbook`` row by row.
@@ -345,9 +430,12 @@ def check_lobster(
     row says it was before the first message, and size that later messages take from
     orders never introduced comes out of that starting book (a file that begins in the
     middle of a day). Raises :class:`InputError` for rows that cannot be read; inconsistent
-    messages and differing rows are reported in :attr:`LobsterReport.mismatch`.
+    messages and differing rows are reported in :attr:`LobsterReport.mismatch`. The book is
+    rebuilt in the files' own integers; :attr:`LobsterReport.unit` (:func:`read_units`, with
+    ``unit`` for files without a side-car) says what they are.
     """
     report = LobsterReport()
+    report.unit, report.unit_source = read_units(messages, unit)
     book = report.book
     started = time.perf_counter()
     rows = None if orderbook is None else read_orderbook(orderbook)
@@ -428,8 +516,8 @@ class _DayFiles:
     date: str
     messages: IO[str]
     orderbook: IO[str]
-    temporaries: tuple[str, str]
-    finals: tuple[Path, Path]
+    temporaries: tuple[str, ...]  # messages, order book, side-car
+    finals: tuple[Path, ...]
 
 
 class LobsterExport:
@@ -441,14 +529,23 @@ class LobsterExport:
     order is a deletion; an amendment that keeps priority is a partial cancellation, one
     that loses it a deletion followed by whatever the order does as it re-enters; a phase
     change is a halt indicator. After each command the rebuilt book is asserted equal to the
-    engine's, so the files always describe the book the exchange had.
+    engine's, so the files always describe the book the exchange had. Prices are written in
+    ``unit`` (the book is kept in the exchange's minor units), which each day's side-car states.
     """
 
-    def __init__(self, symbol: str, levels: int, directory: Path, window: Window) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        levels: int,
+        directory: Path,
+        window: Window,
+        unit: PriceUnit = PriceUnit.LOBSTER,
+    ) -> None:
         if not 1 <= levels <= MAX_LEVELS:
             raise InputError(f"--levels must be within 1..{MAX_LEVELS}")
         self.symbol = symbol
         self.levels = levels
+        self.unit = unit
         self.directory = directory
         self.window = window
         self.book = LevelBook()
@@ -522,6 +619,7 @@ class LobsterExport:
         inside = self.window.contains(ts_ns)
         day_ns = ts_ns % NS_PER_DAY
         text_time = lobster_time(day_ns)
+        scale = self.unit.per_minor_unit
 
         def emit(message: Message) -> None:
             problem = book.apply(message)
@@ -529,14 +627,31 @@ class LobsterExport:
             if not inside:
                 return
             files = self._files_for(ts_ns)
+            price = message.price if message.type == HALT else self._scaled(message.price)
             files.messages.write(
                 f"{text_time},{message.type},{message.order_id},{message.size},"
-                f"{message.price},{message.direction}\n"
+                f"{price},{message.direction}\n"
             )
-            files.orderbook.write(",".join(map(str, book.row(self.levels))) + "\n")
+            row = book.row(self.levels)
+            if scale != 1:
+                for index in range(0, len(row), 2):  # the prices; sizes are at odd indices
+                    if row[index] not in (ASK_DUMMY_PRICE, BID_DUMMY_PRICE):
+                        row[index] = self._scaled(row[index])
+            files.orderbook.write(",".join(map(str, row)) + "\n")
             self.messages += 1
 
         return emit
+
+    def _scaled(self, price_minor: int) -> int:
+        price = price_minor * self.unit.per_minor_unit
+        if price >= ASK_DUMMY_PRICE:
+            # LOBSTER's empty ask level is this price: a real one there could not be told apart.
+            raise InputError(
+                f"{self.symbol}: a price of {price_minor / MINOR_PER_UNIT:,.2f} yuan is "
+                f"{price:,} in LOBSTER's units, beyond its dummy price {ASK_DUMMY_PRICE}: "
+                f"export with --price-unit {PriceUnit.FEN}"
+            )
+        return price
 
     def _files_for(self, ts_ns: int) -> _DayFiles:
         date = format_time(ts_ns - ts_ns % NS_PER_DAY)[:10]
@@ -551,11 +666,28 @@ class LobsterExport:
             handle, temporary = temporary_beside(self.directory / name)
             handles.append(os.fdopen(handle, "w", encoding="utf-8", newline=""))
             temporaries.append(temporary)
+        units = units_path(self.directory / names[0])
+        handle, temporary = temporary_beside(units)
+        with os.fdopen(handle, "wb") as file:
+            file.write(orjson.dumps(self._side_car(date), option=orjson.OPT_INDENT_2) + b"\n")
+        temporaries.append(temporary)
         self._day = _DayFiles(
-            date, handles[0], handles[1], (temporaries[0], temporaries[1]),
-            (self.directory / names[0], self.directory / names[1]),
+            date, handles[0], handles[1], tuple(temporaries),
+            (self.directory / names[0], self.directory / names[1], units),
         )  # fmt: skip
         return self._day
+
+    def _side_car(self, date: str) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "date": date,
+            "levels": self.levels,
+            "price_unit": str(self.unit),
+            "prices_per_currency_unit": self.unit.per_currency_unit,
+            "currency": "CNY",
+            "size_unit": "licence units",
+            "time": "seconds after midnight UTC",
+        }
 
     def _all_days(self) -> list[_DayFiles]:
         return self._done + ([self._day] if self._day is not None else [])

@@ -136,6 +136,8 @@ def test_replay_input_mistakes_exit_2_with_one_line(
         (["replay", "--orderbook", ORDERBOOK], "error: --orderbook goes with --lobster\n"),
         (["replay", "--journal", tmp_path / "missing.jsonl"],
          f"error: {tmp_path / 'missing.jsonl'}: No such file or directory\n"),
+        (["replay", "--database", recorded_sqlite.url, "--price-unit", "fen"],
+         "error: --price-unit goes with --lobster\n"),
         (["replay", "--lobster", MESSAGES, "--until", "3"],
          "error: --until applies to journals, not to LOBSTER files\n"),
         (["replay", "--database", recorded_sqlite.url, "--book-out", tmp_path / "no" / "b.csv"],
@@ -190,16 +192,103 @@ def test_export_writes_a_table_and_says_where(recorded_sqlite: Recorded, tmp_pat
     assert ledger_rows and all(row["ts_ns"] <= 1_700_002_800 * 10**9 for row in ledger_rows)
 
 
-def test_export_lobster_writes_its_files(recorded_sqlite: Recorded, tmp_path: Path) -> None:
+def test_export_of_every_table_writes_a_directory_from_one_replay(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    out = tmp_path / "tables"
     result = dataex(
-        "export", "--database", recorded_sqlite.url, "--format", "lobster", "--symbol", SYMBOL,
-        "--levels", "3", "--out", tmp_path,
+        "export", "--database", recorded_sqlite.url, "--what", "all", "--format", "parquet",
+        "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    files = sorted(tmp_path.iterdir())
-    assert len(files) == 4 and "message_3.csv" in files[0].name
-    check = dataex("replay", "--lobster", files[0], "--orderbook", files[1])
-    assert check.exit_code == 0, check.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"wrote 6 tables (replayed {recorded_sqlite.commands} commands, settlement checked):"
+    )
+    assert lines[1] == f"  {recorded_sqlite.trades} trades rows to {out / 'trades.parquet'}"
+    assert sorted(path.name for path in out.iterdir()) == [
+        f"{what}.parquet" for what in ("book", "events", "journal", "ledger", "orders", "trades")
+    ]
+    again = dataex(
+        "export", "--database", recorded_sqlite.url, "--what", "trades, book", "--out", out,
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert (out / "trades.csv").is_file() and (out / "book.csv").is_file()
+
+
+def test_lobster_files_round_trip_through_export_and_import(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    """Exported in either unit, the files import into the exchange's own book (minor units)."""
+    exchange_book = tmp_path / "exchange-book.csv"
+    replayed = dataex(
+        "replay", "--database", recorded_sqlite.url, "--book-out", exchange_book, "--no-progress"
+    )
+    assert replayed.exit_code == 0, replayed.output
+    with exchange_book.open() as file:
+        expected = [row for row in csv.DictReader(file) if row["symbol"] == SYMBOL]
+    assert expected, "the symbol has a book at the end"
+    files: dict[str, list[Path]] = {}
+    for unit, flags in (("lobster", []), ("fen", ["--price-unit", "fen"])):
+        out = tmp_path / unit
+        result = dataex(
+            "export", "--database", recorded_sqlite.url, "--format", "lobster", "--symbol",
+            SYMBOL, "--levels", "3", "--out", out, *flags,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        scale = {"lobster": "10,000", "fen": "100"}[unit]
+        assert f"(3 levels, prices in yuan x {scale}):" in result.stderr
+        files[unit] = sorted(out.iterdir())
+        names = [path.name for path in files[unit]]
+        assert len(names) == 6 and names[-1].endswith("_units_3.json"), names
+        side_car = orjson.loads(files[unit][-1].read_bytes())
+        assert (side_car["price_unit"], side_car["symbol"]) == (unit, SYMBOL)
+        messages, orderbook = files[unit][-3], files[unit][-2]  # the last day's pair
+        book = tmp_path / f"{unit}-book.csv"
+        imported = dataex(
+            "replay", "--lobster", messages, "--orderbook", orderbook, "--book-out", book,
+            "--no-progress",
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.output
+        assert f"prices:      yuan x {scale}, from the side-car {files[unit][-1]}" in (
+            imported.stdout
+        )
+        with book.open() as file:
+            assert list(csv.DictReader(file)) == expected
+    # The same messages, prices 100 times the fen files' (halts and dummies as they are).
+    for lobster, fen in zip(files["lobster"][:2], files["fen"][:2], strict=True):
+        for ours, theirs in zip(lines(lobster), lines(fen), strict=True):
+            if "_message_" in lobster.name:
+                *head, price, direction = ours.split(",")
+                *other_head, other_price, other_direction = theirs.split(",")
+                halt = head[1] == "7"
+                assert (head, direction) == (other_head, other_direction)
+                assert int(price) == int(other_price) * (1 if halt else 100)
+            else:
+                pairs = zip(ours.split(","), theirs.split(","), strict=True)
+                for index, (a, b) in enumerate(pairs):
+                    dummy = abs(int(b)) == 9_999_999_999
+                    scale = 100 if index % 2 == 0 and not dummy else 1
+                    assert int(a) == int(b) * scale
+
+
+def test_a_lobster_file_without_a_side_car_is_in_lobster_units(tmp_path: Path) -> None:
+    book = tmp_path / "book.csv"
+    result = dataex("replay", "--lobster", MESSAGES, "--book-out", book, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "prices:      yuan x 10,000, from LOBSTER's convention (no side-car)" in result.stdout
+    with book.open() as file:
+        assert [(r["side"], r["price"]) for r in csv.DictReader(file)] == [
+            ("buy", "100"), ("sell", "101"), ("sell", "102"),
+        ]  # fmt: skip
+    as_fen = dataex(
+        "replay", "--lobster", MESSAGES, "--price-unit", "fen", "--book-out", book,
+        "--no-progress",
+    )  # fmt: skip
+    assert as_fen.exit_code == 0, as_fen.output
+    assert "prices:      yuan x 100, from --price-unit" in as_fen.stdout
+    with book.open() as file:
+        assert [r["price"] for r in csv.DictReader(file)] == ["10000", "10100", "10200"]
 
 
 def test_export_input_mistakes_exit_2_with_one_line(
@@ -208,7 +297,7 @@ def test_export_input_mistakes_exit_2_with_one_line(
     url = recorded_sqlite.url
     cases = [
         (["--what", "trades", "--format", "parquet", "--out", "-"],
-         "error: Parquet cannot go to standard output: give --out FILE\n"),
+         "error: Parquet cannot go to standard output: give --out DIR\n"),
         (["--format", "lobster"], "error: --format lobster needs --symbol\n"),
         (["--format", "lobster", "--what", "trades", "--symbol", SYMBOL],
          "error: --format lobster writes messages and an order book: leave out --what\n"),
@@ -219,11 +308,21 @@ def test_export_input_mistakes_exit_2_with_one_line(
         (["--what", "ledger", "--symbol", SYMBOL, "--out", tmp_path / "l.csv"],
          "error: --symbol does not apply to ledger: it has rows of every symbol\n"),
         ([], "error: --what is required: trades, orders, events, book, ledger or journal\n"),
+        (["--what", "trades,quotes"], "error: --what: 'quotes' is not a table: trades, orders, "
+         "events, book, ledger, journal or all\n"),
+        (["--what", "trades,trades"], "error: --what: trades is given twice\n"),
+        (["--what", "trades,book", "--out", "-"],
+         "error: several tables cannot go to standard output: give --out DIR\n"),
+        (["--what", "trades", "--price-unit", "fen"],
+         "error: --price-unit applies to --format lobster\n"),
+        (["--what", "trades,book", "--out", tmp_path / "t.csv"],
+         f"error: --out {tmp_path / 't.csv'}: several tables go to a directory, not a file\n"),
     ]  # fmt: skip
+    (tmp_path / "t.csv").write_text("a file, not a directory")
     for args, error in cases:
         result = dataex("export", "--database", url, *args)
         assert (result.exit_code, result.stderr) == (2, error), args
-    assert not list(tmp_path.iterdir())
+    assert [path.name for path in tmp_path.iterdir()] == ["t.csv"]
 
 
 def test_export_of_a_database_that_does_not_replay_exits_1(
@@ -273,4 +372,4 @@ def test_export_out_makes_its_directories(recorded_sqlite: Recorded, tmp_path: P
         "--out", directory,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert len(list(directory.iterdir())) == 4
+    assert len(list(directory.iterdir())) == 6, "two days: messages, order book, side-car"

@@ -3,6 +3,7 @@ rows agree with the record (the ledger's settlements, the original exchange's st
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from exchange.research import (
     collect,
     export_lobster,
     export_table,
+    export_tables,
     frames,
     read_table,
 )
@@ -71,7 +73,89 @@ def test_every_table_reads_back_as_written(
     expected = rows_of(ledger, what)
     assert expected, f"the recorded market has {what}"
     assert result.rows[what] == len(expected)
-    assert read_table(path, format, TABLES[what]) == expected
+    written = read_table(path, format, TABLES[what])
+    if format is Format.PARQUET:
+        # A dataset is read partition by partition; each keeps the table's order.
+        assert by_partition(what, written) == by_partition(what, expected)
+    else:
+        assert written == expected
+
+
+def by_partition(what: What, rows: list[Row]) -> dict[tuple[str, str | None], list[Row]]:
+    """Rows grouped by their dataset partition (UTC date, symbol), in order within each."""
+    names = [column.name for column in TABLES[what]]
+    time_at = names.index("ts_ns" if "ts_ns" in names else "created_ns")
+    symbol_at = names.index("symbol") if "symbol" in names else None
+    groups: dict[tuple[str, str | None], list[Row]] = {}
+    for row in rows:
+        day = dt.datetime.fromtimestamp(row[time_at] // 10**9, dt.UTC).date().isoformat()
+        symbol = None if symbol_at is None else row[symbol_at]
+        groups.setdefault((day, symbol), []).append(row)
+    return groups
+
+
+def test_a_parquet_export_is_a_dataset_partitioned_by_date_and_symbol(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    need_pyarrow()
+    import pyarrow.dataset as ds
+
+    result = export_tables(
+        ledger,
+        {What.TRADES: tmp_path / "trades.parquet", What.LEDGER: tmp_path / "ledger.parquet"},
+        Format.PARQUET,
+        Window(),
+    )
+    trades = rows_of(ledger, What.TRADES)
+    partitions = by_partition(What.TRADES, trades)
+    assert len(partitions) > 1, "the recorded market trades more than one symbol"
+    assert sorted(
+        str(path.parent.relative_to(tmp_path / "trades.parquet"))
+        for path in (tmp_path / "trades.parquet").rglob("*.parquet")
+    ) == sorted(f"date={day}/symbol={symbol}" for day, symbol in partitions)
+    assert {path.parent.name for path in (tmp_path / "ledger.parquet").rglob("*.parquet")} == {
+        f"date={day}" for day, _ in by_partition(What.LEDGER, rows_of(ledger, What.LEDGER))
+    }
+    assert result.rows[What.TRADES] == len(trades)
+    # A reader loads one slice: the partition's rows, with symbol and date from the paths.
+    day, symbol = next(iter(partitions))
+    dataset = ds.dataset(tmp_path / "trades.parquet", format="parquet", partitioning="hive")
+    piece = dataset.to_table(filter=(ds.field("symbol") == symbol)).to_pylist()
+    assert [row["trade_id"] for row in piece] == [
+        row[0] for (_, s), group in partitions.items() if s == symbol for row in group
+    ]
+    assert {(str(row["date"]), row["symbol"]) for row in piece} >= {(day, symbol)}
+
+
+def test_a_dataset_replaces_a_dataset_but_no_other_directory(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    need_pyarrow()
+    path = tmp_path / "book.parquet"
+    export_table(ledger, What.BOOK, Format.PARQUET, path, Window())
+    stale = path / "date=1999-01-01"
+    stale.mkdir()
+    export_table(ledger, What.BOOK, Format.PARQUET, path, Window())
+    assert not stale.exists()
+    assert by_partition(What.BOOK, read_table(path, Format.PARQUET, TABLES["book"])) == (
+        by_partition(What.BOOK, rows_of(ledger, What.BOOK))
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a Parquet dataset: not replaced"):
+        export_table(ledger, What.BOOK, Format.PARQUET, home, Window())
+    assert [path.name for path in home.iterdir()] == ["notes.txt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["book.parquet", "home"]
+
+
+def test_several_tables_come_from_one_replay(ledger: Ledger, tmp_path: Path) -> None:
+    paths = {what: tmp_path / f"{what}.csv" for what in What}
+    result = export_tables(ledger, paths, Format.CSV, Window())
+    assert result.replay is not None
+    for what, path in paths.items():
+        assert read_table(path, Format.CSV, TABLES[what]) == rows_of(ledger, what)
+        assert result.rows[what] == len(rows_of(ledger, what))
 
 
 def test_exported_trades_are_the_recorded_settlements(
@@ -201,9 +285,11 @@ def test_lobster_files_rebuild_into_the_exchange_s_book(ledger: Ledger, tmp_path
     assert names == [
         f"{SYMBOL}_2023-11-14_0_86400000_message_5.csv",
         f"{SYMBOL}_2023-11-14_0_86400000_orderbook_5.csv",
+        f"{SYMBOL}_2023-11-14_0_86400000_units_5.json",
         f"{SYMBOL}_2023-11-15_0_86400000_message_5.csv",
         f"{SYMBOL}_2023-11-15_0_86400000_orderbook_5.csv",
-    ], "one pair per UTC day"
+        f"{SYMBOL}_2023-11-15_0_86400000_units_5.json",
+    ], "one pair and its side-car per UTC day"
     messages = 0
     for day in ("2023-11-14", "2023-11-15"):
         stem = tmp_path / f"{SYMBOL}_{day}_0_86400000"
@@ -213,7 +299,8 @@ def test_lobster_files_rebuild_into_the_exchange_s_book(ledger: Ledger, tmp_path
     assert messages == lobster.messages
     first_day = [m for _, m in read_messages(tmp_path / names[0])]
     assert first_day[0].type == HALT and first_day[0].price == 1, "continuous trading opens"
-    assert first_day[1] == first_day[1]._replace(type=SUBMISSION, size=10, price=500_00)
+    # 500.00 yuan in LOBSTER's units, yuan x 10,000.
+    assert first_day[1] == first_day[1]._replace(type=SUBMISSION, size=10, price=5_000_000)
     assert {m.type for m in first_day} >= {1, 2, 3, 4, 7}
 
 
@@ -257,8 +344,8 @@ def test_frames_hold_the_exported_rows(ledger: Ledger, tmp_path: Path) -> None:
     tables = frames(ledger, ["trades", "orders", "book"])
     assert set(tables) == {"trades", "orders", "book"}
     for what, frame in tables.items():
-        export_table(ledger, What(what), Format.PARQUET, tmp_path / f"{what}.parquet", Window())
-        written = read_table(tmp_path / f"{what}.parquet", Format.PARQUET, TABLES[what])
+        export_table(ledger, What(what), Format.CSV, tmp_path / f"{what}.csv", Window())
+        written = read_table(tmp_path / f"{what}.csv", Format.CSV, TABLES[what])
         assert list(frame.columns) == [column.name for column in TABLES[what]]
         as_rows = [
             tuple(None if _missing(v) else v for v in row)

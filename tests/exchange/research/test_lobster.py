@@ -14,9 +14,14 @@ from exchange.research.lobster import (
     BUY,
     SELL,
     LevelBook,
+    LobsterExport,
     Message,
+    PriceUnit,
     read_messages,
+    read_units,
+    units_path,
 )
+from exchange.research.tables import Window
 from tests.exchange.research.conftest import DATA
 
 STEM = "TEST_2026-11-28_34200000_57600000"
@@ -163,3 +168,36 @@ def test_an_order_book_row_that_cannot_be_read_names_its_line_and_column(
     rows[3] += ",1,2,3,4"
     with pytest.raises(InputError, match=r"d.csv:4: 12 columns, the first row has 8"):
         check_lobster(MESSAGES, write(tmp_path / "d.csv", rows))
+
+
+def test_a_side_car_states_the_prices_unit_and_a_reader_may_not_contradict_it(
+    tmp_path: Path,
+) -> None:
+    messages = write(tmp_path / f"{STEM}_message_2.csv", lines(MESSAGES))
+    assert read_units(messages) == (PriceUnit.LOBSTER, "LOBSTER's convention (no side-car)")
+    assert read_units(messages, PriceUnit.FEN) == (PriceUnit.FEN, "--price-unit")
+    side_car = units_path(messages)
+    assert side_car.name == f"{STEM}_units_2.json"
+    side_car.write_text('{"price_unit": "fen", "prices_per_currency_unit": 100}')
+    assert read_units(messages) == (PriceUnit.FEN, f"the side-car {side_car}")
+    assert check_lobster(messages).unit is PriceUnit.FEN
+    with pytest.raises(InputError, match=r"--price-unit lobster, but .* says fen"):
+        read_units(messages, PriceUnit.LOBSTER)
+    for text, problem in [
+        ('{"price_unit": "fen", "prices_per_currency_unit": 10000}', "is 100 a currency unit"),
+        ('{"price_unit": "dollars", "prices_per_currency_unit": 100}', "needs price_unit"),
+        ("not json", "not a side-car of LOBSTER units"),
+    ]:
+        side_car.write_text(text)
+        with pytest.raises(InputError, match=problem):
+            read_units(messages)
+
+
+def test_prices_convert_between_units_exactly() -> None:
+    assert PriceUnit.LOBSTER.to_minor(1_015_000) == 10_150
+    assert PriceUnit.LOBSTER.to_minor(1_015_050) is None, "a fraction of a fen"
+    assert PriceUnit.FEN.to_minor(10_150) == 10_150
+    export = LobsterExport("S.X", 1, Path("."), Window())
+    assert export._scaled(10_150) == 1_015_000
+    with pytest.raises(InputError, match=r"beyond its dummy price .* --price-unit fen"):
+        export._scaled(100_000_000)

@@ -1,0 +1,139 @@
+"""Benchmark of ``dataex export --what all``: every research table from one replay, against
+the replay alone, on a one-day liquid simulation.
+
+    python -m loadtests.bench_export                         # simulate the day, time 3 runs
+    python -m loadtests.bench_export --keep /tmp/liquid.db   # keep (or reuse) the database
+    python -m loadtests.bench_export --keep /tmp/liquid.db --per-table   # and the old way
+
+Setup, not timed: ``scenarios/liquid.toml`` with seed 1 simulated for its one day into a fresh
+SQLite database (about 138,000 journalled commands: 118,000 orders, 42,000 trades).
+
+Timed, in one process, each run in this order, the median of ``--runs``:
+
+- **replay**: ``exchange.research.replay`` over the database, exactly what ``dataex replay``
+  does (read ahead in another process, execute every command, check every settlement entry);
+- **export, Parquet**: ``export_tables`` of all six tables (trades, orders, events, book,
+  ledger, journal) as Parquet datasets partitioned by date and symbol, into a new directory:
+  what ``dataex export --what all --format parquet`` does;
+- **export, CSV** (with ``--csv``): the same as CSV files.
+
+Each run's ratio (an export's time over the replay's, taken seconds apart on a noisy
+machine) is reported, and the median of the runs' ratios is held to the target: exporting
+every table costs at most 1.5 replays. ``--per-table`` also times, once, the six tables
+exported one at a time (a replay each, as ``dataex export`` did before it took several).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from exchange.research import DatabaseJournal, Format, What, Window, replay
+from exchange.research.export import export_table, export_tables
+from exchange.simulation import load_scenario, run_simulation
+from ledger.store import Ledger
+
+SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "liquid.toml"
+SEED = 1
+# Exporting every table, over replaying alone.
+TARGET_EXPORT_TO_REPLAY = 1.5
+MIN_JOURNAL_COMMANDS = 100_000
+
+
+def build_database(path: Path) -> None:
+    result = run_simulation(
+        load_scenario(SCENARIO, seed=SEED), SEED, database_url=f"sqlite:///{path}", check=False
+    )
+    print(f"simulated {SCENARIO.name}, seed {SEED}: {result.journal_commands:,} commands "
+          f"in {result.wall_s:.0f} s")  # fmt: skip
+
+
+def time_replay(ledger: Ledger) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    report = replay(DatabaseJournal(ledger))
+    assert report.ok, report.mismatch
+    return time.perf_counter() - started
+
+
+def time_export(ledger: Ledger, format: Format, directory: Path) -> tuple[float, int]:
+    gc.collect()
+    paths = {what: directory / f"{what}.{format}" for what in What}
+    started = time.perf_counter()
+    result = export_tables(ledger, dict(paths), format, Window())
+    seconds = time.perf_counter() - started
+    return seconds, sum(result.rows.values())
+
+
+def time_per_table(ledger: Ledger, directory: Path) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    for what in What:
+        export_table(ledger, what, Format.PARQUET, directory / f"{what}.parquet", Window())
+    return time.perf_counter() - started
+
+
+def run(runs: int, keep: Path | None, per_table: bool, with_csv: bool) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = keep or Path(scratch) / "liquid.db"
+        if not path.exists():
+            build_database(path)
+        ledger = Ledger.open(f"sqlite:///{path}")
+        commands = ledger.journal_head_seq()
+        assert commands >= MIN_JOURNAL_COMMANDS, f"only {commands:,} commands journalled"
+        print(f"database: {path} ({path.stat().st_size / 2**20:.0f} MiB): {commands:,} "
+              f"commands, {ledger.size():,} entries")  # fmt: skip
+        times: dict[str, list[float]] = defaultdict(list)
+        formats = (Format.PARQUET, Format.CSV) if with_csv else (Format.PARQUET,)
+        for i in range(runs):
+            times["replay"].append(time_replay(ledger))
+            line = f"  run {i + 1}: replay {times['replay'][-1]:.2f} s"
+            for format in formats:
+                out = Path(tempfile.mkdtemp(dir=scratch))
+                seconds, rows = time_export(ledger, format, out)
+                shutil.rmtree(out)
+                ratio = seconds / times["replay"][-1]
+                times[f"export {format}"].append(seconds)
+                times[f"ratio {format}"].append(ratio)
+                line += f"; export all, {format} {seconds:.2f} s ({ratio:.2f}x, {rows:,} rows)"
+            print(line)
+        if per_table:
+            out = Path(tempfile.mkdtemp(dir=scratch))
+            seconds = time_per_table(ledger, out)
+            print(
+                f"  six tables one at a time, Parquet: {seconds:.2f} s "
+                f"({seconds / statistics.median(times['replay']):.2f}x the median replay)"
+            )
+        ledger.engine.dispose()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"median of {runs}: replay {medians['replay']:.2f} s")
+    for format in formats:
+        ratio = medians[f"ratio {format}"]
+        met = "met" if ratio <= TARGET_EXPORT_TO_REPLAY else "NOT met"
+        print(f"export all ({format}): {medians[f'export {format}']:.2f} s; over the replay "
+              f"{ratio:.2f} (median of the runs' ratios); target at most "
+              f"{TARGET_EXPORT_TO_REPLAY}: {met}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="simulate the day here, or reuse it")
+    parser.add_argument(
+        "--per-table", action="store_true", help="also time the tables one replay each"
+    )
+    parser.add_argument("--csv", action="store_true", help="also time the export as CSV")
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}")
+    run(args.runs, args.keep, args.per_table, args.csv)
+
+
+if __name__ == "__main__":
+    main()
