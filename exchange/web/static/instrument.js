@@ -18,6 +18,7 @@
   const asks = new Map();
   let tape = [];
   let buffered = null; // stream messages that arrive while the snapshot is on its way
+  let current = null; // the socket the book follows
   let retryMs = 1000;
   const render = dx.coalesce(draw);
 
@@ -82,11 +83,13 @@
     render();
   }
 
-  async function snapshot() {
+  async function snapshot(socket) {
     const [book, trades] = await Promise.all([
       dx.api(`/v1/market/${path}/book?depth=${SNAPSHOT_DEPTH}`),
       dx.api(`/v1/market/${path}/trades?limit=${TAPE_ROWS}`),
     ]);
+    // A snapshot of a socket that has since closed belongs to no stream: the next one's does.
+    if (socket !== current) return;
     bids.clear();
     asks.clear();
     for (const level of book.bids) bids.set(level.price, level.quantity);
@@ -105,11 +108,12 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${location.host}/v1/ws/market/${path}`);
+    current = socket;
     buffered = [];
     socket.addEventListener("open", () => {
       retryMs = 1000;
       dx.setText("stream-status", "live");
-      snapshot().catch((error) => dx.setText("stream-status", `snapshot failed: ${error.message}`));
+      snapshot(socket).catch((error) => dx.setText("stream-status", `snapshot failed: ${error.message}`));
     });
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
