@@ -32,21 +32,29 @@ __all__ = [
 BOOK_LEVELS = 10
 
 
-# Each instrument's product, terms and trade history: (trade id, price, quantity, time).
-TapeCopy = list[tuple[str, TermsRecord, list[tuple[int, int, int, int]]]]
+# Each instrument's product, terms and trade history: (trade id, price, quantity, time). A
+# confidential trade published at its exact price is there too, under ``published:<id>``.
+TapeCopy = list[tuple[str, TermsRecord, list[tuple[int | str, int, int, int]]]]
 PricingInputs = tuple[list[ProductRecord], TapeCopy]
 
 
 def copy_inputs(exchange: Exchange) -> PricingInputs:
     """Every product of the catalogue as a record, and a copy of every instrument's trade
     history: the part of :func:`pricing_records` that must run under the sequencer's lock,
-    kept short (a list copy per instrument) so that trading does not wait for the rest."""
+    kept short (a list copy per instrument) so that trading does not wait for the rest.
+
+    Confidential trades enter only once published, and only those published at an exact
+    price, with the quantity as published (``exchange.confidential``)."""
     products = [product_from_catalogue(p) for p in exchange.products.values()]
     tapes: TapeCopy = []
+    prints = exchange.confidential.prints
     for symbol, history in exchange.market_data.history.items():
         instrument = exchange.instruments[symbol]
         terms = terms_from_catalogue(instrument.terms)
-        tapes.append((instrument.product_id, terms, list(history)))
+        trades: list[tuple[int | str, int, int, int]] = list(history)
+        trades += [(f"published:{pid}", price, quantity, ts)
+                   for pid, price, quantity, ts in prints.get(symbol, ())]  # fmt: skip
+        tapes.append((instrument.product_id, terms, trades))
     return products, tapes
 
 

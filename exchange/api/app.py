@@ -19,6 +19,7 @@ from .docs import install_docs
 from .errors import install_error_handlers
 from .routes import (
     account,
+    confidential,
     instruments,
     ledger,
     market,
@@ -62,6 +63,7 @@ DOCUMENTED_TAGS = (
     "instruments and sessions",
     "account",
     "orders",
+    "confidential trading",
     "market data",
     "price discovery and valuation",
     "streams",
@@ -117,7 +119,7 @@ def create_app(
     # FastAPI tries the routes in this order, one router after another, so the busiest come
     # first: an order request then matches within a few routes instead of thirty.
     for module in (orders, account, market, instruments, products, pricing, participants, ws,
-                   ledger):  # fmt: skip
+                   ledger, confidential):  # fmt: skip
         v1.include_router(module.router)
 
     @v1.get("/health", response_model=HealthPublic, tags=["health"])

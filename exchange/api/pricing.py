@@ -54,7 +54,10 @@ class PricingCache:
         Raises ValueError when the records cannot be prepared.
         """
         trades, products = read(
-            lambda exchange: (exchange.market_data.trade_count, len(exchange.products))
+            lambda exchange: (
+                exchange.market_data.trade_count + exchange.confidential.published_count,
+                len(exchange.products),
+            )
         )
         with self._lock:
             fresh = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from operator import itemgetter
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -98,11 +99,18 @@ async def bars(
     def prints(exchange: Exchange) -> list[tuple[int, int, int]]:
         if symbol not in exchange.instruments:
             raise ApiError(404, f"no instrument {symbol}", "NOT_FOUND")
-        return [
-            (ts, price, quantity)
-            for _, price, quantity, ts in exchange.market_data.history[symbol]
-            if (start_ns is None or ts >= start_ns) and (end_ns is None or ts < end_ns)
-        ]
+        # The order book's trades, and confidential trades published at an exact price
+        # (at their trade time: a bar may change when one is published), sorted by time
+        # alone, stably, so that trades at one time keep their order.
+        published = exchange.confidential.prints.get(symbol, [])
+        return sorted(
+            (
+                (ts, price, quantity)
+                for _, price, quantity, ts in (*exchange.market_data.history[symbol], *published)
+                if (start_ns is None or ts >= start_ns) and (end_ns is None or ts < end_ns)
+            ),
+            key=itemgetter(0),
+        )
 
     tape = runtime.read(prints)
     try:

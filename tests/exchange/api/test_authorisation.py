@@ -70,6 +70,19 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/indices/{category}"): PUBLIC,
     ("GET", "/v1/products/{product_id}/comparables"): PUBLIC,
     ("POST", "/v1/valuations"): ANYONE,
+    ("POST", "/v1/rfqs"): TRADERS,
+    ("GET", "/v1/rfqs"): TRADERS | {"regulator"},
+    ("GET", "/v1/rfqs/{rfq_id}"): TRADERS | {"regulator"},
+    ("DELETE", "/v1/rfqs/{rfq_id}"): TRADERS,
+    ("POST", "/v1/rfqs/{rfq_id}/quotes"): TRADERS,
+    ("POST", "/v1/rfqs/{rfq_id}/accept"): TRADERS,
+    ("POST", "/v1/trade-reports"): TRADERS,
+    ("GET", "/v1/trade-reports"): TRADERS | {"regulator"},
+    ("POST", "/v1/trade-reports/{report_id}/confirm"): TRADERS,
+    ("GET", "/v1/confidential-trades"): TRADERS | {"regulator"},
+    ("GET", "/v1/market/{symbol}/publications"): PUBLIC,
+    ("GET", "/v1/instruments/{symbol}/publication-policy"): PUBLIC,
+    ("PUT", "/v1/instruments/{symbol}/publication-policy"): frozenset({"admin"}),
 }
 
 # The participant of api.market() holding each role (and only it).
@@ -130,6 +143,8 @@ def test_each_route_admits_exactly_its_roles(api: Api):
         "{product_id}": market.product_id,
         "{symbol}": market.symbol,
         "{order_id}": str(NO_SUCH_ORDER_ID),
+        "{rfq_id}": str(NO_SUCH_ORDER_ID),
+        "{report_id}": str(NO_SUCH_ORDER_ID),
         "{category}": "transport",
     }
     callers: dict[str, dict[str, str]] = {"no key": {}}
