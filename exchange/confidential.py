@@ -111,7 +111,11 @@ class ConfidentialTrade:
     ts_ns: int
     deferral: Deferral
     publish_at_ns: int
+    # How it will be published, decided with its time by the policy in force at settlement.
+    band_figures: int  # significant figures of its price band; 0: the exact price
+    quantity_cap_units: int
     publication_id: int | None = None
+    price_published: bool = False  # published at its exact price, not as a band
 
     @property
     def notional_minor(self) -> int:
@@ -442,6 +446,10 @@ class ConfidentialDesk:
             trade_id, venue, source_id, symbol, buyer, seller, price, quantity, fee, primary,
             expires, ts, deferral_class(policy, notional, liquid),
             ts + deferral_ns(policy, notional, liquid),
+            policy.band_significant_figures
+            if policy.band_large_in_scale and notional >= policy.large_in_scale_minor
+            else 0,
+            policy.quantity_cap_units,
         )  # fmt: skip
         self.trades[trade_id] = trade
         self.trades_by_participant[buyer].append(trade_id)
@@ -468,7 +476,7 @@ class ConfidentialDesk:
             c.deferral_large_or_illiquid_s, c.deferral_large_and_illiquid_s,
             c.quantity_cap_units, c.band_large_in_scale, c.band_significant_figures,
         ).checked()  # fmt: skip
-        # Trades settled before keep the publication time they were given.
+        # Trades settled before keep the publication time, band and cap they were given.
         self.policies[c.symbol] = policy
         return c, policy
 
@@ -481,21 +489,21 @@ class ConfidentialDesk:
         while self.unpublished and self.unpublished[0][0] <= now_ns:
             _, trade_id = heapq.heappop(self.unpublished)
             trade = self.trades[trade_id]
-            policy = self.policy(trade.symbol)
             self.published_count += 1
             trade.publication_id = self.published_count
             low = high = None
             exact: int | None = trade.price_minor
-            if policy.band_large_in_scale and trade.notional_minor >= policy.large_in_scale_minor:
-                low, high = price_band(trade.price_minor, policy.band_significant_figures)
+            if trade.band_figures:
+                low, high = price_band(trade.price_minor, trade.band_figures)
                 exact = None
-            capped = trade.quantity_units > policy.quantity_cap_units
-            quantity = policy.quantity_cap_units if capped else trade.quantity_units
+            capped = trade.quantity_units > trade.quantity_cap_units
+            quantity = trade.quantity_cap_units if capped else trade.quantity_units
             self.publications.setdefault(trade.symbol, []).append(PublishedTrade(
                 trade.publication_id, trade.symbol, trade.venue, exact, low, high, quantity,
                 capped, trade.ts_ns, now_ns, trade.deferral,
             ))  # fmt: skip
             if exact is not None:
+                trade.price_published = True
                 prints = self.prints.setdefault(trade.symbol, [])
                 insort(prints, (trade.publication_id, exact, quantity, trade.ts_ns), key=_time_of)
             published += 1
@@ -535,6 +543,11 @@ class ConfidentialDesk:
         ids = sorted(self.trades, reverse=True) if everyone else reversed(
             self.trades_by_participant.get(participant, []))  # fmt: skip
         return [replace(self.trades[i]) for _, i in zip(range(limit), ids, strict=False)]
+
+    def withheld(self) -> list[ConfidentialTrade]:
+        """The trades whose exact price the public has not seen (unpublished, or published
+        as a band): they reach price discovery only in aggregates."""
+        return [trade for trade in self.trades.values() if not trade.price_published]
 
     def published(self, symbol: str, limit: int) -> list[PublishedTrade]:
         """The ``limit`` most recent publications of ``symbol``, newest first."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from exchange.confidential_aggregates import Aggregate, aggregates
 from exchange.money import MINOR_DIGITS
 from exchange.pricing import (
     BookSnapshot,
@@ -23,6 +24,7 @@ from exchange.service import Exchange
 __all__ = [
     "PricingInputs",
     "book_snapshot",
+    "confidential_aggregates",
     "copy_inputs",
     "pricing_records",
     "records_from",
@@ -43,8 +45,9 @@ def copy_inputs(exchange: Exchange) -> PricingInputs:
     history: the part of :func:`pricing_records` that must run under the sequencer's lock,
     kept short (a list copy per instrument) so that trading does not wait for the rest.
 
-    Confidential trades enter only once published, and only those published at an exact
-    price, with the quantity as published (``exchange.confidential``)."""
+    Confidential trades enter on their own only once published at an exact price, with the
+    quantity as published (``exchange.confidential``); before that, or published as a band,
+    only as k-anonymous aggregates (``exchange.confidential_aggregates``)."""
     products = [product_from_catalogue(p) for p in exchange.products.values()]
     tapes: TapeCopy = []
     prints = exchange.confidential.prints
@@ -55,7 +58,28 @@ def copy_inputs(exchange: Exchange) -> PricingInputs:
         trades += [(f"published:{pid}", price, quantity, ts)
                    for pid, price, quantity, ts in prints.get(symbol, ())]  # fmt: skip
         tapes.append((instrument.product_id, terms, trades))
+    # Confidential trades whose exact price is not public, only as k-anonymous aggregates:
+    # a synthetic product each, with one synthetic trade on the first day of its month.
+    for aggregate in confidential_aggregates(exchange):
+        products.append(aggregate.product)
+        month_ns = int(dt.datetime.combine(aggregate.month, dt.time(), dt.UTC).timestamp())
+        tapes.append((aggregate.aggregate_id, aggregate.terms, [(
+            aggregate.aggregate_id, aggregate.price_minor, aggregate.units,
+            month_ns * 1_000_000_000,
+        )]))  # fmt: skip
     return products, tapes
+
+
+def confidential_aggregates(exchange: Exchange) -> list[Aggregate]:
+    """The k-anonymous aggregates of the confidential trades the public has no exact price
+    of (``exchange.confidential_aggregates``); read under the sequencer's lock."""
+    withheld = exchange.confidential.withheld()
+    if not withheld:
+        return []
+    instruments = exchange.instruments
+    product_of = {symbol: exchange.products[i.product_id] for symbol, i in instruments.items()}
+    terms_of = {symbol: instrument.terms for symbol, instrument in instruments.items()}
+    return aggregates(withheld, product_of, terms_of)
 
 
 def records_from(inputs: PricingInputs) -> tuple[list[ProductRecord], list[TradeRecord]]:

@@ -55,7 +55,9 @@ class PricingCache:
         """
         trades, products = read(
             lambda exchange: (
-                exchange.market_data.trade_count + exchange.confidential.published_count,
+                exchange.market_data.trade_count
+                + exchange.confidential.published_count
+                + len(exchange.confidential.trades),
                 len(exchange.products),
             )
         )

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from exchange.catalogue import Exclusivity, Scope, Territory
+from exchange.confidential_aggregates import report_section
 from exchange.money import format_minor, parse_minor
 from exchange.pricing import (
     IncomeInputs,
@@ -25,7 +26,7 @@ from exchange.pricing import (
     value,
 )
 from exchange.service import Exchange
-from exchange.valuation_inputs import book_snapshot, utc_today
+from exchange.valuation_inputs import book_snapshot, confidential_aggregates, utc_today
 
 from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep
@@ -219,7 +220,14 @@ async def valuation(
         raise _invalid(str(error)) from None
     if format == "html":
         return HTMLResponse(render_report(report))
-    return report.to_dict()
+    result = report.to_dict()
+    # How many confidential trades entered, and through which aggregate: the report's own
+    # maths sees only the aggregates' synthetic products and trades.
+    found = runtime.read(confidential_aggregates)
+    result["confidential_aggregates"] = report_section(
+        found, [row["product_id"] for row in result["comparables"]], target.product.category
+    )
+    return result
 
 
 @router.get("/products/{product_id}/comparables", response_model=list[ComparablePublic],

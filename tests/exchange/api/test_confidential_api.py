@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchange import commands as c
+from exchange.api import pricing as pricing_cache
 from exchange.money import format_minor, parse_minor
 from exchange.research import What, Window, export_table
 from exchange.research.formats import Format
@@ -485,3 +486,33 @@ def test_no_public_route_stream_or_export_shows_an_unpublished_confidential_trad
             assert exact == small
 
     run()
+
+
+def test_unpublished_trades_reach_price_discovery_only_as_a_k_anonymous_aggregate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every valuation sees the trades made before it.
+    monkeypatch.setattr(pricing_cache, "MAX_STALENESS_S", 0)
+    with served("sqlite") as session:
+        api = session.api
+        api.create_participant("cq3buyer", "buyer")
+        api.deposit("cq3buyer", "10000000.00")
+        path = f"/v1/products/{session.product_id}/comparables"
+        body = {"product_id": session.product_id, "terms": TERMS}
+        plan = [(PROVIDER, BUYER_1, 6), (PROVIDER, BUYER_2, 4), (BUYER_1, BUYER_2, 2),
+                (BUYER_2, "cq3buyer", 1), (BUYER_1, "cq3buyer", 1)]  # fmt: skip
+        for count, (seller, buyer, quantity) in enumerate(plan, start=1):
+            session.negotiated_trade(seller, buyer, quantity, seller_reports=True)
+            found = api.expect(200, "GET", path)
+            report = api.expect(200, "POST", "/v1/valuations", THIRD, json=body)
+            section = report["confidential_aggregates"]
+            if count < 5:  # fewer than five trades in the cell: nothing enters
+                assert found == [] and section["trades_in_index"] == 0, (count, section)
+                continue
+            [aggregate] = found
+            assert aggregate["product_id"].startswith("confidential-aggregate:transport:")
+            assert (aggregate["trades"], aggregate["units"]) == (1, 14)
+            assert (section["index_aggregates"], section["trades_in_index"]) == (1, 5)
+            assert section["rule"] == {"min_trades": 5, "min_sellers": 3}
+        # The aggregate's mean is no trade's price, and no party shows: nothing leaks.
+        session.assert_nothing_leaks()
