@@ -483,9 +483,9 @@ class ConfidentialDesk:
     def publication_due(self, now_ns: int) -> bool:
         return bool(self.unpublished) and self.unpublished[0][0] <= now_ns
 
-    def publish_due(self, now_ns: int) -> int:
-        """Publish every trade whose deferral has ended by ``now_ns``; how many."""
-        published = 0
+    def publish_due(self, now_ns: int) -> list[PublishedTrade]:
+        """Publish every trade whose deferral has ended by ``now_ns``; the publications."""
+        published: list[PublishedTrade] = []
         while self.unpublished and self.unpublished[0][0] <= now_ns:
             _, trade_id = heapq.heappop(self.unpublished)
             trade = self.trades[trade_id]
@@ -498,15 +498,16 @@ class ConfidentialDesk:
                 exact = None
             capped = trade.quantity_units > trade.quantity_cap_units
             quantity = trade.quantity_cap_units if capped else trade.quantity_units
-            self.publications.setdefault(trade.symbol, []).append(PublishedTrade(
+            publication = PublishedTrade(
                 trade.publication_id, trade.symbol, trade.venue, exact, low, high, quantity,
                 capped, trade.ts_ns, now_ns, trade.deferral,
-            ))  # fmt: skip
+            )  # fmt: skip
+            self.publications.setdefault(trade.symbol, []).append(publication)
             if exact is not None:
                 trade.price_published = True
                 prints = self.prints.setdefault(trade.symbol, [])
                 insort(prints, (trade.publication_id, exact, quantity, trade.ts_ns), key=_time_of)
-            published += 1
+            published.append(publication)
         return published
 
     # -- reads -----------------------------------------------------------------------------

@@ -567,8 +567,9 @@ class Exchange:
                     key=f"expiry:{seq}:{lapsed}", ts_ns=ts,
                 ))  # fmt: skip
                 lapsed += 1
-        # Confidential trades whose deferral has ended: a view, with nothing to settle.
-        self.confidential.publish_due(ts)
+        # Confidential trades whose deferral has ended: a view, with nothing to settle; the
+        # publications are the result, for the market stream.
+        outcome.result = self.confidential.publish_due(ts)
         return outcome
 
     # -- confidential trading --------------------------------------------------------------

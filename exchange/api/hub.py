@@ -2,7 +2,8 @@
 
 The sequencer calls :meth:`Hub.on_commit` on its own thread after each durable commit; the
 hub hands the batch to the event loop, which turns it into messages for each market channel
-(one per symbol: book changes, trades, auction results, phases) and each private channel (one
+(one per symbol: book changes, trades, auction results, phases, and confidential trades as
+they are published) and each private channel (one
 per participant: its own order events and fills). A subscriber's queue is bounded; one that
 falls behind is disconnected rather than let the server's memory grow.
 """
@@ -14,6 +15,8 @@ from collections import defaultdict
 from enum import StrEnum
 from typing import Any
 
+from exchange.commands import Housekeeping
+from exchange.confidential import PublishedTrade
 from exchange.money import format_minor
 from exchange.service import Outcome
 from matching import (
@@ -81,6 +84,10 @@ class Hub:
     def _dispatch(self, committed: list[tuple[int, Outcome]]) -> None:
         market, private = self._market, self._private
         for seq, outcome in committed:
+            if type(outcome.command) is Housekeeping:
+                for published in outcome.result:
+                    if market.get(published.symbol):
+                        self._send(market[published.symbol], publication_message(seq, published))
             for event in outcome.events:
                 symbol = getattr(event, "symbol", None)
                 if symbol is not None and market.get(symbol):
@@ -121,6 +128,18 @@ def market_message(seq: int, event: Event) -> dict[str, Any] | None:
     if kind is PhaseChanged:
         return {"type": "phase", "seq": seq, **_plain(event_values(event))}
     return None
+
+
+def publication_message(seq: int, published: PublishedTrade) -> dict[str, Any]:
+    """A confidential trade published after its deferral: no parties (docs/confidential.md)."""
+    return {
+        "type": "publication", "seq": seq, "symbol": published.symbol,
+        "publication_id": published.publication_id, "venue": published.venue,
+        "price": _price(published.price_minor), "price_low": _price(published.price_low_minor),
+        "price_high": _price(published.price_high_minor), "quantity": published.quantity_units,
+        "quantity_capped": published.quantity_capped, "deferral": published.deferral.value,
+        "trade_time": iso(published.traded_ns), "time": iso(published.published_ns),
+    }  # fmt: skip
 
 
 def private_messages(seq: int, event: Event) -> list[tuple[str, dict[str, Any]]]:

@@ -402,6 +402,18 @@ def test_the_market_stream_says_nothing_of_a_confidential_trade() -> None:
             assert receive_json(private)["type"] == "auth"
             api.placed(THIRD, "mine", "buy", "9.00", 1)
             assert receive_json(private)["type"] == "accepted"
+            # Once their deferral ends, the stream carries the publications, anonymous.
+            session.advance(181)
+            published = []
+            while len(published) < 2:
+                message = receive_json(market)
+                if message["type"] == "publication":
+                    published.append(message)
+            assert sorted(m["venue"] for m in published) == ["negotiated", "rfq"]
+            assert {m["price"] for m in published} == {format_minor(p) for p, _, _ in hidden}
+            for message in published:
+                assert not set(BUYERS) & {v for v in message.values() if isinstance(v, str)}
+                assert not {"buyer", "seller", "participant"} & set(message)
 
 
 class _Json:
