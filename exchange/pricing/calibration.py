@@ -30,6 +30,19 @@ parabola; its data weight comes from the curvature of the profile. The residual 
 estimated, and the fit repeated once with it. Bounds: alpha in [0, 1], each beta >= 0,
 theta >= 0.
 
+**Category-specific coefficients** (random slopes). Scale, freshness, licence-term and coverage
+effects need not be the same in every category, so each coefficient of
+``CATEGORY_COEFFICIENTS`` also gets a deviation per category (the ``MAX_CATEGORY_EFFECTS``
+most traded), a column ``x_i x [category_i = c]`` whose prior is normal with mean 0 and a
+standard deviation (the spread between categories) estimated from the trades by the same
+EM steps as the curves' smoothing. This is the empirical-Bayes hierarchical model: a
+category's own coefficient (common + deviation) shrinks toward the common one in proportion
+to how little its trades say, so a category of thousands of trades keeps its own elasticity
+and one of two trades takes the common one; when the categories do not differ the estimated
+spread falls toward zero and so do all the deviations. ``Calibration.parameters_for``
+gives a category's coefficients, ``estimates_for`` their estimates (the data weight of a
+category's coefficient is the share of its deviation's precision that came from its trades).
+
 From the same fit come the residual statistics the valuation range needs: leave-one-out
 residuals (``r_i / (1 - h_ii)``, exact for a penalised linear fit) split into the variance of
 a product's own deviation from the model (between products, per category, shrunk toward the
@@ -43,7 +56,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,10 +69,12 @@ from exchange.pricing.records import QUALITY_DIMENSIONS
 from exchange.pricing.tables import InstrumentTable, ProductTable, TradeTable
 
 __all__ = [
+    "CATEGORY_COEFFICIENTS",
     "MIN_TRADES",
     "Calibration",
     "ParameterEstimate",
     "ResidualStats",
+    "adjustment_covariates",
     "calibrate",
 ]
 
@@ -82,6 +98,22 @@ CURVE_PRIOR_SD = 0.5
 CURVE_SMOOTHING_STEPS = 5
 CURVE_SD_BOUNDS = (0.01, 1.0)
 CURVE_NAMES = ("volume_curve", "coverage_curve", "quality_curve")
+# Category-specific coefficients: each gets a deviation per category, shrunk toward the common
+# coefficient; the first pass's spread between categories, the EM steps that then estimate
+# it, and its bounds (0.01: effectively one coefficient for all categories).
+CATEGORY_COEFFICIENTS = (
+    "volume_elasticity", "exclusivity_premium", "commercial_premium", "resale_premium",
+    "cross_border_premium", "real_time_premium", "daily_premium", "monthly_premium",
+    "coverage_elasticity",
+    *(f"quality_elasticity_{name}" for name in QUALITY_DIMENSIONS),
+)  # fmt: skip
+CATEGORY_PRIOR_SD = 0.2
+CATEGORY_SD_BOUNDS = (0.01, 1.0)
+# Limit: categories with their own coefficients (the most traded; the others use the common).
+MAX_CATEGORY_EFFECTS = 30
+# The design effect on the coefficients' covariance (trades of one product are not independent
+# evidence) is kept in this range.
+DESIGN_EFFECT_BOUNDS = (1.0, 50.0)
 # Limits: at most this many index levels (categories x periods; periods lengthen to fit) and
 # region effects (the most traded regions; the others get none).
 MAX_INDEX_CELLS = 2_000
@@ -123,6 +155,10 @@ class ResidualStats:
     within_var: float
     trades: int
     products: int
+    # The typical trade's noise: a robust (median-based) variance of the within-product
+    # residuals, which the occasional non-arm's-length trade does not inflate. The mean-square
+    # ``within_var`` is right for a VWAP's variance; a back-test percentile needs this one.
+    typical_within_var: float = DEFAULT_WITHIN_SD**2
 
     def between(self, category: str) -> float:
         return self.between_var.get(category, self.pooled_between_var)
@@ -130,11 +166,36 @@ class ResidualStats:
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
+    """The common ``parameters`` and their ``estimates``, each category's own (its
+    coefficients of ``CATEGORY_COEFFICIENTS`` partially pooled toward the common ones), the
+    index and the residual statistics."""
+
     parameters: FactorParameters
     estimates: tuple[ParameterEstimate, ...]
     index: PriceIndex
     residuals: ResidualStats
     note: str
+    category_parameters: Mapping[str, FactorParameters] = field(default_factory=dict)
+    category_estimates: Mapping[str, tuple[ParameterEstimate, ...]] = field(default_factory=dict)
+    # The posterior covariance of the CATEGORY_COEFFICIENTS as a category uses them (common +
+    # deviation), times the category's design effect; ``common_covariance`` is that of a
+    # category without its own (the common ones plus a deviation of the spread's size).
+    category_covariance: Mapping[str, np.ndarray] = field(default_factory=dict)
+    common_covariance: np.ndarray | None = None
+
+    def parameters_for(self, category: str) -> FactorParameters:
+        """The parameters that value a product of ``category``: its own coefficients where
+        it has them, the common ones otherwise."""
+        return self.category_parameters.get(category, self.parameters)
+
+    def covariance_for(self, category: str) -> np.ndarray | None:
+        """How uncertain the category's ``CATEGORY_COEFFICIENTS`` are (on the regression's
+        scale, in that order), or None without a calibration."""
+        return self.category_covariance.get(category, self.common_covariance)
+
+    def estimates_for(self, category: str) -> tuple[ParameterEstimate, ...]:
+        """The common estimates, then the category's own (named ``name[category]``)."""
+        return self.estimates + tuple(self.category_estimates.get(category, ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +242,47 @@ def _log_annuity(duration_months: np.ndarray, rate_per_year: float) -> np.ndarra
     if k < 1e-9:
         return np.log(duration_months)
     return np.log(-np.expm1(-k * duration_months) / -math.expm1(-k))
+
+
+def adjustment_covariates(
+    log_records: float,
+    log_quality: Sequence[float],
+    exclusive: bool,
+    scope_rank: int,
+    cross_border: bool,
+    frequency_rank: int,
+    log_coverage: float,
+) -> tuple[float, ...]:
+    """A product under licence terms as the regression's columns of the
+    ``CATEGORY_COEFFICIENTS``, in that order: the difference of two such tuples, times a
+    category's coefficients, is the log adjustment between them that those coefficients
+    make (before the curves)."""
+    return (
+        log_records, float(exclusive), float(scope_rank == 1), float(scope_rank == 2),
+        float(cross_border), float(frequency_rank == 0), float(frequency_rank == 1),
+        float(frequency_rank == 2), log_coverage, *log_quality,
+    )  # fmt: skip
+
+
+def _parameter(parameters: FactorParameters, name: str) -> float:
+    """A coefficient of ``parameters`` by its estimate's name (a quality elasticity is an
+    element of ``quality_elasticities``)."""
+    if name.startswith("quality_elasticity_"):
+        dimension = QUALITY_DIMENSIONS.index(name.removeprefix("quality_elasticity_"))
+        return parameters.quality_elasticities[dimension]
+    value: float = getattr(parameters, name)
+    return value
+
+
+def _group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """The sums of ``values``' rows (trades x columns) by ``codes`` (in 0..groups-1): one
+    sort and one pass, where a bincount per column would make as many passes."""
+    order = np.argsort(codes, kind="stable")
+    present, starts = np.unique(codes[order], return_index=True)
+    sums = np.zeros((groups, values.shape[1]))
+    if len(order):
+        sums[present] = np.add.reduceat(values[order], starts, axis=0)
+    return sums
 
 
 def calibrate(
@@ -287,6 +389,7 @@ class _Fit:
         ]
         self.coefficients = _dense_coefficients(defaults)
         duration = self.coefficients.pop()  # the duration's column stays last (_set_rate)
+        dense_position = {c.name: j for j, c in enumerate(self.coefficients)}
         # The curves: hinge columns at knots placed at quantiles over the traded products.
         traded = np.unique(product)
         attributes = dict(
@@ -307,6 +410,22 @@ class _Fit:
             self.coefficients.extend(
                 _Coefficient(f"{name}_{j}", 0.0, CURVE_PRIOR_SD, False) for j in range(len(knots))
             )
+        # The category deviations (random slopes) of the CATEGORY_COEFFICIENTS, for the most
+        # traded categories when there are at least two to pool.
+        ranked_categories = np.argsort(-np.bincount(category), kind="stable")
+        pooled = [int(c) for c in ranked_categories[:MAX_CATEGORY_EFFECTS]]
+        if categories < 2:
+            pooled = []
+        self.slope_categories = [self.category_names[c] for c in pooled]
+        self.slope_columns: dict[str, np.ndarray] = {}
+        for name in CATEGORY_COEFFICIENTS:
+            base = columns[dense_position[name]]
+            self.slope_columns[name] = len(columns) + np.arange(len(pooled))
+            columns.extend(base * (category == c) for c in pooled)
+            self.coefficients.extend(
+                _Coefficient(f"{name}[{self.category_names[c]}]", 0.0, CATEGORY_PRIOR_SD, False)
+                for c in pooled
+            )
         columns.append(np.zeros(n))  # the duration's log annuity: set per rate by _set_rate
         self.coefficients.append(duration)
         z = np.column_stack(columns)
@@ -315,6 +434,7 @@ class _Fit:
         assert self.z.shape == (n, self.q)
         self.p = self.cells + self.regions + self.q
         self._build_normal_equations()
+        self._prepare_duration()
 
     # ------------------------------------------------------------------ normal equations
 
@@ -331,10 +451,8 @@ class _Fit:
         cross = np.bincount(self.cell * regions + self.region, minlength=cells * regions)
         xtx[c0:r0, r0:z0] = cross.reshape(cells, regions)
         xtx[r0:z0, c0:r0] = xtx[c0:r0, r0:z0].T
-        for j in range(q - 1):
-            column = self.z[:, j]
-            xtx[c0:r0, z0 + j] = np.bincount(self.cell, weights=column, minlength=cells)
-            xtx[r0:z0, z0 + j] = np.bincount(self.region, weights=column, minlength=regions)
+        xtx[c0:r0, z0 : z0 + q - 1] = _group_sums(self.cell, self.z[:, : q - 1], cells)
+        xtx[r0:z0, z0 : z0 + q - 1] = _group_sums(self.region, self.z[:, : q - 1], regions)
         xtx[z0:, :z0] = xtx[:z0, z0:].T
         xtx[z0 : z0 + q - 1, z0 : z0 + q - 1] = self.z[:, : q - 1].T @ self.z[:, : q - 1]
         self.xtx = xtx
@@ -360,19 +478,55 @@ class _Fit:
         self.prior_mean[z0:] = [c.default for c in self.coefficients]
         self.prior_term = precision @ self.prior_mean
 
-    def _set_rate(self, rate: float) -> None:
-        """Put the duration column for ``rate`` (centred log annuity) into the design."""
-        column = _log_annuity(self.duration, rate)
-        column -= column.mean()
-        last = self.p - 1
-        z0 = self.cells + self.regions
-        self.z[:, -1] = column
-        self.xtx[: self.cells, last] = np.bincount(self.cell, weights=column, minlength=self.cells)
-        self.xtx[self.cells : z0, last] = np.bincount(
-            self.region, weights=column, minlength=self.regions
+    def _prepare_duration(self) -> None:
+        """The sums that make the duration's column cheap to change: it takes one value per
+        distinct duration, so X' column, column' column and column' y are sums over the
+        durations (O(parameters x durations) per rate instead of O(trades x parameters))."""
+        values, code = np.unique(self.duration, return_inverse=True)
+        count = len(values)
+        self.duration_values, self.duration_code = values, code
+        self.duration_trades = np.bincount(code, minlength=count).astype(np.float64)
+        self.xt_duration = np.concatenate(
+            [
+                np.bincount(self.cell * count + code, minlength=self.cells * count).reshape(
+                    self.cells, count
+                ),
+                np.bincount(self.region * count + code, minlength=self.regions * count).reshape(
+                    self.regions, count
+                ),
+                _group_sums(code, self.z[:, : self.q - 1], count).T,
+            ]
+        )  # X' (duration indicator), every column but the duration's own
+        # X' 1 (the centred controls sum to zero) and X' y without the duration's entry.
+        self.xt_ones = np.concatenate(
+            [
+                self.cell_trades,
+                np.bincount(self.region, minlength=self.regions),
+                np.zeros(self.q - 1),
+            ]
         )
-        self.xtx[z0:, last] = self.z.T @ column
-        self.xtx[last, :] = self.xtx[:, last]
+        self.xty = self._xt(self.y)
+        self.y_by_duration = np.bincount(code, weights=self.y, minlength=count)
+        self.y_sum = float(self.y.sum())
+        # For the residual sum of squares from sums: about the mean log price, so that the
+        # sums do not cancel to the last digits (a cell level carries the mean instead).
+        self.y_mean = self.y_sum / self.n
+        centred = self.y - self.y_mean
+        self.centred_ss = float(centred @ centred)
+        self.xt_ones_all = np.append(self.xt_ones, 0.0)  # the duration's column is centred
+
+    def _set_rate(self, rate: float) -> None:
+        """Put the duration column for ``rate`` (centred log annuity) into the design, X'X
+        and X'y."""
+        f = _log_annuity(self.duration_values, rate)
+        mean = float(f @ self.duration_trades) / self.n
+        last = self.p - 1
+        self.z[:, -1] = f[self.duration_code] - mean
+        cross = self.xt_duration @ f - mean * self.xt_ones
+        self.xtx[:last, last] = cross
+        self.xtx[last, :last] = cross
+        self.xtx[last, last] = float(self.duration_trades @ f**2) - self.n * mean**2
+        self.xty[last] = float(f @ self.y_by_duration) - mean * self.y_sum
 
     def _xt(self, v: np.ndarray) -> np.ndarray:
         return np.concatenate(
@@ -387,23 +541,56 @@ class _Fit:
         z0 = self.cells + self.regions
         return theta[self.cell] + theta[self.cells + self.region] + self.z @ theta[z0:]
 
-    def _solve(self, variance: float, rate: float) -> tuple[np.ndarray, float]:
+    def _solve(
+        self, variance: float, rate: float, base: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
         """The posterior mode at this duration rate, and its objective (-2 log posterior,
-        without the rate's own prior)."""
+        without the rate's own prior). ``base`` (``_rate_free_solutions``) makes the solve
+        O(parameters x durations): the block of every coefficient but the duration's does
+        not depend on the rate, so the duration's coefficient follows from the Schur
+        complement of that block, already solved against everything the border is made of."""
         self._set_rate(rate)
-        precision = self.xtx / variance + self.prior_precision
-        theta = np.linalg.solve(precision, self._xt(self.y) / variance + self.prior_term)
-        residual = self.y - self._x(theta)
+        rhs = self.xty / variance + self.prior_term
+        if base is None:
+            theta = np.linalg.solve(self.xtx / variance + self.prior_precision, rhs)
+        else:
+            f = _log_annuity(self.duration_values, rate)
+            mean = float(f @ self.duration_trades) / self.n
+            durations = len(self.duration_values)
+            # The duration's prior is its own: the border is X' column / variance alone.
+            border = self.xtx[:-1, -1] / variance
+            corner = self.xtx[-1, -1] / variance + self.prior_precision[-1, -1]
+            along = base[:, :durations] @ f - mean * base[:, durations]
+            partial = base[:, durations + 1]
+            last = (rhs[-1] - border @ partial) / (corner - border @ along)
+            theta = np.append(partial - along * last, last)
+        # The residual sum of squares from the normal equations' sums, not the trades: every
+        # trade has one cell, so y - X theta = (y - mean) - X (theta less the mean in cells).
+        shifted = theta.copy()
+        shifted[: self.cells] -= self.y_mean
+        xty_centred = self.xty - self.y_mean * self.xt_ones_all
+        residual_ss = self.centred_ss - 2 * shifted @ xty_centred + shifted @ self.xtx @ shifted
         deviation = theta - self.prior_mean
-        objective = residual @ residual / variance + deviation @ self.prior_precision @ deviation
+        objective = residual_ss / variance + deviation @ self.prior_precision @ deviation
         return theta, float(objective)
+
+    def _rate_free_solutions(self, variance: float) -> np.ndarray:
+        """The posterior precision's block without the duration solved against the parts of
+        the duration's border (X' duration indicator, X' 1, over the variance) and against
+        the right-hand side: one solve for the whole rate grid."""
+        assert not self.prior_precision[:-1, -1].any(), "the duration's prior is its own"
+        block = self.xtx[:-1, :-1] / variance + self.prior_precision[:-1, :-1]
+        rhs = self.xty[:-1] / variance + self.prior_term[:-1]
+        parts = np.column_stack([self.xt_duration / variance, self.xt_ones / variance, rhs])
+        return np.linalg.solve(block, parts)
 
     def _profile(self, variance: float) -> tuple[np.ndarray, float, float, np.ndarray]:
         """Solve over the rate grid; the best rate (parabola-refined), its solution, the
         rate's data weight, and the inverse posterior precision at that rate."""
         u0 = math.log(self.defaults.duration_rate_per_year)
         grid_u = np.log(DURATION_RATE_GRID)
-        data_objective = np.array([self._solve(variance, math.exp(u))[1] for u in grid_u])
+        base = self._rate_free_solutions(variance)
+        data_objective = np.array([self._solve(variance, math.exp(u), base)[1] for u in grid_u])
         total = data_objective + (grid_u - u0) ** 2 / DURATION_RATE_PRIOR_SD**2
         best = int(np.argmin(total))
         u = float(grid_u[best])
@@ -434,7 +621,7 @@ class _Fit:
         residual = self.y - self._x(theta)
         dof = max(self.n - float(leverage.sum()), 1.0)
         variance = max(float(residual @ residual) / dof, VARIANCE_FLOOR)
-        curve_sd = self._estimate_smoothing(variance, rate)
+        spread = self._estimate_spreads(variance, rate)
         theta, rate, rate_weight, inverse = self._profile(variance)
         leverage = self._leverage(inverse, variance)
         residual = self.y - self._x(theta)
@@ -446,7 +633,11 @@ class _Fit:
             # Against the documented prior sd, not the one the data chose: a curve that the
             # trades flatten to a power law is their finding, not a default.
             data_weight[z0 + positions] = 1 - np.diag(inverse)[z0 + positions] / CURVE_PRIOR_SD**2
-        parameters, estimates = self._parameters(theta[z0:], data_weight[z0:], curve_sd)
+        for name, positions in self.slope_columns.items():
+            # Against the spread the trades chose: how much a category's own trades say
+            # beside what the other categories lend it.
+            data_weight[z0 + positions] = 1 - np.diag(inverse)[z0 + positions] / spread[name] ** 2
+        parameters, estimates = self._parameters(theta[z0:], data_weight[z0:], spread)
         region_theta = theta[self.cells : z0 - 1]
         region_weight = data_weight[self.cells : z0 - 1]
         parameters = replace(
@@ -457,6 +648,14 @@ class _Fit:
                 for name, effect in zip(self.region_names, region_theta, strict=True)
             },
         )
+        category_parameters, category_estimates = self._category_parameters(
+            theta[z0:], data_weight[z0:], spread, parameters
+        )
+        residuals = self._residual_stats(loo)
+        alike = residuals.pooled_between_var / (
+            residuals.pooled_between_var + residuals.within_var
+        )  # the share of a trade's deviation its product's other trades share
+        category_covariance, common_covariance = self._covariances(inverse[z0:, z0:], spread, alike)
         default_rate = self.defaults.duration_rate_per_year
         estimates.append(
             ParameterEstimate(
@@ -483,26 +682,37 @@ class _Fit:
             parameters=parameters,
             estimates=tuple(estimates),
             index=self._index(theta),
-            residuals=self._residual_stats(loo),
+            residuals=residuals,
             note=note,
+            category_parameters=category_parameters,
+            category_estimates=category_estimates,
+            category_covariance=category_covariance,
+            common_covariance=common_covariance,
         )
 
-    def _estimate_smoothing(self, variance: float, rate: float) -> dict[str, float]:
-        """Each curve's prior sd, by EM steps at this rate and variance; the prior precision
-        keeps the result. ``tau^2 = (sum b_j^2 + sum var b_j) / knots``, bounded."""
+    def _estimate_spreads(self, variance: float, rate: float) -> dict[str, float]:
+        """Each curve's smoothing and each category coefficient's spread between categories
+        (the prior sd of its slope changes or deviations), by EM steps at this rate and
+        variance; the prior precision keeps the result. ``tau^2 = (sum b_j^2 + sum var b_j) /
+        count``, bounded."""
         z0 = self.cells + self.regions
-        sd = {name: CURVE_PRIOR_SD for name in self.curve_columns}
+        groups = [(name, positions, CURVE_SD_BOUNDS)
+                  for name, positions in self.curve_columns.items()]  # fmt: skip
+        groups += [(name, positions, CATEGORY_SD_BOUNDS)
+                   for name, positions in self.slope_columns.items()]  # fmt: skip
+        sd = {name: math.sqrt(1 / self.prior_precision[z0 + p[0], z0 + p[0]]) if len(p) else 0.0
+              for name, p, _ in groups}  # fmt: skip
         for _ in range(CURVE_SMOOTHING_STEPS):
             theta, _ = self._solve(variance, rate)
             posterior_var = np.diag(np.linalg.inv(self.xtx / variance + self.prior_precision))
-            for name, positions in self.curve_columns.items():
+            for name, positions, (low, high) in groups:
                 if len(positions) == 0:
                     continue
                 at = z0 + positions
                 tau2 = (float(theta[at] @ theta[at]) + float(posterior_var[at].sum())) / len(at)
-                sd[name] = min(max(math.sqrt(tau2), CURVE_SD_BOUNDS[0]), CURVE_SD_BOUNDS[1])
+                sd[name] = min(max(math.sqrt(tau2), low), high)
                 self.prior_precision[at, at] = 1 / sd[name] ** 2
-        # The curves' prior means are 0, so the prior term needs no update.
+        # The curves' and the deviations' prior means are 0: the prior term needs no update.
         return sd
 
     def _leverage(self, inverse: np.ndarray, variance: float) -> np.ndarray:
@@ -512,17 +722,19 @@ class _Fit:
         z = self.z
         h = inverse[cell, cell] + inverse[region, region] + 2 * inverse[cell, region]
         h += 2 * np.einsum("ij,ij->i", z, inverse[cell, z0:] + inverse[region, z0:])
-        h += np.einsum("ij,jk,ik->i", z, inverse[z0:, z0:], z)
+        h += ((z @ inverse[z0:, z0:]) * z).sum(axis=1)
         return h / variance
 
     def _parameters(
-        self, theta: np.ndarray, weight: np.ndarray, curve_sd: dict[str, float]
+        self, theta: np.ndarray, weight: np.ndarray, spread: dict[str, float]
     ) -> tuple[FactorParameters, list[ParameterEstimate]]:
         estimates: list[ParameterEstimate] = []
         values: dict[str, float] = {}
         curves: dict[str, Curve] = {}
         curve_estimates: list[ParameterEstimate] = []
         in_curve = np.zeros(len(self.coefficients), dtype=bool)
+        for positions in self.slope_columns.values():
+            in_curve[positions] = True  # the category deviations: _category_parameters
         for name, positions in self.curve_columns.items():
             in_curve[positions] = True
             changes = tuple(float(b) for b in theta[positions])
@@ -535,7 +747,7 @@ class _Fit:
                     name, max(abs(low), abs(high)), 0.0, w, _source(w),
                     f"{len(positions)} knots; value is the largest change of elasticity "
                     f"along the curve (from {low:+.3f} to {high:+.3f}); smoothing sd "
-                    f"{curve_sd[name]:.3f}",
+                    f"{spread[name]:.3f}",
                 )
             )  # fmt: skip
         for coefficient, estimate, data_weight, skip in zip(
@@ -579,6 +791,88 @@ class _Fit:
         )
         return parameters, estimates + curve_estimates
 
+    def _covariances(
+        self, inverse: np.ndarray, spread: dict[str, float], alike: float
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Each pooled category's covariance of its own coefficients (common + deviation),
+        and that of a category without its own (common, plus the spread between categories).
+
+        The regression counts every trade as independent evidence, but a category's
+        coefficients are told by its *products* (trades of one product share its own
+        deviation), so each covariance is multiplied by Kish's design effect for clustered
+        samples, 1 + (trades per product - 1) x ``alike`` (the intra-product correlation of
+        residuals), within ``DESIGN_EFFECT_BOUNDS``."""
+        position = {c.name: j for j, c in enumerate(self.coefficients)}
+        common = np.array([position[name] for name in CATEGORY_COEFFICIENTS])
+        products, category_of_trade = np.unique(self.product, return_index=True)
+        product_category = self.category[category_of_trade]
+        trades = np.bincount(self.category, minlength=len(self.category_names))
+        counted = np.bincount(product_category, minlength=len(self.category_names))
+
+        def effect(trade_count: float, product_count: float) -> float:
+            low, high = DESIGN_EFFECT_BOUNDS
+            per_product = trade_count / max(product_count, 1.0)
+            return min(max(1 + (per_product - 1) * alike, low), high)
+
+        base = inverse[np.ix_(common, common)]
+        overall = effect(float(trades.sum()), float(len(products)))
+        deviation_var = np.array([spread.get(name, 0.0) ** 2 for name in CATEGORY_COEFFICIENTS])
+        common_covariance = overall * (base + np.diag(deviation_var))
+        covariances: dict[str, np.ndarray] = {}
+        for k, category in enumerate(self.slope_categories):
+            own = np.array([self.slope_columns[name][k] for name in CATEGORY_COEFFICIENTS])
+            code = self.category_names.index(category)
+            cross = inverse[np.ix_(common, own)]
+            block = base + inverse[np.ix_(own, own)] + cross + cross.T
+            covariances[category] = effect(float(trades[code]), float(counted[code])) * block
+        return covariances, common_covariance
+
+    def _category_parameters(
+        self,
+        theta: np.ndarray,
+        weight: np.ndarray,
+        spread: dict[str, float],
+        common: FactorParameters,
+    ) -> tuple[dict[str, FactorParameters], dict[str, tuple[ParameterEstimate, ...]]]:
+        """Each pooled category's parameters (the common ones with its own
+        ``CATEGORY_COEFFICIENTS``: common + deviation, bounded like the common) and their
+        estimates, whose default is the common value they shrink toward."""
+        position = {c.name: j for j, c in enumerate(self.coefficients)}
+        parameters: dict[str, FactorParameters] = {}
+        estimates: dict[str, tuple[ParameterEstimate, ...]] = {}
+        for k, category in enumerate(self.slope_categories):
+            own: dict[str, float] = {}
+            rows: list[ParameterEstimate] = []
+            for name in CATEGORY_COEFFICIENTS:
+                coefficient = self.coefficients[position[name]]
+                at = int(self.slope_columns[name][k])
+                centre = _parameter(common, name)
+                raw = float(theta[position[name]] + theta[at])
+                value = math.exp(raw) if coefficient.log_scale else raw
+                note = (
+                    f"{category}'s own, pooled toward the common {centre:.3f}; spread between "
+                    f"categories {spread[name]:.3f}"
+                )
+                # The common coefficient's bounds: alpha in [0, 1], quality elasticities >= 0.
+                bounded_name = name == "volume_elasticity" or name.startswith("quality_")
+                high = 1.0 if name == "volume_elasticity" else math.inf
+                if bounded_name and not 0 <= value <= high:
+                    bounded = min(max(value, 0.0), high)
+                    note += f"; estimate {value:.3f} bounded to {bounded:g}"
+                    value = bounded
+                own[name] = value
+                w = float(min(max(weight[at], 0.0), 1.0))
+                rows.append(
+                    ParameterEstimate(f"{name}[{category}]", value, centre, w, _source(w), note)
+                )
+            quality = tuple(
+                own.pop(f"quality_elasticity_{name}", beta)
+                for name, beta in zip(QUALITY_DIMENSIONS, common.quality_elasticities, strict=True)
+            )
+            parameters[category] = replace(common, quality_elasticities=quality, **own)
+            estimates[category] = tuple(rows)
+        return parameters, estimates
+
     def _index(self, theta: np.ndarray) -> PriceIndex:
         levels: dict[str, np.ndarray] = {}
         counts: dict[str, np.ndarray] = {}
@@ -598,11 +892,19 @@ class _Fit:
         if within_dof >= 5:
             within = max(within_ss / within_dof, VARIANCE_FLOOR)
             between_each = mean**2 - within / trades
+            # 1.4826 x the median absolute deviation is the sd of normal noise; the factor
+            # n / (n - 1) undoes the shrinkage of deviations from a product's own mean.
+            repeated = trades[product] > 1
+            spread = np.abs(loo - mean[product])[repeated] * np.sqrt(
+                trades[product][repeated] / (trades[product][repeated] - 1)
+            )
+            typical = min(max((1.4826 * float(np.median(spread))) ** 2, VARIANCE_FLOOR), within)
         else:
             # One trade per product: the two cannot be told apart, so the whole residual
             # counts as the product's own deviation (the wider, safer range).
             within = DEFAULT_WITHIN_SD**2
             between_each = mean**2
+            typical = within
         pooled = max(float(between_each.mean()), VARIANCE_FLOOR)
         category_of_product = self.products.category[codes]
         between: dict[str, float] = {}
@@ -614,4 +916,4 @@ class _Fit:
                 count + BETWEEN_SHRINK_PRODUCTS
             )
             between[self.products.categories[code]] = max(shrunk, VARIANCE_FLOOR)
-        return ResidualStats(between, pooled, within, self.n, len(codes))
+        return ResidualStats(between, pooled, within, self.n, len(codes), typical)

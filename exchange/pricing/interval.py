@@ -5,8 +5,9 @@ The model's standard errors (``market_approach`` and the market-calibrated cost 
 regression's between-product residuals say, that comparables err independently, that errors
 are normal. The back-test checks them where the truth is observable: it values up to
 ``BACKTEST_PRODUCTS`` traded products from the *other* products' trades (their own left out),
-under the terms they traded most, and compares with the price they actually traded at (their
-VWAP brought to the market's date by the index).
+each under the terms of one of its instruments drawn at random (so the cases carry the terms
+that trade, in the mix they trade in, as targets do), and compares with the price they
+actually traded at (their VWAP brought to the market's date by the index).
 
 **Cross-fitting.** On a market of at most ``CROSS_FIT_MAX_TRADES`` trades the held-out
 products are split into ``CROSS_FIT_FOLDS`` folds, and each fold is valued on a market
@@ -16,15 +17,19 @@ calibration flatters it, and on a thin market (a few thousand trades) by a facto
 the width. On a larger market one product's trades move the calibration too little to
 matter, and the in-sample back-test saves the refits.
 
-An observed price is itself noisy (trade-to-trade noise, variance ``within / trades``), so
-each case is standardised by ``sqrt(se^2 + within / trades)``; the 80th percentile of the
+An observed price is itself noisy (trade-to-trade noise, variance ``typical within /
+trades``, the robust within-product variance: the occasional non-arm's-length trade would
+otherwise inflate every case's allowance), so each case is standardised by
+``sqrt(se^2 + typical within / trades)``; the 80th percentile of the
 standardised absolute errors, divided by 1.2816 (the normal's), is the scale by which the
 model's z is too small (> 1) or too large (< 1). No normality is assumed: heavy tails show up
 as a larger percentile. Three scales come from the same cases, in turn: the market
-approach's, the calibrated cost's, and then the concluded value's (the reconciliation of the
-two, scaled), which corrects for their errors not being independent (and is at least 1, since
-they are positively correlated: both miss the subject's own deviation). Each is shrunk toward 1
-as ``BACKTEST_SHRINK_CASES`` cases' worth of prior belief and bounded to ``SCALE_BOUNDS``.
+approach's, the calibrated cost's (from every case, those with too few comparables for the
+market approach too, as the fallback concludes the cost alone), and then the concluded
+value's (the reconciliation of the two, scaled), which corrects for their errors not being
+independent (and is at least 1, since they are positively correlated: both miss the
+subject's own deviation). Each is shrunk toward 1 as ``BACKTEST_SHRINK_CASES`` cases' worth
+of prior belief and bounded to ``SCALE_BOUNDS``.
 """
 
 from __future__ import annotations
@@ -68,13 +73,15 @@ def calibrate_range(
     priced = np.flatnonzero(~np.isnan(snapshot.price))
     if len(priced) == 0:
         return UNSCALED_RANGE
-    # Each product's most traded instrument.
-    order = np.lexsort((-snapshot.window_trades[priced], market.instruments.product[priced]))
+    # One instrument of each product, drawn at random: the held-out cases then carry the
+    # terms that trade, in the mix they trade in, as the targets do (a product's most traded
+    # instrument would be nearly always non-exclusive, the terms the comparables hold most).
+    rng = np.random.default_rng(BACKTEST_SEED)
+    order = np.lexsort((rng.random(len(priced)), market.instruments.product[priced]))
     rows = priced[order]
     products = market.instruments.product[rows]
     first = np.concatenate([[True], products[1:] != products[:-1]])
     rows = rows[first]
-    rng = np.random.default_rng(BACKTEST_SEED)
     chosen = rows[rng.permutation(len(rows))[:BACKTEST_PRODUCTS]]
     cross_fit = (
         trades is not None and len(market.trades) <= CROSS_FIT_MAX_TRADES and len(chosen) > 1
@@ -97,26 +104,35 @@ def calibrate_range(
     cost_errors = np.array([c[2] for c in cases])
     cost_se = np.array([c[3] for c in cases])
     noise = np.array([c[4] for c in cases])
-    market_scale, raw = _scale(market_errors, market_se, noise)
+    has_market = ~np.isnan(market_errors)
     has_cost = ~np.isnan(cost_errors)
+    if not has_market.any():
+        return UNSCALED_RANGE
+    market_scale, raw = _scale(market_errors[has_market], market_se[has_market], noise[has_market])
     cost_scale = (
         _scale(cost_errors[has_cost], cost_se[has_cost], noise[has_cost])[0]
         if has_cost.any() else 1.0
     )  # fmt: skip
-    # The concluded value: both approaches weighed by their scaled precision.
-    m_var = (market_scale * market_se) ** 2
+    # The concluded value: both approaches weighed by their scaled precision, or the cost
+    # alone where the market approach found too few comparables (as the fallback does).
+    m_var = np.where(has_market, (market_scale * market_se) ** 2, np.inf)
     c_var = np.where(has_cost, (cost_scale * cost_se) ** 2, np.inf)
+    concluding = has_market | has_cost
+    m_var, c_var = m_var[concluding], c_var[concluding]
     precision = 1 / m_var + 1 / c_var
-    concluded = (market_errors / m_var + np.where(has_cost, cost_errors, 0) / c_var) / precision
+    concluded = (
+        np.where(has_market, market_errors, 0)[concluding] / m_var
+        + np.where(has_cost, cost_errors, 0)[concluding] / c_var
+    ) / precision
     # At least 1: the two approaches share the subject's own deviation (its cost premium and
     # its comparables' adjustments both miss it), so their errors are positively correlated
     # and the combined se is never smaller than independence implies.
-    reconciled_scale = max(_scale(concluded, precision**-0.5, noise)[0], 1.0)
+    reconciled_scale = max(_scale(concluded, precision**-0.5, noise[concluding])[0], 1.0)
     return RangeCalibration(
         market_scale,
-        len(cases),
+        int(has_market.sum()),
         raw,
-        100 * float(np.median(np.abs(np.expm1(market_errors)))),
+        100 * float(np.median(np.abs(np.expm1(market_errors[has_market])))),
         cost_scale=cost_scale,
         reconciled_scale=reconciled_scale,
         cross_fitted=cross_fit,
@@ -160,6 +176,7 @@ def _cases(
         product = market.products.records[market.instruments.product[row]]
         terms = market.instruments.terms[row]
         target = TargetSpec(product, terms, market.as_of, exclude_own_trades=True)
+        parameters = calibration.parameters_for(product.category)
         comparables, candidates = find_comparables(
             valuing, target, MAX_COMPARABLES, valuing_snapshot
         )
@@ -169,26 +186,30 @@ def _cases(
             [valuing.products.records[valuing.instruments.product[c.instrument_row]]
              for c in comparables],
             candidates,
-            calibration.parameters,
+            parameters,
             calibration.index,
             residuals.between(product.category),
             residuals.within_var,
+            coefficient_covariance=calibration.covariance_for(product.category),
         )  # fmt: skip
-        if result.value is None or result.log_se is None:
-            continue
         price_day = dt.date.fromordinal(round(float(snapshot.mean_day[row])))
         observed = float(snapshot.price[row]) * market.calibration.index.ratio(
             product.category, price_day, market.as_of
         )
         cost_error, cost_se = math.nan, math.nan
         premium = valuing.cost.premium_for(product.category)
-        cost = cost_approach(product, terms, calibration.parameters, 0.0).value
+        cost = cost_approach(product, terms, parameters, 0.0).value
         if premium is not None and cost > 0:
             cost_error = math.log(cost * math.exp(premium[0]) / observed)
             cost_se = premium[1]
-        noise_var = market.calibration.residuals.within_var / max(
+        noise_var = market.calibration.residuals.typical_within_var / max(
             int(snapshot.window_trades[row]), 1
         )
+        if result.value is None or result.log_se is None:
+            # Too few comparables: a case for the calibrated cost (and the fallback) only.
+            if not math.isnan(cost_error):
+                cases.append((math.nan, math.nan, cost_error, cost_se, noise_var))
+            continue
         cases.append(
             (math.log(result.value / observed), result.log_se, cost_error, cost_se, noise_var)
         )

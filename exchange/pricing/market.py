@@ -302,12 +302,12 @@ class Market:
     def _cost_stats(self) -> CostStats:
         snapshot = self.snapshot(self.as_of)
         index = self.calibration.index
-        parameters = self.calibration.parameters
         by_category: dict[str, list[float]] = {}
         for row in np.flatnonzero(~np.isnan(snapshot.price)):
             product = self.products.records[self.instruments.product[row]]
             if product.cost_basis <= 0:
                 continue
+            parameters = self.calibration.parameters_for(product.category)
             cost = cost_approach(product, self.instruments.terms[row], parameters, 0.0).value
             if cost <= 0:
                 continue

@@ -24,7 +24,12 @@ The range is ``value x exp(+-z se)`` with z = 1.2816 (a central 80% interval) an
 the subject's value no comparable can reveal. ``dispersion^2`` is the weighted variance of
 the comparables' log adjusted prices and ``n_eff = 1 / sum_p (sum of weights of product p)^2``
 their effective number, counted by product (instruments of one product are not independent);
-``n_eff - 1`` is floored at 0.5. This model standard error is then multiplied by the
+``n_eff - 1`` is floored at 0.5. To it is added what the adjustments may be off by together,
+``d' S d``: ``d`` the weighted mean difference between subject and comparables in the
+calibration's columns (log records, the terms' and frequencies' indicators, log coverage, log
+quality) and ``S`` the posterior covariance of the category's coefficients
+(``Calibration.covariance_for``), so the range widens with larger adjustments and with how
+little the category's trades say. This model standard error is then multiplied by the
 market's back-tested scale (``exchange.pricing.interval``), which corrects it by how the
 approach actually erred on held-out traded products. The expected error is the median
 absolute error the scaled standard error implies: ``exp(0.6745 se) - 1``.
@@ -35,6 +40,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from exchange.pricing.calibration import adjustment_covariates
 from exchange.pricing.comparables import MIN_COMPARABLES, Comparable
 from exchange.pricing.factors import (
     FACTOR_NAMES,
@@ -53,7 +61,13 @@ from exchange.pricing.factors import (
     territory_factor,
     volume_factor,
 )
-from exchange.pricing.features import is_cross_border, is_exclusive
+from exchange.pricing.features import (
+    FREQUENCY_RANK,
+    QUALITY_FLOOR,
+    SCOPE_RANK,
+    is_cross_border,
+    is_exclusive,
+)
 from exchange.pricing.index import PriceIndex
 from exchange.pricing.records import ProductRecord, TargetSpec, TermsRecord
 
@@ -171,6 +185,20 @@ def adjust(
     }
 
 
+def _covariates(product: ProductRecord, terms: TermsRecord) -> np.ndarray:
+    return np.array(
+        adjustment_covariates(
+            math.log(product.record_count),
+            [math.log(max(q, QUALITY_FLOOR)) for q in product.quality()],
+            bool(is_exclusive(terms.exclusivity)),
+            SCOPE_RANK[terms.scope],
+            bool(is_cross_border(terms.territory)),
+            FREQUENCY_RANK[product.update_frequency],
+            math.log(product.coverage_months),
+        )
+    )
+
+
 def adjustment_weight(factors: dict[str, float]) -> float:
     """``exp(-gross adjustment)``, the gross adjustment being ``sum |log factor|`` over the
     factors that describe the comparable's differences from the subject.
@@ -202,11 +230,14 @@ def market_approach(
     between_var: float,
     within_var: float,
     interval_scale: float = 1.0,
+    coefficient_covariance: np.ndarray | None = None,
 ) -> MarketApproachResult:
     """Adjust and weight ``comparables`` (best first) into a value and a range.
 
     ``between_var`` and ``within_var`` are the calibration's residual variances for the
-    target's category; ``interval_scale`` widens (>1) or narrows the range's z.
+    target's category; ``interval_scale`` widens (>1) or narrows the range's z;
+    ``coefficient_covariance`` (``Calibration.covariance_for``) is how uncertain the
+    category's adjustment coefficients are, which widens the range by the adjustments made.
     """
     supply_demand = supply_demand_factor(target.book)
     if len(comparables) < MIN_COMPARABLES:
@@ -267,6 +298,17 @@ def market_approach(
             )
     precision = math.fsum(1 / v for v in variances.values())
     evidence = {is_own: (1 / v) / precision for is_own, v in variances.items()}
+    adjustment_var = 0.0
+    if coefficient_covariance is not None:
+        # The weighted mean difference between subject and comparables, in the calibration's
+        # columns: its variance through the coefficients is what the adjustments may be off
+        # by together (they share the coefficients, so it does not average away).
+        subject = _covariates(target.product, target.terms)
+        mean_difference = np.zeros(len(subject))
+        for comparable, product, *_ in rows:
+            weight = evidence[comparable.own] * within_weights[id(comparable)]
+            mean_difference += weight * (subject - _covariates(product, comparable.terms))
+        adjustment_var = float(mean_difference @ coefficient_covariance @ mean_difference)
     adjusted: list[AdjustedComparable] = []
     for rank, (comparable, product, factors, total, parts) in enumerate(rows, start=1):
         parts["evidence"] = evidence[comparable.own]
@@ -287,7 +329,7 @@ def market_approach(
         key = row.comparable.product_id
         by_product_all[key] = by_product_all.get(key, 0.0) + row.weight
     effective = 1 / math.fsum(w * w for w in by_product_all.values())
-    log_se = interval_scale * math.sqrt(1 / precision)
+    log_se = interval_scale * math.sqrt(1 / precision + adjustment_var)
     spread = math.exp(Z_80 * log_se)
     return MarketApproachResult(
         value=value,

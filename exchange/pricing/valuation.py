@@ -47,8 +47,8 @@ def value(
     if not MIN_COMPARABLES <= max_comparables <= MAX_COMPARABLES_LIMIT:
         raise ValueError(f"max_comparables must be in {MIN_COMPARABLES}..{MAX_COMPARABLES_LIMIT}")
     calibration = market.calibration
-    parameters = calibration.parameters
     category = target.product.category
+    parameters = calibration.parameters_for(category)
     comparables, candidates = find_comparables(market, target, max_comparables)
     comparable_products = [market.products.records[market.instruments.product[c.instrument_row]]
                            for c in comparables]  # fmt: skip
@@ -62,6 +62,7 @@ def value(
         calibration.residuals.between(category),
         calibration.residuals.within_var,
         market.range.scale,
+        calibration.covariance_for(category),
     )
     cost = cost_approach(target.product, target.terms, parameters, market.cost.log_sd_for(category))
     income = None if target.income is None else income_approach(target.income)
@@ -95,7 +96,7 @@ def value(
         comparables=comparison.comparables,
         effective_comparables=comparison.effective_comparables,
         supply_demand_factor=comparison.supply_demand,
-        parameters=calibration.estimates,
+        parameters=calibration.estimates_for(category),
         cost=cost,
         income=income,
         reconciliation=reconciliation,
