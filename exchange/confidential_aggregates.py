@@ -3,13 +3,14 @@
 A confidential trade not yet published (or published only as a price band) never enters the
 valuation or the category index on its own. It enters only through an aggregate: the trades
 of one cell (category, region, licence terms, calendar month of the trade) pooled into one
-synthetic trade of a synthetic product, and only when the cell holds at least
-:data:`MIN_TRADES` trades from at least :data:`MIN_SELLERS` distinct sellers; a smaller cell
-is suppressed whole. The synthetic trade's price is the cell's volume-weighted mean, its
-quantity the cell's units, its day the first of the month (no trade's own day); the synthetic
-product's features are the trade-weighted means of the traded products' (the most frequent
-update frequency). Its id, ``confidential-aggregate:<category>:<region>:<terms>:<month>``,
-names the aggregate wherever it appears (a comparables table, the index's trades).
+synthetic trade of a synthetic product, and only once the month has ended and when the cell
+holds at least :data:`MIN_TRADES` trades from at least :data:`MIN_SELLERS` distinct
+sellers; a smaller cell is suppressed whole. The synthetic trade's price is the cell's
+volume-weighted mean, its quantity the cell's units, its day the first of the month (no
+trade's own day); the synthetic product's features are the trade-weighted means of the
+traded products' (the most frequent update frequency). Its id,
+``confidential-aggregate:<category>:<region>:<terms>:<month>``, names the aggregate
+wherever it appears (a comparables table, the index's trades).
 
 No noise is added: the rule protects by pooling alone (docs/confidential.md says what an
 aggregate still tells).
@@ -65,14 +66,23 @@ def aggregates(
     trades: list[ConfidentialTrade],
     product_of: dict[str, DataProduct],
     terms_of: dict[str, LicenceTerms],
+    now_ns: int,
 ) -> list[Aggregate]:
     """The cells of ``trades`` (confidential trades withheld from price discovery; their
     products and terms by symbol in ``product_of`` and ``terms_of``) that meet the rule, in
-    cell order."""
+    cell order, of the months ended by ``now_ns``.
+
+    Only ended months: a cell still open to new trades would let anyone who compares its
+    mean and units before and after a trade work out that trade's price. An ended cell can
+    only lose a trade, when it is published at its exact price, which is then public anyway.
+    """
+    this_month = _month(now_ns)
     cells: defaultdict[tuple[str, str, str, str], list[ConfidentialTrade]] = defaultdict(list)
     for trade in trades:
         product, terms = product_of[trade.symbol], terms_of[trade.symbol]
         month = _month(trade.ts_ns)
+        if month >= this_month:
+            continue
         label = terms_from_catalogue(terms).label().replace(" ", "-")
         key = (product.category.value, product.region, label, month.isoformat()[:7])
         cells[key].append(trade)
@@ -110,7 +120,7 @@ def _mean(values: list[float]) -> float:
 
 
 def _month(ts_ns: int) -> dt.date:
-    day = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).date()
+    day = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date()
     return day.replace(day=1)
 
 

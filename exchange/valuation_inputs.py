@@ -79,7 +79,7 @@ def confidential_aggregates(exchange: Exchange) -> list[Aggregate]:
     instruments = exchange.instruments
     product_of = {symbol: exchange.products[i.product_id] for symbol, i in instruments.items()}
     terms_of = {symbol: instrument.terms for symbol, instrument in instruments.items()}
-    return aggregates(withheld, product_of, terms_of)
+    return aggregates(withheld, product_of, terms_of, exchange.last_ts_ns)
 
 
 def records_from(inputs: PricingInputs) -> tuple[list[ProductRecord], list[TradeRecord]]:

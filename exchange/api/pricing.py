@@ -30,6 +30,7 @@ __all__ = ["MAX_STALENESS_S", "PricingCache"]
 # A market a few seconds old values a data product as well as one of this instant (the
 # method works on days of history).
 MAX_STALENESS_S = 30.0
+_DAY_NS = 86_400 * 1_000_000_000
 
 
 def _prepare(inputs: PricingInputs, as_of: dt.date) -> Market:
@@ -41,7 +42,9 @@ class PricingCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._as_of: dt.date | None = None
-        self._trade_count = -1
+        # What the market was built from: the trades, publications and confidential trades
+        # counted, and the day (aggregates of confidential trades change when a month ends).
+        self._activity: tuple[int, int, int, int] | None = None
         self._product_count = -1
         self._built_at = 0.0
         self._market: Market | None = None
@@ -53,11 +56,14 @@ class PricingCache:
 
         Raises ValueError when the records cannot be prepared.
         """
-        trades, products = read(
+        activity, products = read(
             lambda exchange: (
-                exchange.market_data.trade_count
-                + exchange.confidential.published_count
-                + len(exchange.confidential.trades),
+                (
+                    exchange.market_data.trade_count,
+                    exchange.confidential.published_count,
+                    len(exchange.confidential.trades),
+                    exchange.last_ts_ns // _DAY_NS,
+                ),
                 len(exchange.products),
             )
         )
@@ -67,13 +73,13 @@ class PricingCache:
                 and self._as_of == as_of
                 and self._product_count == products
                 and (
-                    self._trade_count == trades
+                    self._activity == activity
                     or time.monotonic() - self._built_at < MAX_STALENESS_S
                 )
             )
             if not fresh:
                 self._market = self._rebuild(read(copy_inputs), as_of)
-                self._as_of, self._trade_count, self._product_count = as_of, trades, products
+                self._as_of, self._activity, self._product_count = as_of, activity, products
                 self._built_at = time.monotonic()
             assert self._market is not None
             return self._market

@@ -76,14 +76,18 @@ class Session:
         for who in (*BUYERS, THIRD):
             api.create_participant(who, "buyer")
             api.deposit(who, "10000000.00")
-        api.expect(200, "PUT", f"/v1/instruments/{SYMBOL}/publication-policy", ADMIN,
-                   json=POLICY)  # fmt: skip
+        self.set_policy(POLICY)
         self.prices_made = 0
         self.order_count = 0
         self.public_trades = 0
         # What the policy says of each confidential trade, worked out here rather than read
         # from the exchange: (price, buyer, seller, when it may be published).
         self.expected: list[tuple[int, str, str, int]] = []
+
+    def set_policy(self, policy: dict[str, Any]) -> None:
+        self.api.expect(200, "PUT", f"/v1/instruments/{SYMBOL}/publication-policy", ADMIN,
+                        json=policy)  # fmt: skip
+        self.policy = policy
 
     def price(self) -> str:
         self.prices_made += 1
@@ -111,9 +115,10 @@ class Session:
     def _traded(self, trade: dict[str, Any]) -> dict[str, Any]:
         """Note when ``trade`` may be published: its deferral by size and liquidity."""
         price_minor, quantity = parse_minor(trade["price"]), trade["quantity"]
-        large = price_minor * quantity >= parse_minor(POLICY["large_in_scale"])
-        liquid = self.public_trades >= POLICY["liquid_trades_30d"]
-        deferral_s = POLICY[
+        policy = self.policy
+        large = price_minor * quantity >= parse_minor(policy["large_in_scale"])
+        liquid = self.public_trades >= policy["liquid_trades_30d"]
+        deferral_s = policy[
             "deferral_large_and_illiquid_s" if large and not liquid
             else "deferral_standard_s" if liquid and not large
             else "deferral_large_or_illiquid_s"
@@ -507,24 +512,37 @@ def test_unpublished_trades_reach_price_discovery_only_as_a_k_anonymous_aggregat
     monkeypatch.setattr(pricing_cache, "MAX_STALENESS_S", 0)
     with served("sqlite") as session:
         api = session.api
+        # Every trade large in scale: published after four weeks, as a band, so withheld.
+        session.set_policy(
+            {**POLICY, "large_in_scale": "0.01", "deferral_large_and_illiquid_s": 2_419_200}
+        )
         api.create_participant("cq3buyer", "buyer")
         api.deposit("cq3buyer", "10000000.00")
         path = f"/v1/products/{session.product_id}/comparables"
         body = {"product_id": session.product_id, "terms": TERMS}
+
+        def entered() -> tuple[list[Any], dict[str, Any]]:
+            report = api.expect(200, "POST", "/v1/valuations", THIRD, json=body)
+            return api.expect(200, "GET", path), report["confidential_aggregates"]
+
         plan = [(PROVIDER, BUYER_1, 6), (PROVIDER, BUYER_2, 4), (BUYER_1, BUYER_2, 2),
                 (BUYER_2, "cq3buyer", 1), (BUYER_1, "cq3buyer", 1)]  # fmt: skip
-        for count, (seller, buyer, quantity) in enumerate(plan, start=1):
+        for seller, buyer, quantity in plan:
             session.negotiated_trade(seller, buyer, quantity, seller_reports=True)
-            found = api.expect(200, "GET", path)
-            report = api.expect(200, "POST", "/v1/valuations", THIRD, json=body)
-            section = report["confidential_aggregates"]
-            if count < 5:  # fewer than five trades in the cell: nothing enters
-                assert found == [] and section["trades_in_index"] == 0, (count, section)
-                continue
-            [aggregate] = found
-            assert aggregate["product_id"].startswith("confidential-aggregate:transport:")
-            assert (aggregate["trades"], aggregate["units"]) == (1, 14)
-            assert (section["index_aggregates"], section["trades_in_index"]) == (1, 5)
-            assert section["rule"] == {"min_trades": 5, "min_sellers": 3}
+            # The month has not ended: however many trades, nothing enters.
+            found, section = entered()
+            assert found == [] and section["trades_in_index"] == 0, section
+        # The first moment of next month: the cell of five trades from three sellers enters.
+        today = dt.datetime.fromtimestamp(session.clock.now_ns // SECOND_NS, dt.UTC)
+        next_month = (today.replace(day=28) + dt.timedelta(days=4)).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
+        session.advance(int(next_month.timestamp()) - session.clock.now_ns // SECOND_NS + 1)
+        [aggregate], section = entered()
+        assert aggregate["product_id"].startswith("confidential-aggregate:transport:")
+        assert (aggregate["trades"], aggregate["units"]) == (1, 14)
+        assert (section["index_aggregates"], section["trades_in_index"]) == (1, 5)
+        assert section["rule"] == {"min_trades": 5, "min_sellers": 3}
         # The aggregate's mean is no trade's price, and no party shows: nothing leaks.
+        assert session.unpublished() and len(session.due_later()) == 5
         session.assert_nothing_leaks()
