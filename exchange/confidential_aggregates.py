@@ -6,9 +6,10 @@ of one cell (category, region, licence terms, calendar month of the trade) poole
 synthetic trade of a synthetic product, and only once the month has ended and when the cell
 holds at least :data:`MIN_TRADES` trades from at least :data:`MIN_SELLERS` distinct
 sellers; a smaller cell is suppressed whole. The synthetic trade's price is the cell's
-volume-weighted mean, its quantity the cell's units, its day the first of the month (no
-trade's own day); the synthetic product's features are the trade-weighted means of the
-traded products' (the most frequent update frequency). Its id,
+volume-weighted mean, its quantity the cell's units (each trade's capped as its publication
+would cap it), its day the first of the month (no trade's own day); the synthetic product's
+features are the trade-weighted means of the traded products' (the most frequent update
+frequency). Its id,
 ``confidential-aggregate:<category>:<region>:<terms>:<month>``, names the aggregate
 wherever it appears (a comparables table, the index's trades).
 
@@ -91,8 +92,12 @@ def aggregates(
         members = cells[key]
         if len(members) < MIN_TRADES or len({t.seller for t in members}) < MIN_SELLERS:
             continue
-        units = sum(t.quantity_units for t in members)
-        notional = sum(t.price_minor * t.quantity_units for t in members)
+        # Each trade weighs its quantity as it would be published (capped): a trade that
+        # leaves the cell when published at its exact price then shows in the difference
+        # nothing its publication does not.
+        shown = [min(t.quantity_units, t.quantity_cap_units) for t in members]
+        units = sum(shown)
+        notional = sum(t.price_minor * q for t, q in zip(members, shown, strict=True))
         records = [product_from_catalogue(product_of[t.symbol]) for t in members]
         log_scale = _mean([math.log(r.record_count) for r in records])
         category, region, label, month = key

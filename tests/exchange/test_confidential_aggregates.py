@@ -30,15 +30,15 @@ def negotiated(market: Market, seller: str, buyer: str, price_minor: int, quanti
 NEXT_MONTH_NS = 1_701_388_800 * 1_000_000_000
 
 
-def traded_market(trades: int, *, banded: bool = True) -> Market:
+def traded_market(trades: int, *, banded: bool = True, cap_units: int = 100) -> Market:
     """The provider sells to ann and bob, who resell: ``trades`` confidential trades (at most
     six) from three sellers once there are at least three. Every trade is large in scale and
     the instrument illiquid, so each waits four weeks; ``banded``, it is then published as a
     band and stays withheld."""
     market = Market()
     build_ready_market(market.execute, buyers=BUYERS)
-    market.execute(c.SetPublicationPolicy("admin", SYMBOL, 1, 10, 60, 120, 28 * 86_400, 100,
-                                          banded, 2))  # fmt: skip
+    market.execute(c.SetPublicationPolicy("admin", SYMBOL, 1, 10, 60, 120, 28 * 86_400,
+                                          cap_units, banded, 2))  # fmt: skip
     plan = [
         ("prov", "ann", 10_000, 6), ("prov", "bob", 12_000, 4), ("ann", "cat", 15_000, 2),
         ("bob", "dan", 11_000, 1), ("ann", "dan", 13_000, 1), ("prov", "cat", 9_000, 2),
@@ -108,3 +108,10 @@ def test_a_trade_published_as_a_band_stays_in_the_aggregate() -> None:
     [aggregate] = cells_of(market, last_ns)
     assert aggregate.trades == 5
     assert aggregates([], {}, {}, last_ns) == []
+
+
+def test_each_trade_weighs_its_quantity_as_its_publication_would_show_it() -> None:
+    [aggregate] = cells_of(traded_market(5, cap_units=2))
+    shown = {10_000: 2, 12_000: 2, 15_000: 2, 11_000: 1, 13_000: 1}
+    notional = sum(price * units for price, units in shown.items())
+    assert (aggregate.units, aggregate.price_minor) == (8, notional // 8)
