@@ -205,16 +205,20 @@ def write_chart(rows: Sequence[StudyRow], path: Path) -> None:
     )
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
     for axis, (field, title) in zip(axes.flat, panels, strict=True):
-        for name in APPROACHES:
+        for number, name in enumerate(APPROACHES):
             points = [(100 * r.traded_share, getattr(r, field)) for r in rows
                       if r.approach == name and not math.isnan(getattr(r, field))]  # fmt: skip
             if points:
-                axis.plot(*zip(*points, strict=True), marker="o", label=name)
+                # One colour per approach in every panel, whichever approaches it shows.
+                axis.plot(*zip(*points, strict=True), marker="o", label=name, color=f"C{number}")
         if field == "coverage_80_pct":
             axis.axhspan(75, 88, color="0.9", label="target 75-88%")
         if field == "median_ratio":
             axis.axhspan(0.95, 1.05, color="0.9", label="target 0.95-1.05")
         axis.set_xscale("log")
+        shares = sorted({100 * r.traded_share for r in rows})
+        axis.set_xticks(shares, [f"{share:g}" for share in shares])
+        axis.minorticks_off()
         axis.set_xlabel("share of products traded (%)")
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
