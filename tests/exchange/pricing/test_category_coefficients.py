@@ -181,3 +181,35 @@ def test_doubling_every_price_doubles_the_value() -> None:
         assert math.isclose(doubled.value, 2 * plain.value, rel_tol=1e-6)
         assert math.isclose(doubled.low, 2 * plain.low, rel_tol=1e-6)
         assert math.isclose(doubled.high, 2 * plain.high, rel_tol=1e-6)
+
+
+def test_the_range_widens_with_the_adjustments_uncertainty() -> None:
+    """The same comparables: with the category's coefficient covariance the market range is
+    wider than without, and more so for a subject that needs a larger scale adjustment."""
+    from exchange.pricing.comparables import find_comparables
+    from exchange.pricing.market_approach import market_approach
+
+    calibration = MARKET.calibration
+    residuals = calibration.residuals
+
+    def log_se(target: TargetSpec, covariance) -> float:
+        comparables, candidates = find_comparables(MARKET, target)
+        products = [MARKET.products.records[MARKET.instruments.product[c.instrument_row]]
+                    for c in comparables]  # fmt: skip
+        result = market_approach(
+            target, comparables, products, candidates, calibration.parameters_for("energy"),
+            calibration.index, residuals.between("energy"), residuals.within_var,
+            coefficient_covariance=covariance,
+        )  # fmt: skip
+        assert result.log_se is not None
+        return result.log_se
+
+    covariance = calibration.covariance_for("energy")
+    assert covariance is not None
+    widening = []
+    for records in (1_000_000, 10_000_000_000):
+        target = TargetSpec(product("s", category="energy", record_count=records), terms(), END)
+        plain, widened = log_se(target, None), log_se(target, covariance)
+        assert widened > plain
+        widening.append(widened**2 - plain**2)
+    assert widening[1] > widening[0]  # ten billion records is far beyond the comparables
