@@ -37,6 +37,11 @@ TRADERS = frozenset({"provider", "buyer", "market_maker"})
 
 ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/participants"): frozenset({"admin"}),
+    ("GET", "/v1/ledger/digest"): PUBLIC,
+    ("GET", "/v1/ledger/checkpoint"): PUBLIC,
+    # Any participant asks; the exchange answers only for entries posting to it (or a
+    # regulator's or an admin's request), else 404.
+    ("GET", "/v1/ledger/entries/{seq}/proof"): ANYONE,
     ("GET", "/v1/participants/me"): ANYONE,
     ("POST", "/v1/products"): frozenset({"provider"}),
     ("GET", "/v1/products"): PUBLIC,
@@ -146,6 +151,7 @@ def test_each_route_admits_exactly_its_roles(api: Api):
         "{rfq_id}": str(NO_SUCH_ORDER_ID),
         "{report_id}": str(NO_SUCH_ORDER_ID),
         "{category}": "transport",
+        "{seq}": "1",
     }
     callers: dict[str, dict[str, str]] = {"no key": {}}
     callers.update({name: {"X-API-Key": key} for name, key in wrong_keys(api).items()})
