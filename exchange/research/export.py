@@ -170,8 +170,7 @@ def export_tables(
         }
         sinks = {what: writer.write for what, writer in writers.items()}
         result.replay = collect(ledger, sinks, window, progress=progress)
-    for what, writer in writers.items():
-        result.rows[what] = writer.rows
+    result.rows = {what: writer.rows for what, writer in writers.items()}
     result.files = [path for path in paths.values() if path is not None]
     return result
 

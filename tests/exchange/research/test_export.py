@@ -149,13 +149,23 @@ def test_a_dataset_replaces_a_dataset_but_no_other_directory(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["book.parquet", "home"]
 
 
-def test_several_tables_come_from_one_replay(ledger: Ledger, tmp_path: Path) -> None:
-    paths = {what: tmp_path / f"{what}.csv" for what in What}
-    result = export_tables(ledger, paths, Format.CSV, Window())
+@pytest.mark.parametrize("format", list(Format))
+def test_several_tables_come_from_one_replay(
+    ledger: Ledger, tmp_path: Path, format: Format
+) -> None:
+    if format is Format.PARQUET:
+        need_pyarrow()
+    paths = {what: tmp_path / f"{what}.{format}" for what in What}
+    result = export_tables(ledger, paths, format, Window())
     assert result.replay is not None
     for what, path in paths.items():
-        assert read_table(path, Format.CSV, TABLES[what]) == rows_of(ledger, what)
-        assert result.rows[what] == len(rows_of(ledger, what))
+        expected = rows_of(ledger, what)
+        written = read_table(path, format, TABLES[what])
+        if format is Format.PARQUET:
+            assert by_partition(what, written) == by_partition(what, expected)
+        else:
+            assert written == expected
+        assert result.rows[what] == len(expected)
 
 
 def test_exported_trades_are_the_recorded_settlements(
