@@ -24,15 +24,15 @@ The range is ``value x exp(+-z se)`` with z = 1.2816 (a central 80% interval) an
 the subject's value no comparable can reveal. ``dispersion^2`` is the weighted variance of
 the comparables' log adjusted prices and ``n_eff = 1 / sum_p (sum of weights of product p)^2``
 their effective number, counted by product (instruments of one product are not independent);
-``n_eff - 1`` is floored at 0.5. To it is added what the adjustments may be off by together,
-``d' S d``: ``d`` the weighted mean difference between subject and comparables in the
-calibration's columns (log records, the terms' and frequencies' indicators, log coverage, log
-quality) and ``S`` the posterior covariance of the category's coefficients
-(``Calibration.covariance_for``), so the range widens with larger adjustments and with how
-little the category's trades say. This model standard error is then multiplied by the
-market's back-tested scale (``exchange.pricing.interval``), which corrects it by how the
-approach actually erred on held-out traded products. The expected error is the median
-absolute error the scaled standard error implies: ``exp(0.6745 se) - 1``.
+``n_eff - 1`` is floored at 0.5. To each block's variance (the subject's own instruments, the
+others) is added what its adjustments may be off by together, ``d' S d``: ``d`` the block's
+weighted mean difference from the subject in the calibration's columns (log records, the terms'
+and frequencies' indicators, log coverage, log quality) and ``S`` the posterior covariance of
+the category's coefficients (``Calibration.covariance_for``), so the range widens with larger
+adjustments and with how little the category's trades say. This model standard error is
+then multiplied by the market's back-tested scale (``exchange.pricing.interval``), which
+corrects it by how the approach actually erred on held-out traded products. The expected
+error is the median absolute error the scaled standard error implies: ``exp(0.6745 se) - 1``.
 """
 
 from __future__ import annotations
@@ -264,6 +264,7 @@ def market_approach(
     other_rows = [row for row in rows if not row[0].own]
     variances: dict[bool, float] = {}
     within_weights: dict[int, float] = {}
+    subject = None if coefficient_covariance is None else _covariates(target.product, target.terms)
     for is_own, block in ((True, own_rows), (False, other_rows)):
         if not block:
             continue
@@ -296,19 +297,16 @@ def market_approach(
             variances[False] = between_var + max(dispersion, between_var) / max(
                 effective - 1, MIN_EXTRA_COMPARABLES
             )
+        if subject is not None:
+            # The block's weighted mean difference from the subject in the calibration's
+            # columns: its variance through the coefficients is what the block's adjustments
+            # may be off by together (they share the coefficients: it does not average away).
+            difference = np.zeros(len(subject))
+            for (comparable, product, *_), weight in zip(block, weights, strict=True):
+                difference += weight * (subject - _covariates(product, comparable.terms))
+            variances[is_own] += float(difference @ coefficient_covariance @ difference)
     precision = math.fsum(1 / v for v in variances.values())
     evidence = {is_own: (1 / v) / precision for is_own, v in variances.items()}
-    adjustment_var = 0.0
-    if coefficient_covariance is not None:
-        # The weighted mean difference between subject and comparables, in the calibration's
-        # columns: its variance through the coefficients is what the adjustments may be off
-        # by together (they share the coefficients, so it does not average away).
-        subject = _covariates(target.product, target.terms)
-        mean_difference = np.zeros(len(subject))
-        for comparable, product, *_ in rows:
-            weight = evidence[comparable.own] * within_weights[id(comparable)]
-            mean_difference += weight * (subject - _covariates(product, comparable.terms))
-        adjustment_var = float(mean_difference @ coefficient_covariance @ mean_difference)
     adjusted: list[AdjustedComparable] = []
     for rank, (comparable, product, factors, total, parts) in enumerate(rows, start=1):
         parts["evidence"] = evidence[comparable.own]
@@ -329,7 +327,7 @@ def market_approach(
         key = row.comparable.product_id
         by_product_all[key] = by_product_all.get(key, 0.0) + row.weight
     effective = 1 / math.fsum(w * w for w in by_product_all.values())
-    log_se = interval_scale * math.sqrt(1 / precision + adjustment_var)
+    log_se = interval_scale * math.sqrt(1 / precision)
     spread = math.exp(Z_80 * log_se)
     return MarketApproachResult(
         value=value,
