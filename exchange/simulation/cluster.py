@@ -108,7 +108,7 @@ def dask_client(
 
 
 def _connect(client_class: Any, scheduler: str) -> Client:
-    from distributed.comm.addressing import get_address_host_port
+    from distributed.comm import get_address_host_port
 
     try:
         host, port = get_address_host_port(scheduler)
