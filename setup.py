@@ -2,7 +2,7 @@
 
 The engine is plain, fully typed Python; mypyc turns it into native classes, about twice as
 fast. ``DATAEX_PURE_PYTHON=1`` skips the compilation and installs the same modules as Python.
-``matching/pickling.py`` stays interpreted: it only registers how the classes pickle.
+``matching/state.py`` stays interpreted: it only lists the classes a snapshot may hold.
 """
 
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-INTERPRETED = {"pickling.py", "state.py"}
+INTERPRETED = {"state.py"}
 COMPILED = sorted(
     str(path) for path in Path("matching").glob("*.py") if path.name not in INTERPRETED
 )

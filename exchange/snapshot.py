@@ -43,8 +43,8 @@ from matching import state as engine_state
 
 __all__ = ["dump_state", "load_state"]
 
-# 2: the engine's objects pickle through matching.pickling, the same in compiled and Python
-# builds, so either build loads the other's snapshots.
+# 2: the engine's objects pickled the same way in compiled and Python builds, so either
+# build loaded the other's snapshots.
 # 3: holds for open orders are risk state, and the exchange is split into its parts.
 # 4: the engine keeps its level keys in chunks and its orders point at their levels.
 # 5: a data-only JSON document instead of a pickle.

@@ -42,9 +42,6 @@ from matching.events import (
     event_values,
 )
 from matching.instrument import InstrumentSpec
-from matching.pickling import register
-
-register()  # snapshots pickle the engine, compiled or not
 
 
 def is_compiled() -> bool:

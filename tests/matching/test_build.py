@@ -1,26 +1,27 @@
-"""The engine as installed: compiled by mypyc (unless built as Python), and picklable either way.
+"""The engine as installed: compiled by mypyc (unless built as Python), and written to and
+read from a data-only document either way.
 
-Exchange snapshots pickle the engine whole, so a restored engine must carry on exactly as the
-original would have.
+Exchange snapshots hold the engine whole (``exchange/state_codec.py``, with the classes
+``matching/state.py`` describes), so a restored engine must carry on exactly as the original
+would have, whichever build wrote it.
 """
 
 from __future__ import annotations
 
-import base64
-import copyreg
 import dataclasses
 import importlib
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 import matching
+from exchange.state_codec import Codec
 from loadtests.bench_engine import SYMBOL, generate_stream
 from matching import (
     AddInstrument,
@@ -39,14 +40,29 @@ from matching import (
     TimeInForce,
     Trade,
     TradingMode,
+    enums,
     event_to_dict,
     is_compiled,
+    state,
 )
-from matching.book import Level
 
 # setup.py compiles every module of the package but this one.
-INTERPRETED = {"pickling", "state"}
+INTERPRETED = {"state"}
 PURE_BUILD = os.environ.get("DATAEX_PURE_PYTHON") == "1"
+# The engine's part of the snapshot codec: its enums, values and mutable classes.
+ENGINE_CODEC = Codec(
+    plain=[cls for cls in vars(enums).values() if isinstance(cls, type)
+           and cls.__module__ == enums.__name__],
+    values=state.VALUES,
+    fields=state.constructor_fields,
+    mutable=state.CONSTRUCTOR_ARGUMENTS,
+    attributes=state.attribute_names,
+)  # fmt: skip
+
+
+def round_trip(value: object) -> object:
+    """``value`` written as a document, through JSON, and read back."""
+    return ENGINE_CODEC.decode(orjson.loads(orjson.dumps(ENGINE_CODEC.encode(value))))
 
 
 @pytest.mark.skipif(PURE_BUILD, reason="installed with DATAEX_PURE_PYTHON=1")
@@ -62,15 +78,15 @@ def test_the_installed_engine_is_compiled() -> None:
 
 # Runs in a child process whose ``matching`` is a copy of the sources alone.
 EVENTS_OF_A_STREAM = """
-import base64, json, pickle, sys
+import json, sys
 from loadtests.bench_engine import SYMBOL, generate_stream
 from matching import AddInstrument, Engine, InstrumentSpec, Phase, event_to_dict, is_compiled
+from tests.matching.test_build import ENGINE_CODEC
 assert not is_compiled()
 engine = Engine()
 engine.apply(AddInstrument(0, 0, InstrumentSpec(SYMBOL), Phase.CONTINUOUS))
 events = [event_to_dict(e) for c in generate_stream(6_000, 11)[:3_000] for e in engine.apply(c)]
-snapshot = base64.b64encode(pickle.dumps(engine)).decode()
-json.dump({"events": events, "engine": snapshot}, sys.stdout, default=str)
+json.dump({"events": events, "engine": ENGINE_CODEC.encode(engine)}, sys.stdout, default=str)
 """
 
 
@@ -95,8 +111,8 @@ def test_the_python_build_gives_the_compiled_builds_events_and_snapshots(tmp_pat
     interpreted = json.loads(result.stdout)
     assert len(interpreted["events"]) > 3_000
     assert interpreted["events"] == json.loads(json.dumps(compiled, default=str))
-    # The Python build's pickled engine loads here and carries on as the compiled one does.
-    restored = pickle.loads(base64.b64decode(interpreted["engine"]))
+    # The Python build's engine loads here and carries on as the compiled one does.
+    restored = ENGINE_CODEC.decode(interpreted["engine"])
     restored.check_invariants()
     assert restored.depth(SYMBOL, 100) == engine.depth(SYMBOL, 100)
     for command in stream[3_000:]:
@@ -127,10 +143,11 @@ def _engine_with_every_kind_of_state(commands: list) -> Engine:
     return engine
 
 
-def test_a_pickled_engine_carries_on_as_the_original() -> None:
+def test_a_restored_engine_carries_on_as_the_original() -> None:
     stream = generate_stream(4_000, seed=7)
     original = _engine_with_every_kind_of_state(stream[:2_000])
-    restored = pickle.loads(pickle.dumps(original, protocol=pickle.HIGHEST_PROTOCOL))
+    restored = round_trip(original)
+    assert isinstance(restored, Engine)
     restored.check_invariants()
     assert restored.depth(SYMBOL, 100) == original.depth(SYMBOL, 100)
     for command in stream[2_000:]:
@@ -139,7 +156,7 @@ def test_a_pickled_engine_carries_on_as_the_original() -> None:
     assert restored.next_expiry() == original.next_expiry() == 50
 
 
-def test_commands_events_and_specs_pickle_to_equal_values() -> None:
+def test_commands_events_and_specs_round_trip_to_equal_values() -> None:
     values = [
         InstrumentSpec("X", tick_size=5, price_band_low=5, price_band_high=500),
         SubmitOrder(
@@ -149,7 +166,7 @@ def test_commands_events_and_specs_pickle_to_equal_values() -> None:
         Cancelled(3, "a", "X", 2, CancelReason.SELF_TRADE),
     ]
     for value in values:
-        assert pickle.loads(pickle.dumps(value)) == value
+        assert round_trip(value) == value
 
 
 def test_events_are_equal_only_to_events_of_their_own_type() -> None:
@@ -170,13 +187,25 @@ def test_compiled_events_are_read_only() -> None:
         trade.price = 1  # type: ignore[misc]
 
 
-def test_a_pickle_of_another_engine_layout_is_refused() -> None:
+def test_a_document_of_another_engine_layout_is_refused() -> None:
     # A snapshot written by an engine whose levels had other attributes must not load half-formed.
-    level = Level(100, 100)
-    cls, args, state, _, _, set_attributes = copyreg.dispatch_table[Level](level)
-    del state["head"]
-    with pytest.raises(ValueError, match="another version of the engine"):
-        set_attributes(cls(*args), state)
-    restored = cls(*args)
-    set_attributes(restored, {**state, "head": 0})
-    assert restored.head == 0 and restored.orders == []
+    engine = _engine_with_every_kind_of_state(generate_stream(200, seed=3)[:100])
+    document = ENGINE_CODEC.encode(engine)
+    dropped = _drop_attribute(document, "matching.book.Level", "head")
+    assert dropped
+    with pytest.raises(ValueError, match="other attributes than this version"):
+        ENGINE_CODEC.decode(document)
+
+
+def _drop_attribute(node: object, class_name: str, attribute: str) -> int:
+    """Remove ``attribute`` from every mutable object of ``class_name`` in a document; how
+    many it was removed from."""
+    if not isinstance(node, list):
+        return 0
+    count = 0
+    if len(node) == 5 and node[0] == "M" and node[2] == class_name:
+        count += node[4].pop(attribute, None) is not None
+    return count + sum(_drop_attribute(item, class_name, attribute) for item in node) + sum(
+        _drop_attribute(value, class_name, attribute)
+        for item in node if isinstance(item, dict) for value in item.values()
+    )
