@@ -354,6 +354,11 @@ def _print_lobster_summary(
                 f"start:       the first row held {report.seeded_units:,} units resting before "
                 "the first message"
             )
+        console.print(
+            f"revealed:    {report.revealed_levels:,} levels came into view from beyond the "
+            f"file's {report.levels} and were taken from it; {report.unseen_messages:,} "
+            "messages fell beyond the levels in view"
+        )
     console.print(f"elapsed:     {report.elapsed_s:.2f} s")
     bids, asks = report.book.depth(BUY), report.book.depth(SELL)
     best_bid = f"{bids[0][1]} @ {bids[0][0]}" if bids else "none"
@@ -362,7 +367,10 @@ def _print_lobster_summary(
                   f"best ask {best_ask}")  # fmt: skip
     if report.ok:
         if orderbook is not None:
-            console.print("result:      every order-book row matches the rebuilt book")
+            console.print(
+                "result:      every order-book row matches the rebuilt book within the levels "
+                "it knows"
+            )
         else:
             console.print("result:      every message applies to the book")
 

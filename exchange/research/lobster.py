@@ -38,7 +38,7 @@ import io
 import os
 import re
 import time
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -277,15 +277,26 @@ class LevelBook:
 
     Size a message removes from an order this book never saw (the book began before the
     file) comes out of the *anonymous* size at that price, seeded from the order-book file.
+
+    Checked against an order-book file of N levels, the book knows only what the file let it
+    see. LOBSTER writes messages only for events within the N levels shown, so a level beyond
+    them changes unseen: :attr:`horizon` holds, per side, the worst price of the last row when
+    that row showed all N levels (None when it showed fewer, so the whole side was in view).
+    A message beyond the horizon that does not fit what the book holds there is taken on
+    trust, and :meth:`reveal` sets a level that comes into view from there as the file shows
+    it. Without an order-book file every level is in view and every message is checked.
     """
 
-    __slots__ = ("anonymous", "orders", "prices", "totals")
+    __slots__ = ("anonymous", "horizon", "orders", "prices", "resting", "totals")
 
     def __init__(self) -> None:
         self.orders: dict[int, list[int]] = {}  # order id -> [direction, price, remaining]
         self.totals: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}  # price -> total size
         self.prices: dict[int, list[int]] = {BUY: [], SELL: []}  # ascending
         self.anonymous: dict[tuple[int, int], int] = {}
+        # (direction, price) -> the ids of the known orders there, to forget them on a reveal
+        self.resting: dict[tuple[int, int], set[int]] = {}
+        self.horizon: dict[int, int | None] = {BUY: None, SELL: None}
 
     def _add(self, direction: int, price: int, size: int) -> None:
         totals = self.totals[direction]
@@ -311,6 +322,26 @@ class LevelBook:
         self.anonymous[key] = self.anonymous.get(key, 0) + size
         self._add(direction, price, size)
 
+    def beyond_horizon(self, direction: int, price: int) -> bool:
+        """Whether ``price`` lies beyond what the last order-book row showed of its side."""
+        horizon = self.horizon[direction]
+        if horizon is None:
+            return False
+        return price < horizon if direction == BUY else price > horizon
+
+    def reveal(self, direction: int, price: int, size: int) -> None:
+        """Make the level at ``price`` hold ``size`` of orders unknown to the book, as an
+        order-book row shows it (0: no level), forgetting what the book held there."""
+        key = (direction, price)
+        for order_id in self.resting.pop(key, ()):
+            del self.orders[order_id]
+        self.anonymous.pop(key, None)
+        total = self.totals[direction].get(price)
+        if total:
+            self._remove(direction, price, total)
+        if size:
+            self.seed(direction, price, size)
+
     def apply(self, message: Message) -> str | None:
         """Apply ``message``; return what is inconsistent about it (nothing changed), or None."""
         kind, order_id, size = message.type, message.order_id, message.size
@@ -326,20 +357,39 @@ class LevelBook:
                 return f"a new order needs a positive price, not {price}"
             self.orders[order_id] = [direction, price, size]
             self._add(direction, price, size)
+            key = (direction, price)
+            resting = self.resting.get(key)
+            if resting is None:
+                self.resting[key] = {order_id}
+            else:
+                resting.add(order_id)
             return None
         order = self.orders.get(order_id)
         if order is None:
             key = (direction, price)
             available = self.anonymous.get(key, 0)
             if available < size:
+                if self.beyond_horizon(direction, price):
+                    return None  # an order that rested out of view: nothing to check it by
                 return f"order {order_id} is not in the book"
             self.anonymous[key] = available - size
             self._remove(direction, price, size)
             return None
+        problem = self._reduce(order, message)
+        if problem is not None and self.beyond_horizon(order[0], order[1]):
+            # Out of view the order may have changed without a message: forget it, and let
+            # the order-book file show its level when the level comes into view.
+            self._reduce(order, message._replace(type=DELETION, size=order[2], price=order[1],
+                                                 direction=order[0]))  # fmt: skip
+            return None
+        return problem
+
+    def _reduce(self, order: list[int], message: Message) -> str | None:
+        kind, order_id, size, direction = message.type, message.order_id, message.size, order[0]
         # An execution's price is the trade's, which an auction may set better than the
         # order's limit; the order is found by its id and reduced at its own price.
-        if order[0] != direction or (order[1] != price and kind != EXECUTION):
-            side = "buy" if order[0] == BUY else "sell"
+        if message.direction != direction or (order[1] != message.price and kind != EXECUTION):
+            side = "buy" if direction == BUY else "sell"
             return f"order {order_id} is a {side} order at {order[1]}; the message says otherwise"
         price = order[1]
         remaining = order[2]
@@ -351,9 +401,43 @@ class LevelBook:
         self._remove(direction, price, size)
         if size == remaining:
             del self.orders[order_id]
+            key = (direction, price)
+            resting = self.resting[key]
+            resting.discard(order_id)
+            if not resting:
+                del self.resting[key]
         else:
             order[2] = remaining - size
         return None
+
+    def follow(self, row: list[int]) -> int:
+        """Take from the order-book ``row`` what lay beyond the horizon: each level that came
+        into view from there is set as the row shows it, a level the book held there that the
+        row shows gone is dropped; then move the horizon to the row's. Return how many levels
+        came into view. Levels within the horizon are left for the caller to compare.
+        """
+        revealed = 0
+        levels = len(row) // 4
+        for direction, offset, dummy in ((SELL, 0, ASK_DUMMY_PRICE), (BUY, 2, BID_DUMMY_PRICE)):
+            shown = [(row[i], row[i + 1]) for i in range(offset, len(row), 4) if row[i] != dummy]
+            full = len(shown) == levels
+            if self.horizon[direction] is not None:
+                entering = [(price, size) for price, size in shown
+                            if self.beyond_horizon(direction, price)]  # fmt: skip
+                prices, horizon = self.prices[direction], self.horizon[direction]
+                if direction == SELL:
+                    end = bisect_right(prices, shown[-1][0]) if full else len(prices)
+                    held = prices[bisect_right(prices, horizon) : end]
+                else:
+                    start = bisect_left(prices, shown[-1][0]) if full else 0
+                    held = prices[start : bisect_left(prices, horizon)]
+                for price in set(held).difference(price for price, _ in entering):
+                    self.reveal(direction, price, 0)
+                for price, size in entering:
+                    self.reveal(direction, price, size)
+                revealed += len(entering)
+            self.horizon[direction] = shown[-1][0] if full else None
+        return revealed
 
     def depth(self, direction: int) -> list[tuple[int, int]]:
         """(price, total size) of every level of one side, best first."""
@@ -406,6 +490,11 @@ class LobsterReport:
     levels: int | None = None  # of the order-book file, when one was checked
     rows_checked: int = 0
     seeded_units: int = 0  # resting size the first order-book row held before the messages
+    # Levels that came into view from beyond the order-book file's N levels, taken from it.
+    revealed_levels: int = 0
+    # Messages at prices beyond the levels the last row showed, where the book's knowledge
+    # is only what messages told it (LOBSTER writes none for events out of view).
+    unseen_messages: int = 0
     unit: PriceUnit = PriceUnit.LOBSTER  # of the files' prices
     unit_source: str = ""  # what said so
     elapsed_s: float = 0.0
@@ -429,10 +518,15 @@ def check_lobster(
     Without an order-book file the book starts empty. With one, the book starts as its first
     row says it was before the first message, and size that later messages take from
     orders never introduced comes out of that starting book (a file that begins in the
-    middle of a day). Raises :class:`InputError` for rows that cannot be read; inconsistent
-    messages and differing rows are reported in :attr:`LobsterReport.mismatch`. The book is
-    rebuilt in the files' own integers; :attr:`LobsterReport.unit` (:func:`read_units`, with
-    ``unit`` for files without a side-car) says what they are.
+    middle of a day). The file shows N levels, and LOBSTER writes messages only for events
+    within them, so the book knows a level while it stays in view: a level that comes into
+    view from beyond the last row's N levels is taken from the row (counted in
+    :attr:`LobsterReport.revealed_levels`), and only a difference within the levels the book
+    knows is a mismatch (:meth:`LevelBook.follow`). Raises :class:`InputError` for rows that
+    cannot be read; inconsistent messages and differing rows are reported in
+    :attr:`LobsterReport.mismatch`. The book is rebuilt in the files' own integers;
+    :attr:`LobsterReport.unit` (:func:`read_units`, with ``unit`` for files without a
+    side-car) says what they are.
     """
     report = LobsterReport()
     report.unit, report.unit_source = read_units(messages, unit)
@@ -452,6 +546,10 @@ def check_lobster(
             if line == 1:
                 report.levels = len(recorded) // 4
                 report.seeded_units = _seed(book, recorded, message)
+        if message.type < HIDDEN_EXECUTION and book.beyond_horizon(
+            message.direction, message.price
+        ):
+            report.unseen_messages += 1
         problem = book.apply(message)
         if problem is not None:
             report.mismatch = LobsterMismatch(line, message, problem)
@@ -459,6 +557,7 @@ def check_lobster(
         report.messages += 1
         report.by_type[message.type] += 1
         if recorded is not None:
+            report.revealed_levels += book.follow(recorded)
             rebuilt = book.row(len(recorded) // 4)
             if rebuilt != recorded:
                 pairs = enumerate(zip(rebuilt, recorded, strict=True))
