@@ -379,10 +379,19 @@ class LevelBook:
         if problem is not None and self.beyond_horizon(order[0], order[1]):
             # Out of view the order may have changed without a message: forget it, and let
             # the order-book file show its level when the level comes into view.
-            self._reduce(order, message._replace(type=DELETION, size=order[2], price=order[1],
-                                                 direction=order[0]))  # fmt: skip
+            self._forget(order_id, order)
             return None
         return problem
+
+    def _forget(self, order_id: int, order: list[int]) -> None:
+        direction, price, remaining = order
+        self._remove(direction, price, remaining)
+        del self.orders[order_id]
+        key = (direction, price)
+        resting = self.resting[key]
+        resting.discard(order_id)
+        if not resting:
+            del self.resting[key]
 
     def _reduce(self, order: list[int], message: Message) -> str | None:
         kind, order_id, size, direction = message.type, message.order_id, message.size, order[0]
@@ -398,15 +407,10 @@ class LevelBook:
                 return f"deletes {size} of order {order_id}, which has {remaining} left"
         elif size > remaining:
             return f"removes {size} of order {order_id}, which has {remaining} left"
-        self._remove(direction, price, size)
         if size == remaining:
-            del self.orders[order_id]
-            key = (direction, price)
-            resting = self.resting[key]
-            resting.discard(order_id)
-            if not resting:
-                del self.resting[key]
+            self._forget(order_id, order)
         else:
+            self._remove(direction, price, size)
             order[2] = remaining - size
         return None
 
@@ -438,6 +442,25 @@ class LevelBook:
                 revealed += len(entering)
             self.horizon[direction] = shown[-1][0] if full else None
         return revealed
+
+    def check_invariants(self) -> None:
+        """Assert that each level's total is its known orders' remaining size plus its
+        anonymous size, that the price index holds exactly the levels, sorted, and that
+        every known order is indexed at its level. O(orders + levels)."""
+        expected: dict[tuple[int, int], int] = {
+            key: size for key, size in self.anonymous.items() if size
+        }
+        resting: dict[tuple[int, int], set[int]] = {}
+        for order_id, (direction, price, remaining) in self.orders.items():
+            assert remaining > 0, (order_id, remaining)
+            key = (direction, price)
+            expected[key] = expected.get(key, 0) + remaining
+            resting.setdefault(key, set()).add(order_id)
+        assert resting == self.resting, "the orders indexed by level are not the book's"
+        for direction in (BUY, SELL):
+            totals = {price: size for (side, price), size in expected.items() if side == direction}
+            assert self.totals[direction] == totals, direction
+            assert self.prices[direction] == sorted(totals), direction
 
     def depth(self, direction: int) -> list[tuple[int, int]]:
         """(price, total size) of every level of one side, best first."""

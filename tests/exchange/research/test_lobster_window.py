@@ -96,6 +96,7 @@ def test_deletions_that_reveal_deeper_levels_are_taken_from_the_file(tmp_path: P
     assert left_out == 2
     report = check_lobster(messages, orderbook)
     assert report.ok, report.mismatch
+    report.book.check_invariants()
     assert (report.messages, report.rows_checked, report.levels) == (13, 13, LEVELS)
     assert report.by_type[HIDDEN_EXECUTION] == 1 and report.by_type[HALT] == 2
     # Ask 104 (row 2), bid 96 (row 10) and bid 96 again (row 12).
@@ -183,6 +184,7 @@ def test_a_message_beyond_the_view_is_taken_on_trust() -> None:
         and 2 not in book.orders
         and not book.resting.get((SELL, 104))
     )
+    book.check_invariants()
     assert book.apply(Message(0, DELETION, 1, 4, 101, SELL)) == (
         "deletes 4 of order 1, which has 10 left"
     ), "within the view the book is exact"
@@ -245,6 +247,7 @@ def test_a_long_day_with_levels_moving_in_and_out_of_view_rebuilds(tmp_path: Pat
     messages, orderbook, truth, left_out = lobster_pair(tmp_path, before, day)
     report = check_lobster(messages, orderbook)
     assert report.ok, report.mismatch
+    report.book.check_invariants()
     assert report.rows_checked == len(day) - left_out
     assert left_out > 500 and report.revealed_levels > 50, (left_out, report.revealed_levels)
     assert report.book.row(LEVELS) == truth.row(LEVELS)
