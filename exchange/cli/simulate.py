@@ -2,8 +2,8 @@
 
     dataex simulate SCENARIO.toml --seed N [--days D] [--ticks T] [--database URL] [--report DIR]
     dataex sweep SCENARIO.toml --seeds 1-32 [--workers N | --dask-local N | --scheduler URL]
-        [--set KEY=V1,V2 ...] [--days D] [--out sweep.csv] [--dir DIR | --database URL]
-        [--report DIR]
+        [--set KEY=V1,V2 ...] [--days D] [--out sweep.csv] [--facts FACTS.csv]
+        [--dir DIR | --database URL] [--report DIR]
 
 Both show a progress bar (ticks, or runs) on standard error when it is a terminal, never in
 what they print on standard output; ``--no-progress`` turns it off.
@@ -27,7 +27,8 @@ import typer
 
 from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.cli.replay import progress_bar
-from exchange.simulation.grid import grid_points, parse_setting
+from exchange.simulation.facts import fact_columns, facts_table
+from exchange.simulation.grid import Setting, grid_points, parse_setting
 from exchange.simulation.runner import SimulationError, run_simulation
 from exchange.simulation.scenario_catalogue import load_scenario
 from exchange.simulation.scenario_reader import ScenarioError
@@ -70,6 +71,15 @@ _HEADINGS = {
     "acf1_abs_returns": "acf1|r|",
     "journal_hash": "hash",
 }
+# The printed facts table's columns (after the grid's keys), each with its width.
+_PRINTED_FACTS = (
+    ("fact", 17),
+    ("runs", 5),
+    ("mean", 10),
+    ("sd", 10),
+    ("ci95_low", 10),
+    ("ci95_high", 10),
+)
 
 ScenarioArgument = Annotated[
     Path, typer.Argument(metavar="SCENARIO.toml", help="The scenario (docs/simulation.md).")
@@ -187,6 +197,15 @@ def sweep_command(
     out: Annotated[
         Path, typer.Option("--out", metavar="FILE.csv", help="Where to write the table.")
     ] = Path("sweep.csv"),
+    facts: Annotated[
+        Path | None,
+        typer.Option(
+            "--facts",
+            metavar="FACTS.csv",
+            help="Where to write the stylized facts across seeds (default: beside --out, "
+            "<name>-facts.csv).",
+        ),
+    ] = None,
     directory: Annotated[
         Path | None,
         typer.Option(
@@ -221,6 +240,9 @@ def sweep_command(
         _fail(f"--set {error}")
     if not out.parent.is_dir():
         _fail(f"{out}: directory {out.parent} does not exist")
+    facts = facts or out.with_name(f"{out.stem}-facts.csv")
+    if not facts.parent.is_dir():
+        _fail(f"{facts}: directory {facts.parent} does not exist")
     ways = (("--workers", workers), ("--scheduler", scheduler), ("--dask-local", dask_local))
     chosen = [name for name, value in ways if value is not None]
     if len(chosen) > 1:
@@ -275,11 +297,28 @@ def sweep_command(
     for row in failed:
         where = ", ".join(f"{setting.key}={row[setting.key]}" for setting in grid)
         typer.echo(f"seed {row['seed']}{f' ({where})' if where else ''} failed: {row['error']}")
+    _write_facts(facts_table(rows, grid), grid, facts)
     hashes = len({row["journal_hash"] for row in rows if row["error"] is None})
     failures = f", {len(failed)} failed" if failed else ""
-    typer.echo(f"{len(rows)} runs, {hashes} distinct journal hashes{failures}; wrote {out}")
+    typer.echo(
+        f"{len(rows)} runs, {hashes} distinct journal hashes{failures}; wrote {out} and {facts}"
+    )
     if not all(row["ledger_verified"] and row["conserved"] for row in rows):
         raise typer.Exit(1)
+
+
+def _write_facts(table: list[dict[str, Any]], grid: list[Setting], path: Path) -> None:
+    """The stylized facts across seeds, as CSV at ``path`` and as a printed table."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=fact_columns(grid), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+    printed = [(setting.key, max(8, min(16, len(setting.key)))) for setting in grid]
+    printed += list(_PRINTED_FACTS)
+    typer.echo("stylized facts across seeds (mean, sd, 95% t interval of the mean):")
+    typer.echo(" ".join(f"{_heading(name, width):>{width}}" for name, width in printed))
+    for row in table:
+        typer.echo(" ".join(_cell(row[name], width) for name, width in printed))
 
 
 def _heading(name: str, width: int) -> str:

@@ -81,6 +81,10 @@ SWEEP_COLUMNS = (
     "acf1_returns",
     "excess_kurtosis",
     "acf1_abs_returns",
+    "acf10_abs_returns",
+    "return_sd",
+    "two_sided_share",
+    "mean_depth_units",
     "collateral_value",
     "true_collateral_value",
     "ledger_verified",
@@ -223,6 +227,7 @@ def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
         return None if not stats else stats["mdape_pct"]
 
     facts = summary["stylized_facts"]["mean"] or {}
+    acf_abs = summary["stylized_facts"]["acf_abs_returns"]
     lender = summary["lender"][-1] if summary["lender"] else {}
     refused = sum(summary["refused"].values())
     return {
@@ -236,7 +241,7 @@ def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
         "volume_units": summary["volume_units"],
         "notional": summary["notional"],
         "instruments_traded": sum(1 for row in instruments if row["trades"]),
-        "mean_spread_bp": sum(spreads) / len(spreads) if spreads else None,
+        "mean_spread_bp": _mean(spreads),
         "median_price_to_true": ratios[len(ratios) // 2] if ratios else None,
         "mdape_market_pct": mdape("market"),
         "mdape_market_holdout_pct": mdape("market_holdout"),
@@ -246,12 +251,20 @@ def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
         "acf1_returns": facts.get("acf1_returns"),
         "excess_kurtosis": facts.get("excess_kurtosis"),
         "acf1_abs_returns": facts.get("acf1_abs_returns"),
+        "acf10_abs_returns": acf_abs[9] if len(acf_abs) >= 10 else None,
+        "return_sd": facts.get("return_sd"),
+        "two_sided_share": _mean([row["two_sided_share"] for row in instruments]),
+        "mean_depth_units": _mean([row["mean_depth_units"] for row in instruments]),
         "collateral_value": lender.get("collateral_value"),
         "true_collateral_value": lender.get("true_collateral_value"),
         "ledger_verified": summary["ledger_verified"],
         "conserved": not summary["conservation_problems"],
         "wall_s": summary["wall_s"],
     }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def parse_seeds(text: str) -> list[int]:
