@@ -243,6 +243,8 @@ def sweep_command(
     facts = facts or out.with_name(f"{out.stem}-facts.csv")
     if not facts.parent.is_dir():
         _fail(f"{facts}: directory {facts.parent} does not exist")
+    if facts.resolve() == out.resolve():
+        _fail(f"--facts {facts}: the runs' table is written there (--out)")
     ways = (("--workers", workers), ("--scheduler", scheduler), ("--dask-local", dask_local))
     chosen = [name for name, value in ways if value is not None]
     if len(chosen) > 1:

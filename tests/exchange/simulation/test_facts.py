@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from exchange.cli import app
+from exchange.cli.files import EXIT_BAD_INPUT
 from exchange.simulation.facts import (
     FACTS,
     fact_columns,
@@ -169,3 +170,17 @@ def test_the_same_seeds_give_the_same_facts_table(first_sweep: Sweep, tmp_path: 
     _, _, second = _sweep(tmp_path, "second")
     assert first == second
     assert len(first) == 2 * len(FACTS)
+
+
+def test_the_facts_table_may_not_overwrite_the_runs_table(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(tiny(FACTS_SCENARIO))
+    out = tmp_path / "sweep.csv"
+    arguments = ["sweep", str(scenario), "--seeds", "1", "--out", str(out)]
+    outcome = CliRunner().invoke(app, [*arguments, "--facts", str(out)])
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert "error: --facts" in outcome.output and "--out" in outcome.output
+    outcome = CliRunner().invoke(app, [*arguments, "--facts", str(tmp_path / "no" / "f.csv")])
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert "does not exist" in outcome.output
+    assert not out.exists()
