@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AcceptQuote",
     "AmendOrder",
+    "CancelAllOrders",
     "CancelOrder",
     "CancelRequest",
     "Command",
@@ -186,6 +187,18 @@ class CancelOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelAllOrders:
+    """Cancel every open order of ``participant_id`` (on ``symbol``, of ``side``, when
+    given): its owner's mass cancel, or an admin's kill switch when ``actor`` is an admin."""
+
+    verb: ClassVar[str] = "cancel_all_orders"
+    actor: str
+    participant_id: str
+    symbol: str | None
+    side: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AmendOrder:
     verb: ClassVar[str] = "amend_order"
     actor: str
@@ -317,6 +330,7 @@ Command = (
     | Withdraw
     | SubmitOrder
     | CancelOrder
+    | CancelAllOrders
     | AmendOrder
     | SetPhase
     | Uncross
@@ -337,6 +351,7 @@ _BY_VERB: dict[str, type] = {
         SuspendProduct, ReinstateProduct, ListInstrument, Deposit, Withdraw, SubmitOrder,
         CancelOrder, AmendOrder, SetPhase, Uncross, Housekeeping, RequestQuote, SubmitQuote,
         AcceptQuote, CancelRequest, ReportTrade, ConfirmTrade, SetPublicationPolicy,
+        CancelAllOrders,
     )
 }  # fmt: skip
 _FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}

@@ -7,6 +7,7 @@ most recent trades, for display) is bounded; the history keeps every trade as a 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
@@ -76,7 +77,13 @@ class MarketData:
         self.history[trade.symbol].append((trade.trade_id, trade.price, trade.quantity, ts_ns))
         self.trade_count += 1
 
-    def tape(self, symbol: str, limit: int) -> list[TapeTrade]:
-        """The ``limit`` most recent trades of ``symbol``, newest first."""
+    def tape(self, symbol: str, limit: int, before_trade_id: int | None = None) -> list[TapeTrade]:
+        """The ``limit`` most recent trades of ``symbol`` (of those with an id below
+        ``before_trade_id``, if given), newest first: a page of the tape, whose next page is
+        before the last trade id of this one."""
         tape = self.tapes[symbol]
-        return [tape[-i] for i in range(1, min(limit, len(tape)) + 1)]
+        # Trade ids ascend along the tape.
+        end = len(tape) if before_trade_id is None else bisect_left(
+            tape, before_trade_id, key=lambda trade: trade.trade_id
+        )  # fmt: skip
+        return [tape[i] for i in range(end - 1, max(end - limit, 0) - 1, -1)]

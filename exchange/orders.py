@@ -12,7 +12,7 @@ from operator import attrgetter
 
 from matching import OrderType, SelfTradePrevention, Side, TimeInForce
 
-__all__ = ["Fill", "OrderRecord", "OrderStatus"]
+__all__ = ["Fill", "FillQuery", "OrderQuery", "OrderRecord", "OrderStatus"]
 
 
 class OrderStatus(StrEnum):
@@ -82,3 +82,43 @@ class Fill:
     fee_minor: int  # paid by the seller
     liquidity: str  # "maker", "taker" or "auction"
     ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    """Which of a participant's orders a listing shows: each field that is not None must
+    match. Times are of the order's creation, ``from_ns`` inclusive, ``before_ns`` exclusive."""
+
+    symbol: str | None = None
+    side: Side | None = None
+    statuses: frozenset[OrderStatus] | None = None
+    from_ns: int | None = None
+    before_ns: int | None = None
+
+    def matches(self, order: OrderRecord) -> bool:
+        return (
+            (self.symbol is None or order.symbol == self.symbol)
+            and (self.side is None or order.side is self.side)
+            and (self.statuses is None or order.status in self.statuses)
+            and (self.from_ns is None or order.created_ns >= self.from_ns)
+            and (self.before_ns is None or order.created_ns < self.before_ns)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FillQuery:
+    """Which of a participant's fills a listing shows: each field that is not None must
+    match. Times are of the trade, ``from_ns`` inclusive, ``before_ns`` exclusive."""
+
+    symbol: str | None = None
+    side: Side | None = None
+    from_ns: int | None = None
+    before_ns: int | None = None
+
+    def matches(self, fill: Fill) -> bool:
+        return (
+            (self.symbol is None or fill.symbol == self.symbol)
+            and (self.side is None or fill.side is self.side)
+            and (self.from_ns is None or fill.ts_ns >= self.from_ns)
+            and (self.before_ns is None or fill.ts_ns < self.before_ns)
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -39,7 +39,7 @@ from exchange.confidential import ConfidentialDesk
 from exchange.errors import ExchangeError, Reason
 from exchange.marketdata import MarketData
 from exchange.money import MAX_AMOUNT_MINOR, format_minor
-from exchange.orders import Fill, OrderRecord
+from exchange.orders import Fill, FillQuery, OrderQuery, OrderRecord
 from exchange.participants import OPERATOR, TRADING_ROLES, Participant, Participants, Role
 from exchange.risk import Risk
 from exchange.settlement import Settlement
@@ -81,6 +81,8 @@ __all__ = ["OPERATOR", "Exchange", "Outcome"]
 
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.-]{1,31}")
 _COLLECTING = (Phase.PRE_OPEN, Phase.AUCTION)
+ALL_ORDERS = OrderQuery()
+ALL_FILLS = FillQuery()
 
 
 @dataclass(slots=True)
@@ -132,6 +134,7 @@ class Exchange:
             cmd.Withdraw: self._withdraw,
             cmd.SubmitOrder: self._submit_order,
             cmd.CancelOrder: self._cancel_order,
+            cmd.CancelAllOrders: self._cancel_all_orders,
             cmd.AmendOrder: self._amend_order,
             cmd.SetPhase: self._set_phase,
             cmd.Uncross: self._uncross,
@@ -468,6 +471,35 @@ class Exchange:
         outcome.result = order.copy()
         return outcome
 
+    def _cancel_all_orders(self, c: cmd.CancelAllOrders, seq: int, ts: int) -> Outcome:
+        """Cancel the participant's open orders matching ``c``, in order id order; the
+        result is each as cancelled. Nothing to cancel journals nothing."""
+        if c.actor != c.participant_id:
+            # Another's orders: the admin's kill switch.
+            self.participants.actor(c.actor, [Role.ADMIN])
+        elif self.participants.actor(c.actor, TRADING_ROLES) is None:
+            raise ExchangeError(Reason.AUTH_FORBIDDEN, "the operator does not trade")
+        if c.participant_id not in self.participants.by_id:
+            raise ExchangeError(
+                Reason.VALIDATION_UNKNOWN_PARTICIPANT, f"no participant {c.participant_id!r}"
+            )
+        if c.symbol is not None:
+            self._instrument(c.symbol)
+        side = None if c.side is None else enum_member(Side, c.side, "side")
+        open_orders = [
+            order for order_id in self.orders_by_participant.get(c.participant_id, ())
+            if (order := self.orders[order_id]).is_open
+            and (c.symbol is None or order.symbol == c.symbol)
+            and (side is None or order.side is side)
+        ]  # fmt: skip
+        if not open_orders:
+            return Outcome(None, [])
+        outcome = Outcome(c)
+        for order in open_orders:
+            self._engine(EngineCancelOrder(seq, ts, order.order_id, order.participant), outcome, ts)
+        outcome.result = [order.copy() for order in open_orders]
+        return outcome
+
     def _amend_order(self, c: cmd.AmendOrder, seq: int, ts: int) -> Outcome:
         order = self._own_order(c.actor, c.order_id)
         if not order.is_open:
@@ -596,15 +628,25 @@ class Exchange:
     # -- reads -----------------------------------------------------------------------------
 
     def orders_of(
-        self, participant: str, *, open_only: bool, after_id: int, limit: int
+        self, participant: str, *, open_only: bool, after_id: int, limit: int,
+        query: OrderQuery = ALL_ORDERS,
     ) -> list[OrderRecord]:
-        """A participant's orders with id above ``after_id``, oldest first (a page)."""
+        """A participant's orders with id above ``after_id`` matching ``query``, oldest first
+        (a page). Orders are created in id order at non-decreasing times, so the scan stops
+        at the first order created at or after ``query.before_ns``."""
         page: list[OrderRecord] = []
         ids = self.orders_by_participant.get(participant, [])
         start = bisect_right(ids, after_id)  # ids are ascending
+        orders = self.orders
+        if query.from_ns is not None:
+            start = max(start, bisect_left(
+                ids, query.from_ns, key=lambda order_id: orders[order_id].created_ns
+            ))  # fmt: skip
         for order_id in ids[start:]:
-            order = self.orders[order_id]
-            if open_only and not order.is_open:
+            order = orders[order_id]
+            if query.before_ns is not None and order.created_ns >= query.before_ns:
+                break
+            if (open_only and not order.is_open) or not query.matches(order):
                 continue
             page.append(order.copy())
             if len(page) == limit:
@@ -615,12 +657,32 @@ class Exchange:
         order = self.orders.get(order_id)
         return order.copy() if order is not None and order.participant == participant else None
 
-    def fills_of(self, participant: str, *, after_trade_id: int, limit: int) -> list[Fill]:
-        """A participant's fills of trades after ``after_trade_id``, oldest first (a page)."""
+    def order_by_client_id(self, participant: str, client_order_id: str) -> OrderRecord | None:
+        """The participant's order submitted under ``client_order_id``, as it stands now."""
+        submitted = self.client_orders.get((participant, client_order_id))
+        return None if submitted is None else self.orders[submitted[1].order_id].copy()
+
+    def fills_of(
+        self, participant: str, *, after_trade_id: int, limit: int, query: FillQuery = ALL_FILLS
+    ) -> list[Fill]:
+        """A participant's fills of trades after ``after_trade_id`` matching ``query``,
+        oldest first (a page)."""
         fills = self.settlement.fills.get(participant, [])
-        # Fills are appended as trades happen, so their trade ids ascend.
+        # Fills are appended as trades happen, so their trade ids and times ascend.
         start = bisect_right(fills, after_trade_id, key=lambda fill: fill.trade_id)
-        return fills[start : start + limit]
+        if query.from_ns is not None:
+            start = max(start, bisect_left(fills, query.from_ns, key=lambda fill: fill.ts_ns))
+        if query == FillQuery(from_ns=query.from_ns):  # nothing else to filter: a slice
+            return fills[start : start + limit]
+        page: list[Fill] = []
+        for fill in fills[start:]:
+            if query.before_ns is not None and fill.ts_ns >= query.before_ns:
+                break
+            if query.matches(fill):
+                page.append(fill)
+                if len(page) == limit:
+                    break
+        return page
 
     def compliance_history(self, product_id: str) -> list[ComplianceRecord]:
         return list(self.compliance.history.get(product_id, ()))

@@ -9,7 +9,8 @@ only by reading it, is read up to the limit and refused as soon as it passes it.
 :class:`StrictJsonRoute` is the route class of every API router: its requests parse JSON
 refusing a key that appears twice in one object (400, naming the key). ``json.loads`` would
 keep the last value silently, so ``{"price": "1.00", "price": "100.00"}`` would mean what a
-proxy or a log reading the first value did not see.
+proxy or a log reading the first value did not see. It also refuses (422) a query parameter
+the route does not declare (``exchange.api.query``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .query import declared_query_names, note_unknown_query, refusing_unknown_query
 
 __all__ = ["MAX_BODY_BYTES", "BodyLimit", "DuplicateJsonKey", "StrictJsonRoute"]
 
@@ -138,12 +141,20 @@ class StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """A route whose endpoint reads the body as a :class:`StrictJsonRequest`."""
+    """A route whose endpoint reads the body as a :class:`StrictJsonRequest`, and which
+    refuses a query parameter it does not declare."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not getattr(endpoint, "refuses_unknown_query", False):  # a route's copy
+            endpoint = refusing_unknown_query(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        declared = declared_query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
+            note_unknown_query(request, declared)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict

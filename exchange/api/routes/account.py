@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Query
 
 from exchange import commands as cmd
 from exchange.money import format_minor, parse_minor
+from exchange.orders import FillQuery
 from exchange.participants import Participant, Role
 from exchange.service import Exchange
+from matching import Side
 
 from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep, requires
+from ..query import IsoTime, time_range
 from ..schemas import (
     BalancesPublic,
     CashMovement,
@@ -32,13 +35,24 @@ Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
 async def my_fills(
     me: CurrentParticipant,
     runtime: RuntimeDep,
+    symbol: Annotated[str | None, Query(max_length=32, description="Only this instrument")] = None,
+    side: Annotated[Side | None, Query(description="Only your buys or only your sells")] = None,
+    start_time: Annotated[IsoTime | None, Query(
+        description="Fills at or after this time (ISO 8601 with a zone)"
+    )] = None,
+    end_time: Annotated[IsoTime | None, Query(
+        description="Fills before this time (ISO 8601 with a zone)"
+    )] = None,
     after: Annotated[int, Query(ge=0, description="Fills of later trades")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FillPublic]:
-    """Your fills (only yours), oldest first."""
-    fills = runtime.read(
-        lambda exchange: exchange.fills_of(me.participant_id, after_trade_id=after, limit=limit)
-    )
+    """Your fills (only yours) matching every filter given, oldest first, a page at a time
+    (pass the last ``trade_id`` as ``after``)."""
+    start_ns, end_ns = time_range(start_time, end_time)
+    query = FillQuery(symbol, side, start_ns, end_ns)
+    fills = runtime.read(lambda exchange: exchange.fills_of(
+        me.participant_id, after_trade_id=after, limit=limit, query=query
+    ))  # fmt: skip
     return [fill_view(fill) for fill in fills]
 
 

@@ -51,13 +51,19 @@ async def order_book(
 async def trade_tape(
     symbol: SymbolPath,
     runtime: RuntimeDep,
+    before: Annotated[int | None, Query(
+        ge=1, description="Trades with a lower id: the last trade_id of the previous page"
+    )] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TradePublic]:
-    """The most recent trades, newest first."""
+    """The most recent trades, newest first, a page at a time: pass the last ``trade_id``
+    of a page as ``before`` for the next (older) one. The tape keeps each instrument's
+    latest 10,000 trades; an empty page is its end."""
 
     def read(exchange: Exchange) -> list[TradePublic]:
         _known(exchange, symbol)
-        return [trade_view(trade) for trade in exchange.market_data.tape(symbol, limit)]
+        tape = exchange.market_data.tape(symbol, limit, before_trade_id=before)
+        return [trade_view(trade) for trade in tape]
 
     return runtime.read(read)
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from exchange import commands as cmd
 from exchange.money import parse_minor
+from exchange.orders import OrderQuery, OrderStatus
 from exchange.participants import TRADING_ROLES, Participant
+from matching import Side
 
 from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
 from ..errors import ApiError
+from ..query import IsoTime, time_range
 from ..schemas import OrderAmend, OrderCreate, OrderPublic, error_responses
 from ..views import order_view
 
@@ -56,19 +59,78 @@ async def submit_order(body: OrderCreate, me: Trader, runtime: RuntimeDep) -> Or
     return order_view(outcome.result)
 
 
+# A status filter's orders: "open" is every order still in the book, filled in part or not.
+_STATUSES: dict[str, frozenset[OrderStatus] | None] = {
+    "all": None,
+    "open": frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED}),
+    "partially_filled": frozenset({OrderStatus.PARTIALLY_FILLED}),
+    "filled": frozenset({OrderStatus.FILLED}),
+    "cancelled": frozenset({OrderStatus.CANCELLED}),
+}
+StatusFilter = Literal["all", "open", "partially_filled", "filled", "cancelled"]
+
+
 @router.get("", response_model=list[OrderPublic], responses=error_responses(401, 403, 422, 429))
 async def list_my_orders(
     me: Trader,
     runtime: RuntimeDep,
-    status: Annotated[Literal["open", "all"], Query()] = "all",
+    symbol: Annotated[str | None, Query(max_length=32, description="Only this instrument")] = None,
+    side: Annotated[Side | None, Query(description="Only buys or only sells")] = None,
+    status: Annotated[StatusFilter, Query(
+        description="open: still in the book (filled in part or not); all: any status"
+    )] = "all",
+    start_time: Annotated[IsoTime | None, Query(
+        description="Orders created at or after this time (ISO 8601 with a zone)"
+    )] = None,
+    end_time: Annotated[IsoTime | None, Query(
+        description="Orders created before this time (ISO 8601 with a zone)"
+    )] = None,
     after: Annotated[int, Query(ge=0, description="Orders with a higher id")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderPublic]:
-    """Your orders, oldest first, a page at a time (pass the last ``order_id`` as ``after``)."""
+    """Your orders matching every filter given, oldest first, a page at a time (pass the
+    last ``order_id`` as ``after``)."""
+    start_ns, end_ns = time_range(start_time, end_time)
+    query = OrderQuery(symbol, side, _STATUSES[status], start_ns, end_ns)
     records = runtime.read(lambda exchange: exchange.orders_of(
-        me.participant_id, open_only=status == "open", after_id=after, limit=limit
+        me.participant_id, open_only=False, after_id=after, limit=limit, query=query
     ))  # fmt: skip
     return [order_view(record) for record in records]
+
+
+@router.delete("", response_model=list[OrderPublic],
+               responses=error_responses(401, 403, 422, 429, 503))
+async def cancel_all_orders(
+    me: Trader,
+    runtime: RuntimeDep,
+    symbol: Annotated[str | None, Query(max_length=32, description="Only this instrument")] = None,
+    side: Annotated[Side | None, Query(description="Only buys or only sells")] = None,
+) -> list[OrderPublic]:
+    """Cancel all your open orders (on ``symbol``, of ``side``, when given) as one command:
+    the answer, once it is journalled, lists each order as cancelled, oldest first (none if
+    nothing was open)."""
+    outcome = await runtime.execute(
+        cmd.CancelAllOrders(me.participant_id, me.participant_id, symbol, side)
+    )
+    return [order_view(record) for record in outcome.result]
+
+
+@router.get("/by-client-id/{client_order_id}", response_model=OrderPublic,
+            responses=error_responses(401, 403, 404, 422, 429))
+async def read_order_by_client_id(
+    client_order_id: Annotated[str, Path(max_length=64, description="The id you gave it")],
+    me: Trader,
+    runtime: RuntimeDep,
+) -> OrderPublic:
+    """Your order submitted under ``client_order_id``, as it stands now: the way to find an
+    order whose submission's answer was lost."""
+    record = runtime.read(
+        lambda exchange: exchange.order_by_client_id(me.participant_id, client_order_id)
+    )
+    if record is None:
+        raise ApiError(404, f"no order with client_order_id {client_order_id!r}",
+                       "VALIDATION_UNKNOWN_ORDER")  # fmt: skip
+    return order_view(record)
 
 
 @router.get("/{order_id}", response_model=OrderPublic,

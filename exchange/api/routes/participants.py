@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 
-from exchange.commands import CreateParticipant
+from exchange.commands import CancelAllOrders, CreateParticipant
 from exchange.participants import Participant, Role, new_api_key, secret_digest
+from matching import Side
 
 from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep, requires
-from ..schemas import ParticipantCreate, ParticipantCreated, ParticipantPublic, error_responses
-from ..views import participant_view
+from ..schemas import (
+    OrderPublic,
+    ParticipantCreate,
+    ParticipantCreated,
+    ParticipantPublic,
+    error_responses,
+)
+from ..views import order_view, participant_view
 
 router = APIRouter(prefix="/participants", tags=["participants"], route_class=StrictJsonRoute)
 Admin = Annotated[Participant, Depends(requires(Role.ADMIN))]
@@ -36,3 +43,21 @@ async def create_participant(
 @router.get("/me", response_model=ParticipantPublic, responses=error_responses(401, 429))
 async def read_me(me: CurrentParticipant) -> ParticipantPublic:
     return participant_view(me)
+
+
+@router.delete("/{participant_id}/orders", response_model=list[OrderPublic],
+               responses=error_responses(401, 403, 404, 422, 429, 503))
+async def kill_switch(
+    participant_id: Annotated[str, Path(max_length=32, examples=["mm-alpha"])],
+    admin: Admin,
+    runtime: RuntimeDep,
+    symbol: Annotated[str | None, Query(max_length=32, description="Only this instrument")] = None,
+    side: Annotated[Side | None, Query(description="Only buys or only sells")] = None,
+) -> list[OrderPublic]:
+    """The kill switch: cancel all the participant's open orders (on ``symbol``, of
+    ``side``, when given) as one command, journalled as the admin's. It does not stop the
+    participant from sending more."""
+    outcome = await runtime.execute(
+        CancelAllOrders(admin.participant_id, participant_id, symbol, side)
+    )
+    return [order_view(record) for record in outcome.result]

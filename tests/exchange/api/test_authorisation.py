@@ -60,6 +60,9 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/orders"): TRADERS,
     ("GET", "/v1/orders"): TRADERS,
     ("GET", "/v1/orders/{order_id}"): TRADERS,
+    ("GET", "/v1/orders/by-client-id/{client_order_id}"): TRADERS,
+    ("DELETE", "/v1/orders"): TRADERS,
+    ("DELETE", "/v1/participants/{participant_id}/orders"): frozenset({"admin"}),
     ("DELETE", "/v1/orders/{order_id}"): TRADERS,
     ("PATCH", "/v1/orders/{order_id}"): TRADERS,
     ("GET", "/v1/fills"): ANYONE,
@@ -152,6 +155,8 @@ def test_each_route_admits_exactly_its_roles(api: Api):
         "{report_id}": str(NO_SUCH_ORDER_ID),
         "{category}": "transport",
         "{seq}": "1",
+        "{client_order_id}": "no-such-order",
+        "{participant_id}": "no-such-participant",
     }
     callers: dict[str, dict[str, str]] = {"no key": {}}
     callers.update({name: {"X-API-Key": key} for name, key in wrong_keys(api).items()})

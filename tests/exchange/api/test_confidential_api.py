@@ -166,6 +166,7 @@ class Session:
         ids = {
             "symbol": [SYMBOL], "product_id": [self.product_id], "category": ["transport"],
             "order_id": range(1, self.order_count * 2 + 2),
+            "client_order_id": sorted({o.client_order_id for o in exchange.orders.values()}),
             "rfq_id": range(1, exchange.confidential.next_rfq_id + 1),
             "report_id": range(1, exchange.confidential.next_report_id + 1),
             "seq": range(1, self.runtime.ledger.digest().tree_size + 2),
