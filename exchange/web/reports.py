@@ -2,9 +2,9 @@
 directory (``dataex serve --reports DIR``).
 
 A simulation's report is a directory holding ``index.html`` and ``summary.json``
-(``dataex simulate --report``); a load test's holds ``report.md`` and ``chart.png``
-(the load-test runner, docs/benchmarks.md). :func:`find_reports` lists those under the directory, itself
-included, down to :data:`MAX_DEPTH` levels; :func:`report_file` resolves a file of one,
+(``dataex simulate --report``); a load test's holds ``report.md`` and ``chart.png`` (the
+load-test runner, docs/benchmarks.md). :func:`find_reports` lists those under the directory,
+itself included, down to :data:`MAX_DEPTH` levels; :func:`report_file` resolves a file of one,
 refusing anything outside the directory and any kind of file reports do not hold.
 """
 
