@@ -124,7 +124,10 @@ def market_message(seq: int, event: Event) -> dict[str, Any] | None:
                 "price": format_minor(event.price), "quantity": event.quantity,
                 "aggressor": aggressor, "time": iso(event.ts)}  # fmt: skip
     if kind is AuctionResult:
-        return {"type": "auction", "seq": seq, **_plain(event_values(event))}
+        # Field by field, as the trade's: the event's own time is nanoseconds.
+        return {"type": "auction", "seq": seq, "symbol": event.symbol,
+                "price": _price(event.price), "volume": event.volume,
+                "imbalance": event.imbalance, "time": iso(event.ts)}  # fmt: skip
     if kind is PhaseChanged:
         return {"type": "phase", "seq": seq, **_plain(event_values(event))}
     return None

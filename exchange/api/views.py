@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from exchange.catalogue import DataProduct, Instrument
 from exchange.marketdata import TapeTrade
-from exchange.money import format_minor
+from exchange.money import MINOR_PER_UNIT, format_minor
 from exchange.orders import Fill, OrderRecord
 from exchange.participants import Participant
 from exchange.service import ComplianceRecord
@@ -151,3 +153,41 @@ def trade_view(trade: TapeTrade) -> TradePublic:
         aggressor=trade.aggressor,
         time=iso(trade.ts_ns),
     )
+
+
+# The amounts of a valuation report (exchange.pricing.report), in currency units, by section;
+# the report's other numbers are factors, weights, shares and statistics, which stay numbers.
+_REPORT_AMOUNTS = ("value", "low", "high", "market_value", "market_low", "market_high")
+_SECTION_AMOUNTS = {
+    "product": ("cost_basis",),
+    "cost_approach": ("value", "low", "high", "cost_basis"),
+    "income_approach": ("value", "present_values"),
+    "reconciliation": ("concluded_value", "low", "high", "calibrated_cost_value",
+                       "market_value", "cost_value", "income_value"),
+}  # fmt: skip
+_COMPARABLE_AMOUNTS = ("price", "adjusted_price", "contribution")
+
+
+def amount(units: float | None) -> str | None:
+    """A valuation's amount in currency units as a decimal string, rounded to the nearest
+    minor unit (half to even: the valuation's floats carry no exact cents to keep)."""
+    return None if units is None else format_minor(round(units * MINOR_PER_UNIT))
+
+
+def _amounts(values: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in values:
+            value = values[name]
+            values[name] = [amount(v) for v in value] if isinstance(value, list) else amount(value)
+
+
+def valuation_view(report: dict[str, Any]) -> dict[str, Any]:
+    """A valuation report's plain values (``ValuationReport.to_dict``) with every amount a
+    decimal string, as everywhere else in the API; changes ``report`` in place."""
+    _amounts(report, _REPORT_AMOUNTS)
+    for section, names in _SECTION_AMOUNTS.items():
+        if report.get(section) is not None:
+            _amounts(report[section], names)
+    for row in (*report["comparables"], *report["own_trades"]["comparables"]):
+        _amounts(row, _COMPARABLE_AMOUNTS)
+    return report

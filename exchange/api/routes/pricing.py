@@ -45,6 +45,7 @@ from ..schemas import (
     error_responses,
     iso,
 )
+from ..views import valuation_view
 from .market import ticker
 
 router = APIRouter(tags=["price discovery and valuation"], route_class=StrictJsonRoute)
@@ -220,7 +221,7 @@ async def valuation(
         raise _invalid(str(error)) from None
     if format == "html":
         return HTMLResponse(render_report(report))
-    result = report.to_dict()
+    result = valuation_view(report.to_dict())
     # How many confidential trades entered, and through which aggregate: the report's own
     # maths sees only the aggregates' synthetic products and trades.
     found = runtime.read(confidential_aggregates)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from concurrent.futures.process import BrokenProcessPool
+from decimal import Decimal
 from typing import Any
 
 from .helpers import BUYERS, PROVIDER, SYMBOL, Api
@@ -66,13 +68,35 @@ def test_comparables_find_the_traded_instrument(api: Api):
     assert "scope" in refused["detail"]
 
 
+MONEY = re.compile(r"-?\d+\.\d{2}")
+
+
+def assert_amounts_are_decimal_strings(report: dict[str, Any]) -> None:
+    """Every amount of a valuation report is a decimal string in currency units (or None)."""
+    amounts = [report[k] for k in ("value", "low", "high", "market_value", "market_low",
+                                   "market_high")]  # fmt: skip
+    cost = report["cost_approach"]
+    amounts += [cost[k] for k in ("value", "low", "high", "cost_basis")]
+    reconciliation = report["reconciliation"]
+    amounts += [reconciliation[k] for k in ("concluded_value", "low", "high", "cost_value")]
+    if report["income_approach"] is not None:
+        income = report["income_approach"]
+        amounts += [income["value"], *income["present_values"]]
+    for row in report["comparables"]:
+        amounts += [row["price"], row["adjusted_price"], row["contribution"]]
+    assert amounts and all(a is None or (isinstance(a, str) and MONEY.fullmatch(a))
+                           for a in amounts), amounts  # fmt: skip
+    assert report["value"] == reconciliation["concluded_value"]
+
+
 def test_valuation_with_too_few_comparables_falls_back_to_cost(api: Api):
     trade_a_little(api)
     product_id = api.expect(200, "GET", "/v1/products")[0]["product_id"]
     body = {"product_id": product_id, "terms": TERMS}
     report = api.expect(200, "POST", "/v1/valuations", ANN, json=body)
     assert report["method"] == "cost_fallback"
-    assert report["low"] <= report["value"] <= report["high"]
+    assert Decimal(report["low"]) <= Decimal(report["value"]) <= Decimal(report["high"])
+    assert_amounts_are_decimal_strings(report)
     html = api.request("POST", "/v1/valuations?format=html", ANN, json=body)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
 
@@ -91,7 +115,10 @@ def test_valuation_of_a_product_described_by_attributes(api: Api):
         "income": {"annual_cash_flows": ["120.00", "100.00"], "discount_rate": 0.1},
     }  # fmt: skip
     report = api.expect(200, "POST", "/v1/valuations", ANN, json=body)
-    assert report["value"] > 0
+    assert Decimal(report["value"]) > 0
+    assert_amounts_are_decimal_strings(report)
+    assert report["product"]["cost_basis"] == "90.00"
+    assert len(report["income_approach"]["present_values"]) == 2
 
 
 def test_bad_valuation_requests_are_4xx_with_a_reason(api: Api):
@@ -115,7 +142,7 @@ def test_valuations_go_on_when_the_pricing_worker_dies(api: Api):
 
     def value(as_of: dt.date) -> Any:
         body = {"product_id": product_id, "terms": TERMS, "as_of": as_of.isoformat()}
-        return api.expect(200, "POST", "/v1/valuations", ANN, json=body)["value"]
+        return Decimal(api.expect(200, "POST", "/v1/valuations", ANN, json=body)["value"])
 
     before = value(today)
     pricing = api.app.state.runtime.pricing
