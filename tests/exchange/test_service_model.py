@@ -322,6 +322,25 @@ class ExchangeModel(RuleBasedStateMachine):
         self.run(c.CancelOrder(owner if by_owner else "ann", order_id))
 
     @rule(
+        who=participants,
+        symbol=instruments,
+        any_symbol=st.booleans(),
+        side=st.sampled_from((None, "buy", "sell")),
+        by_admin=st.booleans(),
+    )
+    def cancel_all(
+        self, who: str, symbol: str, any_symbol: bool, side: str | None, by_admin: bool
+    ) -> None:
+        only = None if any_symbol else symbol
+        outcome = self.run(c.CancelAllOrders("admin" if by_admin else who, who, only, side))
+        if outcome is None:
+            return
+        assert all(order.status == "cancelled" for order in outcome.result)
+        left = self.exchange.orders_of(who, open_only=True, after_id=0, limit=PAGE)
+        assert not [order for order in left
+                    if only in (None, order.symbol) and side in (None, order.side)]  # fmt: skip
+
+    @rule(
         order=orders,
         ticks=st.one_of(st.none(), price_ticks),
         quantity=st.one_of(st.none(), quantities),
