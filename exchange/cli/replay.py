@@ -9,6 +9,11 @@ Sources (one of):
 - ``--lobster MESSAGES.csv [--orderbook ORDERBOOK.csv]``: a LOBSTER message file, whose book
   is rebuilt and, given the order-book file, compared with it row by row.
 
+With ``--counterfactual RULES.toml`` the journal (database or file) is not checked but
+executed again under the rules the file changes, and the named instruments' price discovery
+is printed for the original and the counterfactual side by side (``--out`` writes it as CSV;
+:mod:`exchange.research.counterfactual`).
+
 Exit status: 0 when everything was reproduced; 1 at the first difference (a changed row, an
 entry or a book row that differs), with both sides shown; 2 when an input cannot be read (one
 ``error:`` line naming the file, line and column). Never a traceback for a bad input.
@@ -57,6 +62,7 @@ from exchange.research import (
     parse_until,
     replay,
 )
+from exchange.research.counterfactual import Comparison, compare, load_rules, rows
 from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, PriceUnit, orderbook_column_name
@@ -199,12 +205,32 @@ def replay_command(
     show_progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    counterfactual: Annotated[
+        Path | None,
+        typer.Option(
+            "--counterfactual",
+            metavar="RULES.toml",
+            help="Execute the journal again under these instruments' rules and compare price "
+            "discovery with the original (docs/research.md).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="FILE.csv", help="With --counterfactual: write the comparison here."
+        ),
+    ] = None,
 ) -> None:
     """Replay the journal into a fresh exchange and check, entry for entry and trade for
     trade, that it reproduces the recorded settlement; or rebuild a LOBSTER book.
 
     Exits 1 at the first difference (both sides shown), 2 when an input cannot be read.
     """
+    if counterfactual is not None:
+        _counterfactual(database, journal, lobster, until, book_out, counterfactual, out)
+        return
+    if out is not None:
+        fail("--out goes with --counterfactual")
     _replay(database, journal, lobster, orderbook, until, book_out, price_unit, show_progress)
 
 
@@ -251,6 +277,59 @@ def _replay(
     if report.mismatch is not None:
         _print_mismatch(console, report.mismatch)
         fail(f"the replay differs from the record at {report.mismatch}", EXIT_DIFFERS)
+
+
+@reports_errors
+def _counterfactual(
+    database: str | None,
+    journal: Path | None,
+    lobster: Path | None,
+    until: str | None,
+    book_out: Path | None,
+    rules_path: Path,
+    out: Path | None,
+) -> None:
+    for option, given in (("--lobster", lobster), ("--until", until), ("--book-out", book_out)):
+        if given is not None:
+            raise InputError(f"{option} does not go with --counterfactual")
+    if journal is not None and database is not None:
+        raise InputError("give one source, not --database and --journal")
+    if out is not None and not out.parent.is_dir():
+        raise InputError(f"{out}: directory {out.parent} does not exist")
+    rules = load_rules(rules_path)
+    source = (
+        JournalFile(journal) if journal is not None else DatabaseJournal(open_database(database))
+    )
+    comparison = compare(source, rules, rules_path)
+    _print_comparison(Console(highlight=False, soft_wrap=True), source.name, comparison)
+    if out is not None:
+        with replacing(out) as file:
+            text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(("symbol", "figure", "original", "counterfactual"))
+            writer.writerows(rows(comparison))
+            text.flush()
+            text.detach()
+
+
+def _print_comparison(console: Console, source: str, comparison: Comparison) -> None:
+    after = comparison.counterfactual
+    console.print(f"source:      {source} ({after.commands:,} recorded commands)")
+    table = Table()
+    for title in ("symbol", "figure", "original", "counterfactual"):
+        table.add_column(title, justify="left" if title in ("symbol", "figure") else "right")
+    for row in rows(comparison):
+        table.add_row(*row, style="bold" if row[2] != row[3] else None)
+    console.print(table)
+    refused = sum(after.refused_by_rules.values())
+    console.print(f"refused:     {refused:,} orders and amendments off the new tick or lot grid")
+    other = ", ".join(
+        f"{reason} {count:,}" for reason, count in sorted(after.refused_other.items())
+    )
+    console.print(f"also:        {other or 'no other command refused'}; {after.skipped:,} "
+                  "cancels and amendments skipped (their order was refused)")  # fmt: skip
+    if after.uncrosses:
+        console.print(f"auctions:    {after.uncrosses:,} periodic uncrosses")
 
 
 def _print_summary(console: Console, report: ReplayReport) -> None:
