@@ -8,7 +8,7 @@ command, so the journal reads on its own and replay can check it assigns the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
@@ -247,6 +247,8 @@ class RequestQuote:
     all_eligible: bool
     deadline_ns: int
     disclose_requester: bool
+    # The requester's own id for the request, which makes a retry answer the original.
+    client_request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,7 @@ class SubmitQuote:
     rfq_id: int
     quote_id: int
     price_minor: int
+    client_quote_id: str | None = None  # the responder's own id: a retry answers the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,7 @@ class ReportTrade:
     counterparty: str
     price_minor: int
     quantity_units: int
+    client_report_id: str | None = None  # the reporter's own id: a retry answers the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +360,13 @@ _BY_VERB: dict[str, type] = {
 }  # fmt: skip
 _FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}
 _FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _BY_VERB.values()}
+# Fields added with a default after journals were written without them: a record omits them
+# at their default, so that it reads as it did before and an older journal replays the same.
+_DEFAULTS = {
+    cls: tuple((f.name, f.default) for f in fields(cls) if f.default is not MISSING)
+    for cls in _BY_VERB.values()
+}
+_OPTIONAL = {cls.verb: frozenset(name for name, _ in _DEFAULTS[cls]) for cls in _BY_VERB.values()}
 
 
 def command_to_record(command: Command) -> dict[str, Any]:
@@ -368,6 +379,9 @@ def command_to_record(command: Command) -> dict[str, Any]:
     for name, value in record.items():
         if type(value) is list or type(value) is dict:
             record[name] = value.copy()
+    for name, default in _DEFAULTS[type(command)]:
+        if record[name] == default:
+            del record[name]
     record["verb"] = command.verb
     return record
 
@@ -379,6 +393,6 @@ def command_from_record(record: dict[str, Any]) -> Command:
     if cls is None:
         raise ValueError(f"unknown journal verb {verb!r}")
     values = {key: value for key, value in record.items() if key != "verb"}
-    if set(values) != _FIELDS[verb]:  # type: ignore[index]
+    if not _FIELDS[verb] - _OPTIONAL[verb] <= set(values) <= _FIELDS[verb]:  # type: ignore[index]
         raise ValueError(f"journal record of {verb} has fields {sorted(values)}")
     return cls(**values)  # type: ignore[no-any-return]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, insort
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -54,7 +55,15 @@ from exchange.rfq import (
 )
 from exchange.risk import Risk
 from exchange.settlement import Settlement
-from exchange.validation import MAX_QUANTITY_UNITS, enum_member, integer, invalid
+from exchange.validation import (
+    MAX_CLIENT_ORDER_ID,
+    MAX_QUANTITY_UNITS,
+    enum_member,
+    identifier_problem,
+    integer,
+    invalid,
+    text,
+)
 from ledger import Entry, accounts, entries
 from matching import Engine, Phase, Side
 
@@ -171,6 +180,11 @@ class ConfidentialDesk:
         # participant -> ids of its requests and reports not yet closed (some may have
         # expired or lapsed since: counted against the limit only while still live)
         self.open_by_participant: defaultdict[str, set[int]] = defaultdict(set)
+        # (participant, its own id) -> (the command as first seen, without the ids the
+        # exchange assigns, and its first result): a retry must match it field for field.
+        self.client_requests: dict[tuple[str, str], tuple[cmd.RequestQuote, RfqRecord]] = {}
+        self.client_quotes: dict[tuple[str, str], tuple[cmd.SubmitQuote, QuoteRecord]] = {}
+        self.client_reports: dict[tuple[str, str], tuple[cmd.ReportTrade, TradeReport]] = {}
         self.unpublished: list[tuple[int, int]] = []  # (publish_at_ns, trade_id), a heap
         self.publications: dict[str, list[PublishedTrade]] = {}
         # symbol -> (publication id, price, published quantity, traded_ns) of each trade
@@ -184,10 +198,12 @@ class ConfidentialDesk:
 
     # -- the entry point -------------------------------------------------------------------
 
-    def execute(self, c: Any, ts: int, settled: list[Entry]) -> tuple[cmd.Command, Any]:
+    def execute(self, c: Any, ts: int, settled: list[Entry]) -> tuple[cmd.Command | None, Any]:
         """Check and apply a confidential command at ``ts``; the command as journalled
         (with the ids the exchange assigned) and the result. Ledger entries go to
-        ``settled``, already posted to risk."""
+        ``settled``, already posted to risk. A retry of a request, quote or report under
+        its client id changes nothing: no command (nothing to journal) and the original
+        result."""
         kind = type(c)
         if kind is cmd.RequestQuote:
             return self._request_quote(c, ts)
@@ -206,8 +222,14 @@ class ConfidentialDesk:
 
     # -- requests for quote ----------------------------------------------------------------
 
-    def _request_quote(self, c: cmd.RequestQuote, ts: int) -> tuple[cmd.Command, RfqRecord]:
+    def _request_quote(self, c: cmd.RequestQuote,
+                       ts: int) -> tuple[cmd.Command | None, RfqRecord]:  # fmt: skip
         requester = self._trader(c.actor)
+        submitted = replace(c, rfq_id=0)
+        first = _first(self.client_requests, requester, c.client_request_id,
+                       "client_request_id", submitted, "request for quote")  # fmt: skip
+        if first is not None:
+            return None, _copy_rfq(first)
         instrument = self._tradeable(c.symbol)
         quantity = self._quantity(instrument, c.quantity_units)
         integer(c.deadline_ns, "deadline", 0, 2**63 - 1)
@@ -237,6 +259,8 @@ class ConfidentialDesk:
             self.rfqs_by_participant[participant].append(rfq_id)
         self._prune_closed(requester, ts)
         self.open_by_participant[requester].add(rfq_id)
+        if c.client_request_id is not None:
+            self.client_requests[(requester, c.client_request_id)] = (submitted, _copy_rfq(rfq))
         return replace(c, rfq_id=rfq_id), _copy_rfq(rfq)
 
     def _invited(self, named: list[Any], requester: str) -> list[str]:
@@ -278,8 +302,14 @@ class ConfidentialDesk:
             eligible.append(participant)
         return eligible
 
-    def _submit_quote(self, c: cmd.SubmitQuote, ts: int) -> tuple[cmd.Command, QuoteRecord]:
+    def _submit_quote(self, c: cmd.SubmitQuote,
+                      ts: int) -> tuple[cmd.Command | None, QuoteRecord]:  # fmt: skip
         responder = self._trader(c.actor)
+        submitted = replace(c, quote_id=0)
+        first = _first(self.client_quotes, responder, c.client_quote_id, "client_quote_id",
+                       submitted, "quote")  # fmt: skip
+        if first is not None:
+            return None, replace(first)
         rfq = self._rfq_for(responder, c.rfq_id)
         if responder not in rfq.responders:
             # The requester cannot quote on its own request; to it the request is known.
@@ -299,6 +329,8 @@ class ConfidentialDesk:
         quote = QuoteRecord(quote_id, rfq.rfq_id, responder, price, ts)
         self.quotes[quote_id] = quote
         rfq.quote_ids.append(quote_id)
+        if c.client_quote_id is not None:
+            self.client_quotes[(responder, c.client_quote_id)] = (submitted, replace(quote))
         return replace(c, quote_id=quote_id), replace(quote)
 
     def _accept_quote(self, c: cmd.AcceptQuote, ts: int,
@@ -358,8 +390,14 @@ class ConfidentialDesk:
 
     # -- negotiated trades -----------------------------------------------------------------
 
-    def _report_trade(self, c: cmd.ReportTrade, ts: int) -> tuple[cmd.Command, TradeReport]:
+    def _report_trade(self, c: cmd.ReportTrade,
+                      ts: int) -> tuple[cmd.Command | None, TradeReport]:  # fmt: skip
         reporter = self._trader(c.actor)
+        submitted = replace(c, report_id=0)
+        first = _first(self.client_reports, reporter, c.client_report_id, "client_report_id",
+                       submitted, "trade report")  # fmt: skip
+        if first is not None:
+            return None, replace(first)
         instrument = self._tradeable(c.symbol)
         side = enum_member(Side, c.side, "side")
         counterparty = self.participants.by_id.get(c.counterparty) if type(
@@ -387,6 +425,8 @@ class ConfidentialDesk:
         self.reports_by_participant[c.counterparty].append(report_id)
         self._prune_closed(reporter, ts)
         self.open_by_participant[reporter].add(-report_id)  # reports negative, requests not
+        if c.client_report_id is not None:
+            self.client_reports[(reporter, c.client_report_id)] = (submitted, replace(report))
         return replace(c, report_id=report_id), replace(report)
 
     def _confirm_trade(self, c: cmd.ConfirmTrade, ts: int,
@@ -637,6 +677,28 @@ class ConfidentialDesk:
             assert (rfq.status is RequestStatus.ACCEPTED) == (rfq.trade_id is not None), rfq
         for report in self.reports.values():
             assert (report.status is ReportStatus.CONFIRMED) == (report.trade_id is not None)
+
+
+def _first(
+    table: Mapping[tuple[str, str], tuple[Any, Any]], participant: str, client_id: object,
+    what: str, submitted: cmd.Command, thing: str,
+) -> Any:  # fmt: skip
+    """The first result of ``participant``'s command under ``client_id``, if this one
+    retries it; None if the id is new or absent. Like an order's ``client_order_id``, the
+    same id for different content is refused, whatever happened since."""
+    if client_id is None:
+        return None
+    client_id = text(client_id, what, MAX_CLIENT_ORDER_ID)
+    problem = identifier_problem(client_id)
+    if problem is not None:
+        raise invalid(f"{what} {problem}")
+    first = table.get((participant, client_id))
+    if first is None:
+        return None
+    if first[0] != submitted:
+        raise ExchangeError(Reason.VALIDATION_IDEMPOTENCY_CONFLICT,
+                            f"{what} {client_id} was used for a different {thing}")  # fmt: skip
+    return first[1]
 
 
 def _time_of(row: tuple[int, int, int, int]) -> int:

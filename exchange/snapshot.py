@@ -50,7 +50,8 @@ __all__ = ["dump_state", "load_state"]
 # 5: a data-only JSON document instead of a pickle.
 # 6: the exchange's slotted dataclasses as their constructors' arguments, without names.
 # 7: confidential trading's requests, quotes, reports, trades and publications.
-FORMAT = b"dataex-exchange-7:"
+# 8: confidential requests, quotes and reports carry their client ids, kept for retries.
+FORMAT = b"dataex-exchange-8:"
 
 # The modules whose classes a snapshot may hold (besides the engine's, listed by the engine).
 _STATE_MODULES: tuple[ModuleType, ...] = (

@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstraints
 
 from exchange.confidential import ConfidentialTrade, PublishedTrade
 from exchange.money import format_minor
 from exchange.negotiated import TradeReport
 from exchange.publication import Deferral, PublicationPolicy
 from exchange.rfq import MAX_RESPONDERS, QuoteRecord, RequestStatus, RfqRecord
+from exchange.validation import MAX_CLIENT_ORDER_ID
 from matching import Side
 
-from .schemas import DecimalString, Identifier, Quantity, Request, iso
+from .schemas import DecimalString, Identifier, Quantity, Request, _identifier, iso
 
 __all__ = [
     "ConfidentialTradePublic",
@@ -49,6 +50,13 @@ def _money(minor: int | None) -> str | None:
 
 # -- requests ------------------------------------------------------------------------------
 
+# An id the client gives a request, quote or report, under the rules of a client_order_id:
+# a retry under it answers the original and journals nothing; other content under it is a 409.
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_ORDER_ID),
+                     AfterValidator(_identifier)]  # fmt: skip
+_RETRY = ("Your own id for it: a retry with the same content answers the original; other "
+          "content under it is a 409")  # fmt: skip
+
 
 class RfqCreate(Request):
     symbol: Identifier
@@ -63,10 +71,12 @@ class RfqCreate(Request):
     disclose_requester: StrictBool = Field(
         default=False, description="Show the responders who asks (hidden by default)"
     )
+    client_request_id: ClientId | None = Field(default=None, description=_RETRY)
 
 
 class QuoteCreate(Request):
     price: DecimalString
+    client_quote_id: ClientId | None = Field(default=None, description=_RETRY)
 
 
 class QuoteAccept(Request):
@@ -79,6 +89,7 @@ class TradeReportCreate(Request):
     counterparty: Identifier
     price: DecimalString
     quantity: Quantity
+    client_report_id: ClientId | None = Field(default=None, description=_RETRY)
 
 
 class PolicySet(Request):

@@ -40,18 +40,20 @@ def market() -> Market:
 
 
 def request(actor: str = "ann", quantity: int = 5, *, responders: list[str] | None = None,
-            deadline_ns: int, disclose: bool = False) -> c.RequestQuote:  # fmt: skip
+            deadline_ns: int, disclose: bool = False,
+            client_id: str | None = None) -> c.RequestQuote:  # fmt: skip
     return c.RequestQuote(actor, 0, SYMBOL, quantity, responders or [], responders is None,
-                          deadline_ns, disclose)  # fmt: skip
+                          deadline_ns, disclose, client_id)  # fmt: skip
 
 
-def quote(actor: str, rfq_id: int, price_minor: int = PRICE) -> c.SubmitQuote:
-    return c.SubmitQuote(actor, rfq_id, 0, price_minor)
+def quote(actor: str, rfq_id: int, price_minor: int = PRICE, *,
+          client_id: str | None = None) -> c.SubmitQuote:  # fmt: skip
+    return c.SubmitQuote(actor, rfq_id, 0, price_minor, client_id)
 
 
 def report(actor: str, side: str, counterparty: str, price_minor: int = PRICE,
-           quantity: int = 3) -> c.ReportTrade:  # fmt: skip
-    return c.ReportTrade(actor, 0, SYMBOL, side, counterparty, price_minor, quantity)
+           quantity: int = 3, *, client_id: str | None = None) -> c.ReportTrade:  # fmt: skip
+    return c.ReportTrade(actor, 0, SYMBOL, side, counterparty, price_minor, quantity, client_id)
 
 
 def desk_state(exchange: Exchange) -> Any:
@@ -60,7 +62,8 @@ def desk_state(exchange: Exchange) -> Any:
     return repr((desk.rfqs, desk.quotes, desk.reports, desk.trades, desk.unpublished,
                  desk.publications, desk.prints, desk.policies, desk.next_rfq_id,
                  desk.next_quote_id, desk.next_report_id, desk.next_trade_id,
-                 dict(desk.open_by_participant)))  # fmt: skip
+                 dict(desk.open_by_participant), desk.client_requests, desk.client_quotes,
+                 desk.client_reports))  # fmt: skip
 
 
 def refuse(market: Market, command: c.Command, reason: Reason, **kwargs: Any) -> str:
@@ -329,6 +332,63 @@ def test_an_instruments_policy_sets_its_deferrals(market: Market) -> None:
     refuse(market, replace(policy, symbol="NOPE"), Reason.VALIDATION_UNKNOWN_INSTRUMENT)
 
 
+# -- retries under a client id -------------------------------------------------------------
+
+
+def retried(market: Market, command: c.Command, first: Any) -> None:
+    """Assert that ``command`` answers ``first`` and changes and journals nothing."""
+    before, journalled = desk_state(market.exchange), len(market.journal)
+    outcome = market.execute(command)
+    assert outcome.command is None and outcome.entries == []
+    assert outcome.result == first
+    assert desk_state(market.exchange) == before and len(market.journal) == journalled
+
+
+def test_a_retried_request_quote_or_report_answers_the_original(market: Market) -> None:
+    deadline = market.now_ns + HOUR_NS
+    asking = request(responders=["prov"], deadline_ns=deadline, client_id="ask 1")
+    rfq = market.execute(asking).result
+    offering = quote("prov", rfq.rfq_id, client_id="offer-1")
+    offered = market.execute(offering).result
+    reporting = report("prov", "sell", "bob", client_id="deal-1")
+    reported = market.execute(reporting).result
+    # The retries answer the acknowledgement first given (the request without its quote),
+    # even once the request has closed.
+    market.execute(c.AcceptQuote("ann", rfq.rfq_id, offered.quote_id, 0))
+    retried(market, asking, rfq)
+    retried(market, offering, offered)
+    retried(market, reporting, reported)
+    # Without a client id, or under another, the same content is a new request.
+    again = market.execute(replace(asking, client_request_id=None)).result
+    other = market.execute(replace(asking, client_request_id="ask 2")).result
+    assert rfq.rfq_id < again.rfq_id < other.rfq_id
+
+
+def test_a_client_id_reused_for_other_content_is_a_conflict(market: Market) -> None:
+    deadline = market.now_ns + HOUR_NS
+    rfq = market.execute(request(responders=["prov"], deadline_ns=deadline,
+                                 client_id="ask-1")).result  # fmt: skip
+    market.execute(quote("prov", rfq.rfq_id, client_id="offer-1"))
+    market.execute(report("prov", "sell", "bob", client_id="deal-1"))
+    conflict = Reason.VALIDATION_IDEMPOTENCY_CONFLICT
+    message = refuse(market, request(quantity=6, responders=["prov"], deadline_ns=deadline,
+                                     client_id="ask-1"), conflict)  # fmt: skip
+    assert message == "client_request_id ask-1 was used for a different request for quote"
+    assert "different quote" in refuse(
+        market, quote("prov", rfq.rfq_id, PRICE + 100, client_id="offer-1"), conflict
+    )
+    assert "different trade report" in refuse(
+        market, report("prov", "sell", "cat", client_id="deal-1"), conflict
+    )
+    # A client id is the participant's own: another may use the same one.
+    theirs = market.execute(request("bob", responders=["prov"], deadline_ns=deadline,
+                                    client_id="ask-1")).result  # fmt: skip
+    assert theirs.rfq_id == rfq.rfq_id + 1
+    for bad in ("", " ask", "ask\u202e", "x" * 65):
+        refuse(market, request(responders=["prov"], deadline_ns=deadline, client_id=bad),
+               Reason.VALIDATION_INVALID)  # fmt: skip
+
+
 # -- replay and snapshots ------------------------------------------------------------------
 
 
@@ -337,9 +397,11 @@ def confidential_market() -> Market:
     market = Market()
     build_ready_market(market.execute, buyers=("ann", "bob", "cat"))
     first = traded(market).result
-    reported = market.execute(report("prov", "sell", "bob")).result
+    reported = market.execute(report("prov", "sell", "bob", client_id="deal-1")).result
     second = market.execute(c.ConfirmTrade("bob", reported.report_id, 0)).result
-    market.execute(request("cat", 2, deadline_ns=market.now_ns + HOUR_NS))
+    asked = market.execute(request("cat", 2, responders=["prov"], client_id="ask-1",
+                                   deadline_ns=market.now_ns + HOUR_NS)).result  # fmt: skip
+    market.execute(quote("prov", asked.rfq_id, client_id="offer-1"))
     market.execute(c.SetPublicationPolicy("admin", SYMBOL, 10**6, 0, 60, 60, 60, 5, True, 2))
     assert first.publish_at_ns < second.publish_at_ns
     publish_all(market, second.publish_at_ns)
@@ -355,6 +417,17 @@ def test_replaying_the_journal_reproduces_every_confidential_command() -> None:
     assert again.entries == market.entries
     assert desk_state(again.exchange) == desk_state(market.exchange)
     assert snapshot(again.exchange) == snapshot(market.exchange)
+
+
+def test_a_command_without_a_client_id_is_journalled_as_before_client_ids() -> None:
+    plain, named = request(deadline_ns=10**18), request(deadline_ns=10**18, client_id="ask-1")
+    record = c.command_to_record(plain)
+    assert "client_request_id" not in record
+    assert c.command_from_record(record) == plain
+    assert c.command_from_record(c.command_to_record(named)) == named
+    record["client_rfq"] = "x"
+    with pytest.raises(ValueError, match="fields"):
+        c.command_from_record(record)
 
 
 def test_a_snapshot_carries_the_confidential_state() -> None:

@@ -89,12 +89,15 @@ def _rfq(runtime: Runtime, me: Participant, rfq_id: int) -> RfqPublic:
 
 @router.post("/rfqs", status_code=201, response_model=RfqPublic, responses=_WRITE)
 async def request_quote(body: RfqCreate, me: Trader, runtime: RuntimeDep) -> RfqPublic:
-    """Ask named participants, or every one able to sell, for a price, until ``deadline``."""
+    """Ask named participants, or every one able to sell, for a price, until ``deadline``.
+    Retrying with the same ``client_request_id`` and content returns the original response;
+    other content under it is a 409."""
     outcome = await runtime.execute(cmd.RequestQuote(
         me.participant_id, 0, body.symbol, body.quantity, list(body.responders),
         body.all_eligible, _nanoseconds(body.deadline, "deadline"), body.disclose_requester,
+        body.client_request_id,
     ))  # fmt: skip
-    rfq = outcome.result  # as it was created: no quotes yet
+    rfq = outcome.result  # as it was created (or first created, for a retry): no quotes yet
     return rfq_view(rfq, [], me.participant_id, regulator=False, now_ns=rfq.created_ns)
 
 
@@ -124,9 +127,12 @@ async def read_rfq(rfq_id: int, me: Reader, runtime: RuntimeDep) -> RfqPublic:
 async def submit_quote(
     rfq_id: int, body: QuoteCreate, me: Trader, runtime: RuntimeDep
 ) -> QuotePublic:
-    """Quote on a request you were asked to; a newer quote replaces your earlier one."""
+    """Quote on a request you were asked to; a newer quote replaces your earlier one.
+    Retrying with the same ``client_quote_id`` and content returns the original response."""
     price = parse_minor(body.price, "price")
-    outcome = await runtime.execute(cmd.SubmitQuote(me.participant_id, rfq_id, 0, price))
+    outcome = await runtime.execute(
+        cmd.SubmitQuote(me.participant_id, rfq_id, 0, price, body.client_quote_id)
+    )
     return quote_view(outcome.result)
 
 
@@ -156,10 +162,11 @@ async def report_trade(
     body: TradeReportCreate, me: Trader, runtime: RuntimeDep
 ) -> TradeReportPublic:
     """Report a trade agreed off the exchange; it settles once the counterparty confirms
-    (within a day)."""
+    (within a day). Retrying with the same ``client_report_id`` and content returns the
+    original response."""
     outcome = await runtime.execute(cmd.ReportTrade(
         me.participant_id, 0, body.symbol, body.side, body.counterparty,
-        parse_minor(body.price, "price"), body.quantity,
+        parse_minor(body.price, "price"), body.quantity, body.client_report_id,
     ))  # fmt: skip
     return report_view(outcome.result, outcome.result.created_ns)
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from exchange import commands as c
 from exchange.api import pricing as pricing_cache
 from exchange.money import format_minor, parse_minor
+from exchange.recovery import recover
 from exchange.research import What, Window, export_table
 from exchange.research.formats import Format
 from exchange.service import OPERATOR
@@ -345,6 +346,52 @@ def test_a_negotiated_trade_over_rest_and_its_refusals(kind: str) -> None:
         assert (trade["buyer"], trade["seller"], trade["venue"]) == (BUYER_2, PROVIDER,
                                                                      "negotiated")  # fmt: skip
         assert api.expect(409, "POST", confirm, BUYER_2)["reason"] == "VALIDATION_REPORT_CLOSED"
+
+
+def test_a_retry_under_a_client_id_answers_the_original_and_a_reuse_is_a_conflict(
+    kind: str,
+) -> None:
+    with served(kind) as session:
+        api = session.api
+        asking = {"symbol": SYMBOL, "quantity": 2, "responders": [PROVIDER],
+                  "deadline": session.deadline(), "client_request_id": "ask-1"}  # fmt: skip
+        rfq = api.expect(201, "POST", "/v1/rfqs", BUYER_1, json=asking)
+        quotes = f"/v1/rfqs/{rfq['rfq_id']}/quotes"
+        offering = {"price": "777.00", "client_quote_id": "offer-1"}
+        quote = api.expect(201, "POST", quotes, PROVIDER, json=offering)
+        reporting = {"symbol": SYMBOL, "side": "sell", "counterparty": BUYER_2,
+                     "price": "500.00", "quantity": 1, "client_report_id": "deal-1"}  # fmt: skip
+        report = api.expect(201, "POST", "/v1/trade-reports", PROVIDER, json=reporting)
+        seq = api.journal_seq()
+        # Each retry answers the original response, and nothing is journalled.
+        assert api.expect(201, "POST", "/v1/rfqs", BUYER_1, json=asking) == rfq
+        assert api.expect(201, "POST", quotes, PROVIDER, json=offering) == quote
+        assert api.expect(201, "POST", "/v1/trade-reports", PROVIDER, json=reporting) == report
+        assert api.journal_seq() == seq
+        for path, who, payload, detail in (
+            ("/v1/rfqs", BUYER_1, {**asking, "quantity": 3},
+             "client_request_id ask-1 was used for a different request for quote"),
+            (quotes, PROVIDER, {**offering, "price": "778.00"},
+             "client_quote_id offer-1 was used for a different quote"),
+            ("/v1/trade-reports", PROVIDER, {**reporting, "quantity": 2},
+             "client_report_id deal-1 was used for a different trade report"),
+        ):  # fmt: skip
+            refused = api.expect(409, "POST", path, who, json=payload)
+            assert (refused["reason"], refused["detail"]) == (
+                "VALIDATION_IDEMPOTENCY_CONFLICT", detail,
+            )  # fmt: skip
+        for bad in ("", " ask", "ask\u202e", "x" * 65):
+            refused = api.expect(422, "POST", "/v1/rfqs", BUYER_1,
+                                 json={**asking, "client_request_id": bad})  # fmt: skip
+            assert refused["reason"] == "VALIDATION_INVALID" and refused["detail"]
+        assert api.journal_seq() == seq
+        # The journal rebuilds the ids a retry is answered by.
+        live = session.runtime.sequencer.exchange.confidential
+        rebuilt = recover(session.runtime.ledger, use_snapshot=False).confidential
+        assert (rebuilt.client_requests, rebuilt.client_quotes, rebuilt.client_reports) == (
+            live.client_requests, live.client_quotes, live.client_reports,
+        )  # fmt: skip
+        assert len(rebuilt.client_requests) == len(rebuilt.client_quotes) == 1
 
 
 def test_bad_requests_for_quote_are_4xx_with_their_reason_and_change_nothing(kind: str) -> None:
