@@ -4,8 +4,10 @@ The sequencer calls :meth:`Hub.on_commit` on its own thread after each durable c
 hub hands the batch to the event loop, which turns it into messages for each market channel
 (one per symbol: book changes, trades, auction results, phases, and confidential trades as
 they are published) and each private channel (one
-per participant: its own order events and fills). A subscriber's queue is bounded; one that
-falls behind is disconnected rather than let the server's memory grow.
+per participant: its own order events and fills). A subscriber's queue is bounded, so that
+one that falls behind cannot grow the server's memory: a market subscriber's queue is then
+emptied and told to resync (:data:`RESYNC`: its stream sends a fresh snapshot and carries on),
+a private subscriber is disconnected. Nothing is dropped without saying so.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from matching import (
 
 from .schemas import iso
 
-__all__ = ["MAX_SUBSCRIBER_QUEUE", "Hub"]
+__all__ = ["MAX_SUBSCRIBER_QUEUE", "RESYNC", "Hub"]
 
 MAX_SUBSCRIBER_QUEUE = 1_000
 MAX_SUBSCRIBERS = 1_000
+# In a market subscriber's queue, in place of the messages dropped when it overflowed.
+RESYNC: dict[str, Any] = {"type": "resync", "reason": "too slow: messages were dropped"}
 
 
 def _price(minor: int | None) -> str | None:
@@ -71,15 +75,23 @@ class Hub:
         if loop is not None and not loop.is_closed() and self.subscriber_count():
             loop.call_soon_threadsafe(self._dispatch, committed)
 
-    def _send(self, queues: set[asyncio.Queue], message: dict[str, Any]) -> None:
+    def _send(
+        self, queues: set[asyncio.Queue], message: dict[str, Any], *, resync: bool = False
+    ) -> None:
+        """Queue ``message`` for each subscriber. One whose queue is full fell too far behind:
+        with ``resync`` its queue is emptied but for :data:`RESYNC`; otherwise it is
+        unsubscribed and its task told to close (``None``)."""
         for queue in list(queues):
             try:
                 queue.put_nowait(message)
             except asyncio.QueueFull:
-                queues.discard(queue)
-                # Tell the subscriber's task to close: it fell too far behind.
-                queue.get_nowait()
-                queue.put_nowait(None)
+                while not queue.empty():
+                    queue.get_nowait()
+                if resync:
+                    queue.put_nowait(RESYNC)
+                else:
+                    queues.discard(queue)
+                    queue.put_nowait(None)
 
     def _dispatch(self, committed: list[tuple[int, Outcome]]) -> None:
         market, private = self._market, self._private
@@ -87,13 +99,14 @@ class Hub:
             if type(outcome.command) is Housekeeping:
                 for published in outcome.result:
                     if market.get(published.symbol):
-                        self._send(market[published.symbol], publication_message(seq, published))
+                        publication = publication_message(seq, published)
+                        self._send(market[published.symbol], publication, resync=True)
             for event in outcome.events:
                 symbol = getattr(event, "symbol", None)
                 if symbol is not None and market.get(symbol):
                     message = market_message(seq, event)
                     if message is not None:
-                        self._send(market[symbol], message)
+                        self._send(market[symbol], message, resync=True)
                 for participant, message in private_messages(seq, event):
                     if private.get(participant):
                         self._send(private[participant], message)

@@ -444,6 +444,8 @@ class BookLevel(BaseModel):
 
 
 class BookPublic(BaseModel):
+    seq: int = Field(description="The journal sequence number of the last command the book "
+                     "reflects: a market stream message with a seq up to it is already in it")
     symbol: str
     phase: Phase
     bids: list[BookLevel]

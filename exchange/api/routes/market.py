@@ -17,6 +17,22 @@ from ..views import money, trade_view
 router = APIRouter(prefix="/market", tags=["market data"], route_class=StrictJsonRoute)
 
 
+def book_view(exchange: Exchange, symbol: str, depth: int) -> BookPublic:
+    """The book of ``symbol`` as it stands after journal entry ``exchange.head_seq``, at most
+    ``depth`` levels a side (every level if negative). Read under the sequencer's lock."""
+    bids, asks = exchange.engine.depth(symbol, depth)
+    clearing = exchange.engine.indicative_auction(symbol)
+    return BookPublic(
+        seq=exchange.head_seq,
+        symbol=symbol,
+        phase=exchange.engine.phase(symbol),
+        bids=[BookLevel(price=money(p), quantity=q) for p, q in bids],
+        asks=[BookLevel(price=money(p), quantity=q) for p, q in asks],
+        indicative_price=money(clearing.price) if clearing else None,
+        indicative_volume=clearing.volume if clearing else 0,
+    )
+
+
 def _known(exchange: Exchange, symbol: str) -> None:
     if symbol not in exchange.instruments:
         raise ApiError(404, f"no instrument {symbol}", "NOT_FOUND")
@@ -28,20 +44,13 @@ async def order_book(
     runtime: RuntimeDep,
     depth: Annotated[int, Query(ge=1, le=50, description="Levels per side")] = 10,
 ) -> BookPublic:
-    """Aggregated depth, best first. A sealed-bid book shows nothing until its close."""
+    """Aggregated depth, best first, and ``seq``: the journal sequence number it reflects (see
+    the market stream for keeping a book in sync). A sealed-bid book shows nothing until its
+    close."""
 
     def read(exchange: Exchange) -> BookPublic:
         _known(exchange, symbol)
-        bids, asks = exchange.engine.depth(symbol, depth)
-        clearing = exchange.engine.indicative_auction(symbol)
-        return BookPublic(
-            symbol=symbol,
-            phase=exchange.engine.phase(symbol),
-            bids=[BookLevel(price=money(p), quantity=q) for p, q in bids],
-            asks=[BookLevel(price=money(p), quantity=q) for p, q in asks],
-            indicative_price=money(clearing.price) if clearing else None,
-            indicative_volume=clearing.volume if clearing else 0,
-        )
+        return book_view(exchange, symbol, depth)
 
     return runtime.read(read)
 

@@ -1,6 +1,13 @@
 """WebSocket streams: ``/v1/ws/market/{symbol}`` (public) and ``/v1/ws/private`` (your own
 order events and fills).
 
+The market stream starts with ``{"type": "snapshot", "seq": ...}``, the whole book as
+``GET /v1/market/{symbol}/book`` shows it (every level), then sends the messages of every
+later command, each with the journal sequence number of its command (several messages of one
+command share it; it only grows). A client that falls behind is sent
+``{"type": "resync", ...}`` in place of what it missed, then a fresh snapshot: a client that
+keeps a book replaces it with the snapshot (docs/exchange.md, "Keeping a book in sync").
+
 The private stream takes the API key in the ``X-API-Key`` header, or, from a client that
 cannot set headers on a WebSocket (a browser), as its first message::
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
@@ -26,7 +34,9 @@ from exchange.participants import Participant
 
 from ..deps import API_KEY_HEADER, authenticate, runtime_of
 from ..errors import ApiError
+from ..hub import RESYNC
 from ..runtime import Runtime
+from .market import book_view
 
 router = APIRouter(prefix="/ws", tags=["streams"])
 
@@ -36,8 +46,15 @@ MAX_AUTH_MESSAGE_CHARS: Final = 1_000
 AUTH_MESSAGE_SHAPE: Final = 'the first message must be {"type": "auth", "api_key": "..."}'
 
 
-async def _stream(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-    """Send messages until the client leaves or falls too far behind (``None``)."""
+async def _stream(
+    websocket: WebSocket,
+    queue: asyncio.Queue[dict[str, Any] | None],
+    snapshot: Callable[[], dict[str, Any]] | None = None,
+    seen_seq: int = 0,
+) -> None:
+    """Send messages until the client leaves or falls too far behind (``None``). Messages of
+    commands up to ``seen_seq`` are skipped: the snapshot the client has holds them. On
+    :data:`RESYNC`, send it and a fresh ``snapshot``."""
     receiving = asyncio.ensure_future(websocket.receive_text())
     try:
         while True:
@@ -53,6 +70,14 @@ async def _stream(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any] | No
                 await websocket.close(code=status.WS_1008_POLICY_VIOLATION,
                                       reason="too slow: messages were dropped")  # fmt: skip
                 return
+            if message is RESYNC and snapshot is not None:
+                fresh = snapshot()
+                seen_seq = fresh["seq"]
+                await websocket.send_json(message)
+                await websocket.send_json(fresh)
+                continue
+            if message["seq"] <= seen_seq:
+                continue
             await websocket.send_json(message)
     except WebSocketDisconnect:
         return
@@ -72,9 +97,21 @@ async def market_stream(websocket: WebSocket, symbol: str) -> None:
     except OverflowError:
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
         return
-    await websocket.accept()
+
+    def snapshot() -> dict[str, Any]:
+        read = runtime.read(lambda exchange: book_view(exchange, symbol, -1))
+        return {"type": "snapshot", **read.model_dump(mode="json")}
+
+    # Read after subscribing, with no await between: every command the snapshot misses has
+    # its messages queued after it. Read before accepting, so that a command the client sends
+    # once connected is one the snapshot misses.
+    first = snapshot()
     try:
-        await _stream(websocket, queue)
+        await websocket.accept()
+        await websocket.send_json(first)
+        await _stream(websocket, queue, snapshot, first["seq"])
+    except WebSocketDisconnect:
+        return
     finally:
         runtime.hub.unsubscribe("market", symbol, queue)
 

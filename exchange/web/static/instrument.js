@@ -65,8 +65,19 @@
     refreshBars();
   }
 
+  function replaceBook(book) {
+    bids.clear();
+    asks.clear();
+    for (const level of book.bids) bids.set(level.price, level.quantity);
+    for (const level of book.asks) asks.set(level.price, level.quantity);
+  }
+
   function onMessage(message) {
-    if (message.type === "book") {
+    if (message.type === "snapshot") {
+      // The stream's own, after a resync (docs/exchange.md, "Keeping a book in sync").
+      replaceBook(message);
+      dx.setText("phase", message.phase);
+    } else if (message.type === "book") {
       applyLevels(message.levels);
       if (root.dataset.mode === "call_auction") refreshIndicative();
     } else if (message.type === "trade") {
@@ -90,16 +101,13 @@
     ]);
     // A snapshot of a socket that has since closed belongs to no stream: the next one's does.
     if (socket !== current) return;
-    bids.clear();
-    asks.clear();
-    for (const level of book.bids) bids.set(level.price, level.quantity);
-    for (const level of book.asks) asks.set(level.price, level.quantity);
+    replaceBook(book);
     tape = trades;
     showIndicative(book);
     dx.setText("phase", book.phase);
-    // Levels carry totals, not differences: replaying what came meanwhile, in order, leaves
-    // every level it touched at its latest total and the others as the snapshot has them.
-    const meanwhile = buffered || [];
+    // What came meanwhile up to the snapshot's seq is in it already (the stream's own first
+    // snapshot too); the rest applies on top, in order.
+    const meanwhile = (buffered || []).filter((message) => message.seq > book.seq);
     buffered = null;
     for (const message of meanwhile) onMessage(message);
     render();

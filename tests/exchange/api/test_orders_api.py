@@ -444,6 +444,7 @@ def test_market_stream_sends_book_and_trade_after_a_crossing_order(api: Api):
     api.placed(PROVIDER, "ask", "sell", "100.00", 3)
     with api.client.websocket_connect(f"/v1/ws/market/{SYMBOL}") as websocket:
         taken = api.placed(ANN, "lift", "buy", "100.00", 2)
+        assert receive_json(websocket)["type"] == "snapshot"
         messages = _receive_until(websocket, "trade")
         messages += _receive_until(websocket, "book")
 
