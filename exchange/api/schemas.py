@@ -566,9 +566,14 @@ class ComparablePublic(BaseModel):
 
 
 # Entry 13 of a fresh demo market is its first guest's deposit: the guest's key may prove it.
+# The database's sequence numbers are 64-bit: a larger number names no entry, and must not
+# reach a query (PostgreSQL refuses it as out of range).
+MAX_ENTRY_SEQ = 2**63 - 1
 EntrySeqPath = Annotated[
-    int, Path(ge=1, description="An entry's sequence number (1-based)", examples=[13])
-]
+    int,
+    Path(ge=1, le=MAX_ENTRY_SEQ, description="An entry's sequence number (1-based)",
+         examples=[13]),
+]  # fmt: skip
 
 
 class LedgerDigestPublic(BaseModel):

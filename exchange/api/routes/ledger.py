@@ -25,6 +25,7 @@ from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep
 from ..errors import ApiError
 from ..schemas import (
+    MAX_ENTRY_SEQ,
     CheckpointPublic,
     EntrySeqPath,
     InclusionProofPublic,
@@ -78,7 +79,8 @@ async def inclusion_proof(
     me: CurrentParticipant,
     runtime: RuntimeDep,
     tree_size: Annotated[
-        int | None, Query(ge=1, description="Prove against this earlier digest's size")
+        int | None,
+        Query(ge=1, le=MAX_ENTRY_SEQ, description="Prove against this earlier digest's size"),
     ] = None,
 ) -> InclusionProofPublic:
     """Entry ``seq`` (1-based) with its audit path to the root of the tree of ``tree_size``
@@ -87,6 +89,13 @@ async def inclusion_proof(
     entry = await run_in_threadpool(runtime.ledger.entry, seq)
     if entry is None or not _concerns(me, {participant_of(p.account) for p in entry.postings}):
         raise _not_found(seq)
+    # A size beyond the ledger's would have the tree rebuilt on every request.
+    size = await run_in_threadpool(runtime.ledger.size)
+    if tree_size is not None and tree_size > size:
+        raise ApiError(
+            422, f"tree_size {tree_size} is beyond the ledger's {size} entries",
+            "VALIDATION_INVALID",
+        )  # fmt: skip
     tree = await run_in_threadpool(
         lambda: runtime.ledger_tree.tree(runtime.ledger, at_least=max(seq, tree_size or 0))
     )

@@ -90,6 +90,14 @@ def test_bad_proof_requests_say_what_is_wrong(api: Api):
     path = f"/v1/ledger/entries/{size}/proof?tree_size={size - 1}"
     assert api.expect(422, "GET", path, ADMIN)["reason"] == "VALIDATION_INVALID"
     api.expect(422, "GET", "/v1/ledger/entries/1/proof?tree_size=0", ADMIN)
+    # Beyond a 64-bit sequence number: no entry, and no query the database would refuse.
+    assert "seq" in api.expect(422, "GET", f"/v1/ledger/entries/{2**63}/proof", ADMIN)["detail"]
+    path = f"/v1/ledger/entries/1/proof?tree_size={2**63}"
+    assert "tree_size" in api.expect(422, "GET", path, ADMIN)["detail"]
+    # A size the ledger has not reached is refused, not a reason to rebuild the tree.
+    path = f"/v1/ledger/entries/1/proof?tree_size={size + 1}"
+    detail = api.expect(422, "GET", path, ADMIN)["detail"]
+    assert detail == f"tree_size {size + 1} is beyond the ledger's {size} entries"
 
 
 def test_no_checkpoint_without_a_witness(api: Api):
