@@ -16,7 +16,7 @@ from ledger.database import dispose_engines
 from ledger.guards import restore_guards
 from ledger.store import Ledger
 from ledger.verify import verify
-from ledger.witness import database_trees, default_witness_path, read_witness
+from ledger.witness import Checkpoint, database_trees, default_witness_path, read_witness
 
 from .serverproc import (
     DATAEX,
@@ -53,6 +53,24 @@ def roll_back_the_last_command(ledger: Ledger) -> None:
     restore_guards(ledger.engine)
 
 
+def post(server: ServerProcess, key: str, path: str, body: dict) -> None:
+    """A POST that must be acknowledged (201)."""
+    with httpx.Client(
+        base_url=server.base_url, timeout=HTTP_TIMEOUT_S, headers={"X-API-Key": key}
+    ) as client:
+        response = client.post(path, json=body)
+    assert response.status_code == 201, response.text
+
+
+def assert_witnessed(ledger: Ledger, witness: Path) -> Checkpoint:
+    """The witness's last checkpoint, which must be the database's digests."""
+    trees = database_trees(ledger)
+    last = read_witness(witness).checkpoint
+    assert last is not None
+    assert (last.journal, last.ledger) == (trees.journal.digest(), trees.ledger.digest())
+    return last
+
+
 def test_serve_witnesses_its_commits_and_refuses_a_rolled_back_database(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,26 +81,14 @@ def test_serve_witnesses_its_commits_and_refuses_a_rolled_back_database(
     admin_key = create_admin(database_url)
     server = ServerProcess.start(database_url, tmp_path / "serve.log")
     try:
-        with httpx.Client(
-            base_url=server.base_url, timeout=HTTP_TIMEOUT_S, headers={"X-API-Key": admin_key}
-        ) as client:
-            created = client.post(
-                "/v1/participants",
-                json={"participant_id": "ann", "name": "Ann", "roles": ["buyer"]},
-            )
-            assert created.status_code == 201, created.text
-            deposited = client.post(
-                "/v1/deposits",
-                json={"participant_id": "ann", "amount": "100.00", "reference": "wire 1"},
-            )
-            assert deposited.status_code == 201, deposited.text
+        post(server, admin_key, "/v1/participants",
+             {"participant_id": "ann", "name": "Ann", "roles": ["buyer"]})
+        post(server, admin_key, "/v1/deposits",
+             {"participant_id": "ann", "amount": "100.00", "reference": "wire 1"})  # fmt: skip
     finally:
         assert server.stop() in ORDERLY_EXIT, server.log()
     ledger = Ledger.open(database_url)
-    trees = database_trees(ledger)
-    last = read_witness(witness).checkpoint
-    assert last is not None  # the stop wrote the last commit's checkpoint
-    assert (last.journal, last.ledger) == (trees.journal.digest(), trees.ledger.digest())
+    last = assert_witnessed(ledger, witness)  # the stop wrote the last commit's checkpoint
 
     roll_back_the_last_command(ledger)
     assert verify(ledger).ok
@@ -117,20 +123,11 @@ def test_a_stop_signal_to_the_whole_server_stops_it_with_its_last_checkpoint(
     admin_key = create_admin(database_url)
     server = ServerProcess.start(database_url, tmp_path / "serve.log", own_group=True)
     try:
-        with httpx.Client(
-            base_url=server.base_url, timeout=HTTP_TIMEOUT_S, headers={"X-API-Key": admin_key}
-        ) as client:
-            created = client.post(
-                "/v1/participants",
-                json={"participant_id": "ann", "name": "Ann", "roles": ["buyer"]},
-            )
-            assert created.status_code == 201, created.text
+        post(server, admin_key, "/v1/participants",
+             {"participant_id": "ann", "name": "Ann", "roles": ["buyer"]})  # fmt: skip
         os.killpg(server.pid, stop_signal)
         status = server.process.wait(timeout=STOP_TIMEOUT_S)
     finally:
         server.kill()
     assert status in (0, -stop_signal), server.log()
-    trees = database_trees(Ledger.open(database_url))
-    last = read_witness(witness).checkpoint
-    assert last is not None
-    assert (last.journal, last.ledger) == (trees.journal.digest(), trees.ledger.digest())
+    assert_witnessed(Ledger.open(database_url), witness)
