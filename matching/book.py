@@ -168,7 +168,14 @@ class HalfBook:
         return quantity
 
     def drop_level(self, level: Level) -> None:
-        """Forget an emptied level."""
+        """Forget an emptied level.
+
+        Its queue is emptied too: each order in it holds the level, so an abandoned queue
+        would be a reference cycle of the level and its spent orders, which only the cyclic
+        collector frees, after walking it (and then every dropped level was most of what a
+        collection walked). Emptied, the spent orders go by reference counting at once.
+        """
+        level.orders.clear()
         key = level.key
         del self.levels[key]
         keys = self.keys

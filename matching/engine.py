@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from heapq import heappop, heappush
-from typing import Final
+from typing import Any, Final
 
 from matching.auction import Clearing, clearing_price
 from matching.book import Book, HalfBook, Level, Order
@@ -176,50 +176,59 @@ class Engine:
             order_id, participant, symbol, side, price, quantity, tif,
             c.expire_ts, c.stp, is_market, c.post_only, priority,
         )  # fmt: skip
-        events: list[Event] = [
-            Accepted(
-                order_id, participant, symbol, side, c.order_type, c.price_minor, quantity, tif
-            )
-        ]
+        accepted = Accepted(
+            order_id, participant, symbol, side, c.order_type, c.price_minor, quantity, tif
+        )
         if phase is not CONTINUOUS:
+            events: list[Event] = [accepted]
             self._collect(book, order, events)
             return events
 
         # Keys are "greater is better" on both sides: the order crosses keys >= threshold.
+        # ``threshold`` is declared ``int`` so that, compiled, it is a native integer: derived
+        # from the optional price it would stay a boxed object, compared by a generic call.
+        threshold: int
         if is_buy:
             opposite = book.asks
-            threshold = -price  # type: ignore[operator]
+            assert price is not None  # validation requires a protection price to buy at market
+            threshold = -price
         else:
             opposite = book.bids
             threshold = 0 if price is None else price  # an unprotected market sell takes any bid
-        # Market data is built as a tuple from the start: one allocation, no list to copy.
-        changes: tuple[LevelChange, ...] = ()
         best = opposite.best
-        if best is not None and best.key >= threshold:
-            if tif is FOK and not self._can_fill(book, order, threshold):
-                events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
-                return events
-            visited = self._take(book, order, opposite, threshold, events, c.seq, c.ts)
-            # Published levels are bids first, each side in ascending price; a sell order
-            # walked the bids from the highest down.
-            if is_buy:
-                changes = tuple([(SELL, lv.price, lv.total) for lv in visited])
-            else:
-                changes = tuple([(BUY, lv.price, lv.total) for lv in reversed(visited)])
-        elif tif is FOK:
+        if best is None or best.key < threshold:
+            # Nothing to take, the usual case: the events are built as one list of their
+            # final length rather than grown.
+            if tif is FOK:
+                return [accepted, Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED)]
+            if is_market or tif is IOC:
+                return [accepted, Cancelled(order_id, participant, symbol, quantity, IOC_REMAINDER)]
+            level = self._rest_limit(book, order, c.expire_ts)
+            if book.hidden:
+                return [accepted]
+            return [accepted, self._book_changed(book, (_level_change(side, level),))]
+
+        events = [accepted]
+        if tif is FOK and not self._can_fill(book, order, threshold):
             events.append(Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED))
             return events
+        visited = self._take(book, order, opposite, threshold, events, c.seq, c.ts)
+        # Market data is built as a tuple from the start: no list to copy. Published levels
+        # are bids first, each side in ascending price; a sell order walked the bids from the
+        # highest down.
+        changes: tuple[LevelChange, ...]
+        if len(visited) == 1:
+            changes = (_level_change(SELL if is_buy else BUY, visited[0]),)
+        elif is_buy:
+            changes = tuple([_level_change(SELL, lv) for lv in visited])
+        else:
+            changes = tuple([_level_change(BUY, lv) for lv in reversed(visited)])
         remaining = order.remaining
         if remaining:
             if is_market or tif is IOC or tif is FOK:
                 events.append(Cancelled(order_id, participant, symbol, remaining, IOC_REMAINDER))
             else:
-                # Rest at the back of the level (_rest, with the index inlined).
-                level = (book.bids if is_buy else book.asks).add(order)
-                self._orders[order_id] = order
-                if c.expire_ts is not None:
-                    heappush(self._gtd_expiries, (c.expire_ts, order_id))
-                entry = (side, level.price, level.total)
+                entry = _level_change(side, self._rest_limit(book, order, c.expire_ts))
                 if not changes:
                     changes = (entry,)
                 elif is_buy:
@@ -227,8 +236,17 @@ class Engine:
                 else:
                     changes = (*changes, entry)
         if changes and not book.hidden:
-            self._book_changed(book, changes, events)
+            events.append(self._book_changed(book, changes))
         return events
+
+    def _rest_limit(self, book: Book, order: Order, expire_ts: int | None) -> Level:
+        """Rest a limit order at the back of its level in continuous trading (``_rest``, with
+        the index inlined); return the level."""
+        level = (book.bids if order.side is BUY else book.asks).add(order)
+        self._orders[order.order_id] = order
+        if expire_ts is not None:
+            heappush(self._gtd_expiries, (expire_ts, order.order_id))
+        return level
 
     def _collect(self, book: Book, order: Order, events: list[Event]) -> None:
         """Rest an order without matching, as pre-open and auction phases do."""
@@ -238,7 +256,7 @@ class Engine:
         else:
             level = self._rest(book, order)
             if not book.hidden:
-                self._book_changed(book, ((order.side, level.price, level.total),), events)
+                events.append(self._book_changed(book, (_level_change(order.side, level),)))
 
     def _order_problem(self, book: Book, c: SubmitOrder) -> RejectReason | None:
         """Validation of a new order, in a fixed order so the first problem is reported."""
@@ -283,11 +301,18 @@ class Engine:
 
     def _cancel(self, c: CancelOrder) -> list[Event]:
         order_id = c.order_id
-        order = self._orders.get(order_id)
-        if order is None or order.participant != c.participant:
+        orders = self._orders
+        # One lookup that also unindexes: the usual cancel is valid, and a refused one puts
+        # its order back (nothing reads the index in insertion order).
+        order = orders.pop(order_id, None)
+        if order is None:
+            return [Rejected(order_id, None, R.MATCHING_UNKNOWN_ORDER)]
+        if order.participant != c.participant:
+            orders[order_id] = order
             return [Rejected(order_id, None, R.MATCHING_UNKNOWN_ORDER)]
         book = self._books[order.symbol]
         if order.is_market or book.hidden:
+            orders[order_id] = order  # _unlink unindexes it
             before = book.depth_snapshot()
             quantity = self._unlink(book, order)
             events: list[Event] = [
@@ -295,12 +320,11 @@ class Engine:
             ]
             self._publish_diff(book, before, events)
             return events
-        del self._orders[order_id]
         level = order.level
         assert level is not None  # a limit order in a book that publishes
         quantity = (book.bids if order.side is BUY else book.asks).remove(order)
         events = [Cancelled(order_id, order.participant, order.symbol, quantity, USER)]
-        self._book_changed(book, ((order.side, level.price, level.total),), events)
+        events.append(self._book_changed(book, (_level_change(order.side, level),)))
         return events
 
     def _amend(self, c: AmendOrder) -> list[Event]:
@@ -327,7 +351,7 @@ class Engine:
             if reduction and level is not None:  # a market order has no level
                 level.total -= reduction
                 if not book.hidden:
-                    self._book_changed(book, ((order.side, level.price, level.total),), events)
+                    events.append(self._book_changed(book, (_level_change(order.side, level),)))
             return events
         before = book.depth_snapshot()
         # Losing priority: the order re-enters as a fresh entry at the back of its new level.
@@ -490,7 +514,7 @@ class Engine:
         traded = 0
         trade_id = self._next_trade_id
         aggressor = taker.side
-        last_price = 0
+        last_maker: Order | None = None  # its price object becomes the reference price
         while True:
             level = opposite.best
             if level is None or level.key < threshold:
@@ -529,7 +553,7 @@ class Engine:
                 maker.remaining = maker_left
                 maker.filled += quantity
                 level.total -= quantity
-                last_price = price
+                last_maker = maker
                 if is_buy:
                     events.append(
                         Trade(trade_id, symbol, price, quantity, taker_id,
@@ -553,8 +577,10 @@ class Engine:
                 opposite.drop_level(level)
             if not left:
                 break
-        if traded:
-            book.reference_price = last_price
+        if last_maker is not None:
+            # The maker's own price object: compiled, the level's native price would be boxed
+            # into a new int here.
+            book.reference_price = last_maker.price
         self._next_trade_id = trade_id
         taker.filled += traded
         taker.remaining = left
@@ -744,21 +770,17 @@ class Engine:
             return quantity
         return book.half(order.side).remove(order)
 
-    def _book_changed(
-        self, book: Book, changes: tuple[LevelChange, ...], events: list[Event]
-    ) -> None:
-        """Append market data: the top of book and ``changes`` (bids first, prices ascending)."""
+    def _book_changed(self, book: Book, changes: tuple[LevelChange, ...]) -> BookChanged:
+        """Market data: the top of book and ``changes`` (bids first, prices ascending)."""
         bid = book.bids.best
         ask = book.asks.best
-        events.append(
-            BookChanged(
-                book.spec.symbol,
-                bid.price if bid else None,
-                bid.total if bid else 0,
-                ask.price if ask else None,
-                ask.total if ask else 0,
-                changes,
-            )
+        return BookChanged(
+            book.spec.symbol,
+            _price_object(bid) if bid else None,
+            bid.total if bid else 0,
+            _price_object(ask) if ask else None,
+            ask.total if ask else 0,
+            changes,
         )
 
     def _publish_diff(
@@ -773,7 +795,7 @@ class Engine:
         changes += [(s, p, q) for (s, p), q in after.items() if (s, p) not in before]
         if changes:
             changes.sort()
-            self._book_changed(book, tuple(changes), events)
+            events.append(self._book_changed(book, tuple(changes)))
 
     # ------------------------------------------------------------------ queries
 
@@ -900,6 +922,27 @@ class Engine:
             if (book.phase is CONTINUOUS or book.phase is CLOSED) and not book.hidden:
                 assert not book.is_crossed(), f"book {symbol} crossed in {book.phase}"
         assert seen == set(self._orders), "index holds orders missing from the books"
+
+
+def _price_object(level: Level) -> int | None:
+    """``level.price`` as the int object its orders already hold (every entry of a level's
+    queue, live or dead, has the level's price; a dropped level's queue is empty).
+
+    Compiled, ``level.price`` is a native integer, and each use of it as an object (an event's
+    field, a tuple's item) allocates a new one: prices are above the small ints Python keeps.
+    """
+    orders = level.orders
+    return orders[-1].price if orders else level.price
+
+
+def _level_change(side: Side, level: Level) -> Any:
+    """Market data for one level, ``(side, price, total)``, built from objects.
+
+    Typed ``Any`` on purpose: compiled, a ``LevelChange`` value is a C struct of native ints
+    that is boxed (and its price allocated) each time it goes into a tuple; as an object the
+    tuple is built once, around the price object the level's orders hold.
+    """
+    return (side, _price_object(level), level.total)
 
 
 def _price_problem(spec: InstrumentSpec, price: int) -> RejectReason | None:
