@@ -4,13 +4,19 @@
 risk-checked and settled like any market): a provincial parking operator listing its
 traffic-flow and payment data, a grid operator with exclusive load data, a bank, buyers, a
 market maker, a reviewer and a regulator; products reviewed (one refused: core data never
-lists) and instruments in each trading mode. It is idempotent: on a database that already
+lists) and instruments in each trading mode; and a loan facility from the bank to the
+parking operator against its unsold traffic-flow licences, valued, pledged and drawn, whose
+LTV moves as the market trades (docs/collateral.md). It is idempotent: on a database that already
 holds the demo it only adds a guest. Each start adds a funded guest participant, whose key
 (shown once) lets a newcomer trade against the market.
 
 :class:`BackgroundTraders` keeps the market moving: a market maker quoting both sides around
 a slowly drifting fair value, buyers and resellers sending limit orders near it, the
-provider offering new licences, and the call auction uncrossing every few seconds.
+provider offering new licences, and the call auction uncrossing every few seconds; the
+parking operator attests its products' daily updates, as a pledged product must; and the
+desk revalues the pledged instrument from its tape every half minute (the volume-weighted
+price of its recent trades, their lowest and highest price as the range), so that the
+facility's LTV follows the market.
 """
 
 from __future__ import annotations
@@ -22,7 +28,15 @@ from dataclasses import dataclass
 
 from exchange import commands as cmd
 from exchange.errors import ExchangeError
+from exchange.facility import DAY_NS
 from exchange.participants import new_api_key, secret_digest
+from exchange.pricing import (
+    DEFAULT_PARAMETERS,
+    cost_approach,
+    product_from_catalogue,
+    terms_from_catalogue,
+)
+from exchange.pricing.market import DEFAULT_COST_LOG_SD
 from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import OPERATOR
 
@@ -43,12 +57,20 @@ _PARTICIPANTS = [
     ("zj-regulator", "Provincial data regulator", ["regulator"]),
     ("hz-parking", "Hangzhou City Parking Operations Co.", ["provider"]),
     ("zj-grid", "Zhejiang Grid Data Services", ["provider"]),
-    ("hz-bank", "Hangzhou Commercial Bank", ["buyer"]),
+    ("hz-bank", "Hangzhou Commercial Bank", ["buyer", "lender"]),
     ("nav-app", "Navigation app", ["buyer"]),
     ("ins-co", "Motor insurer", ["buyer"]),
     ("mm-alpha", "Alpha Liquidity (market maker)", ["market_maker"]),
 ]
 _BUYERS = ("hz-bank", "nav-app", "ins-co", "mm-alpha")
+# The bank's facility to the parking operator: unsold traffic-flow licences pledged, drawn to
+# nine tenths of the initial LTV. Before the demo's first trade the cost approach is the
+# only valuation the exchange can make, and its range is wide: the facility's haircut policy
+# counts a fifth of the range's width (the default, half, would leave no value to lend
+# against) and asks for no comparables.
+PLEDGED_UNITS = 1_000
+DRAWN_SHARE_OF_INITIAL = 0.9
+FACILITY_HAIRCUT = {"range_share_pct": 20, "comparables_floor": 0}
 
 
 def _product(provider: str, title: str, **fields: object) -> cmd.CreateProduct:
@@ -143,6 +165,7 @@ def seed_demo(sequencer: Sequencer) -> DemoGuest:
         run(cmd.SetPhase("demo-admin", SEALED_SYMBOL, "auction"))
         for buyer in _BUYERS:
             run(cmd.Deposit("demo-admin", buyer, 10_000_000_00, "opening balance"))
+        _seed_facility(sequencer)
         # The exclusive licence: the grid operator's reserve, and a first sealed bid.
         run(
             cmd.SubmitOrder(
@@ -194,10 +217,39 @@ def seed_demo(sequencer: Sequencer) -> DemoGuest:
     return DemoGuest(guest_id, str(key))
 
 
+def _seed_facility(sequencer: Sequencer) -> None:
+    """The bank lends to the parking operator against 1,000 of its unsold flow licences."""
+    run, exchange = sequencer.execute, sequencer.exchange
+    facility = run(cmd.CreateFacility(
+        "hz-bank", 0, "hz-parking", limit_minor=50_000_00, rate_bp=450,
+        maturity_ns=exchange.last_ts_ns + 365 * DAY_NS, initial_ltv_bp=5_000,
+        margin_call_ltv_bp=6_500, liquidation_ltv_bp=8_000, cure_period_s=86_400,
+        auction_duration_s=3_600, haircut=FACILITY_HAIRCUT, client_facility_id="demo-flow",
+    )).result  # fmt: skip
+    run(cmd.AcceptFacility("hz-parking", facility.facility_id))
+    instrument = exchange.instruments[CONTINUOUS_SYMBOL]
+    cost = cost_approach(
+        product_from_catalogue(exchange.products[instrument.product_id]),
+        terms_from_catalogue(instrument.terms),
+        DEFAULT_PARAMETERS,
+        DEFAULT_COST_LOG_SD,
+    )  # yuan per licence
+    run(cmd.PostValuation("demo-admin", CONTINUOUS_SYMBOL, round(cost.value * 100),
+                          round(cost.low * 100), round(cost.high * 100), 0, "cost"))  # fmt: skip
+    run(cmd.PledgeLicences("hz-parking", facility.facility_id, 0, CONTINUOUS_SYMBOL,
+                           PLEDGED_UNITS, None))  # fmt: skip
+    most = facility.value_minor * facility.initial_ltv_bp // 10_000
+    run(cmd.DrawLoan("hz-parking", facility.facility_id,
+                     int(most * DRAWN_SHARE_OF_INITIAL) // 100 * 100))  # fmt: skip
+
+
 class BackgroundTraders:
     """A thread of simple agents trading the demo market until stopped."""
 
     AUCTION_EVERY_S = 10.0
+    ATTEST_EVERY_S = 600.0  # well within a daily product's promise
+    REVALUE_EVERY_S = 30.0
+    REVALUE_TRADES = 50  # the recent trades a revaluation reads
 
     def __init__(self, sequencer: Sequencer, *, seed: int = 7, interval_s: float = 0.25):
         self.sequencer = sequencer
@@ -256,17 +308,49 @@ class BackgroundTraders:
 
     def _run(self) -> None:
         waited = 0.0
+        since_attested = self.ATTEST_EVERY_S  # attest at once: a restart may follow a gap
+        since_valued = 0.0
         while not self._stop.wait(self.interval_s):
             try:
                 self._step()
                 waited += self.interval_s
+                since_attested += self.interval_s
+                since_valued += self.interval_s
                 if waited >= self.AUCTION_EVERY_S:
                     waited = 0.0
                     self._send(cmd.Uncross("demo-admin", AUCTION_SYMBOL))
+                if since_attested >= self.ATTEST_EVERY_S:
+                    since_attested = 0.0
+                    self._attest()
+                if since_valued >= self.REVALUE_EVERY_S:
+                    since_valued = 0.0
+                    self._revalue()
             except SequencerStopped:
                 return
             except Exception:  # the demo must never take the exchange down with it
                 log.exception("demo trader step failed")
+
+    def _attest(self) -> None:
+        """The parking operator attests the update of its listed products."""
+        with self.sequencer.lock:
+            instruments = self.sequencer.exchange.instruments
+            products = sorted({instruments[s].product_id for s in (CONTINUOUS_SYMBOL,
+                                                                  AUCTION_SYMBOL)})  # fmt: skip
+        for product_id in products:
+            self._send(cmd.AttestUpdate("hz-parking", product_id))
+
+    def _revalue(self) -> None:
+        """Post a valuation of the pledged instrument from its recent trades."""
+        with self.sequencer.lock:
+            tape = self.sequencer.exchange.market_data.tape(CONTINUOUS_SYMBOL,
+                                                           self.REVALUE_TRADES)  # fmt: skip
+        if len(tape) < 3:
+            return
+        prices = [trade.price_minor for trade in tape]
+        volume = sum(trade.quantity_units for trade in tape)
+        vwap = sum(trade.price_minor * trade.quantity_units for trade in tape) // volume
+        self._send(cmd.PostValuation("demo-admin", CONTINUOUS_SYMBOL, vwap, min(prices),
+                                     max(prices), 0, "tape_vwap"))  # fmt: skip
 
     def _step(self) -> None:
         rng = self.rng

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from exchange.cli.collateral import app as collateral_app
 from exchange.cli.export import export_command
 from exchange.cli.flags import FlagsGroup
 from exchange.cli.ledger import app as ledger_app
@@ -34,6 +35,7 @@ app.command("replay")(replay_command)
 app.command("export")(export_command)
 app.command("simulate")(simulate_command)
 app.command("sweep")(sweep_command)
+app.add_typer(collateral_app, name="collateral")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(participant_app, name="participant")
 app.add_typer(value_app, name="value")

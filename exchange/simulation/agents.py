@@ -30,9 +30,12 @@ Rules (docs/simulation.md, "Agents", says why):
   some ticks from the reference). With ``trend_weight`` it is a chartist too: it buys with
   probability 1/2 + ``trend_weight`` after the last price rose over ``trend_ticks`` ticks,
   1/2 - ``trend_weight`` after it fell.
-- :class:`Lender` does not trade: each day it values the licences pledged to it by the market
-  approach (``exchange.pricing`` on the run's own trades) and records the collateral value
-  and the credit line (loan-to-value x collateral) it would extend.
+- :class:`Lender` holds a loan facility on the exchange (``exchange.collateral``) with its
+  borrower, and plays the borrower's side of it too: offer, accept, pledge unsold licences,
+  draw to ``draw_share`` of the initial LTV once the exchange has valued the pledge, spend
+  ``spend_share`` of the loan (withdrawn from the exchange); on a margin call, cure by
+  repaying or pledging more when the borrower's cash or unsold licences allow. It records
+  the facility's alerts, its daily LTV and each liquidation beside the true values.
 """
 
 from __future__ import annotations
@@ -45,14 +48,12 @@ from typing import Any
 
 from exchange import commands as cmd
 from exchange.errors import ExchangeError
+from exchange.facility import ltv_bp
 from exchange.pricing import (
     DEFAULT_PARAMETERS,
-    TargetSpec,
     cost_approach,
-    prepare_market,
     product_from_catalogue,
     terms_from_catalogue,
-    value,
 )
 from exchange.pricing.cost_income import terms_multiplier
 from exchange.service import Exchange, Outcome
@@ -66,7 +67,6 @@ from exchange.simulation.scenario import (
 )
 from exchange.simulation.truth import TrueValues
 from exchange.simulation.view import MarketView
-from exchange.valuation_inputs import book_snapshot, pricing_records
 
 __all__ = [
     "Agent",
@@ -99,8 +99,10 @@ class AgentContext:
         truth: TrueValues,
         tick_ns: int,
         product_ids: dict[str, str],
+        desk: str = "",
     ) -> None:
         self.view = view
+        self.desk = desk  # the exchange desk's participant (admin), which pays withdrawals
         self.listings = listings
         self.truth = truth
         self.tick_ns = tick_ns
@@ -699,77 +701,237 @@ class NoiseTrader(Agent):
 # ------------------------------------------------------------------ lender
 
 
-@dataclass(frozen=True, slots=True)
-class CollateralLine:
-    """One pledged instrument's valuation on one day (money in currency units)."""
-
-    symbol: str
-    units: int
-    unit_value: float
-    method: str
-    comparables: int
-    low: float
-    high: float
-    true_unit_value: float
+# A refused draw is asked again for this share of it.
+DRAW_BACKOFF = 0.8
+# A borrower attests its pledged products' updates this often: a session's first tick and
+# six hours on keep each attestation within a day of the last.
+ATTEST_EVERY_NS = 6 * 3_600 * 10**9
 
 
 @dataclass(frozen=True, slots=True)
-class CollateralRecord:
+class AlertSeen:
+    """A facility's alert as the lender saw it, beside the truth at that time: the LTV the
+    debt would have against the true value of the pledged units (no haircut)."""
+
     day: int
-    date: str
-    lines: tuple[CollateralLine, ...]
-    collateral_value: float
-    true_collateral_value: float
-    credit_line: float
+    alert_id: int
+    reason: str
+    ltv_bp: int | None
+    true_ltv_bp: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LtvPoint:
+    """A facility at the end of a day (money in minor units)."""
+
+    day: int
+    debt_minor: int
+    collateral_minor: int  # the exchange's haircut value, cash margin included
+    ltv_bp: int | None
+    true_collateral_minor: int  # the pledged units at their true values
+    true_ltv_bp: int | None
+
+
+@dataclass(slots=True)
+class LiquidationOutcome:
+    """One auction of a facility's collateral against the truth (money in minor units)."""
+
+    attempt: int
+    day: int
+    orders: dict[int, str]  # the auction's sell orders: id -> symbol
+    offered_units: int
+    reserve_minor: dict[str, int]  # per symbol, per unit
+    true_unit_minor: dict[str, float]  # per symbol, when the auction started
+    sold_units: int = 0
+    proceeds_minor: int = 0  # net of fees
+    true_value_sold_minor: float = 0.0  # the units sold at their true values at the uncross
+    finished_day: int | None = None
 
 
 class Lender(Agent):
+    """A bank with one facility to ``params.borrower`` against the borrower's unsold
+    licences, and the borrower's side of it: the bank offers, the borrower accepts,
+    pledges, draws (once each pledged instrument has an exchange valuation) and spends the
+    loan; on a margin call the borrower repays, or pledges more, if it can cure that way.
+    The bank watches the facility's alerts and records them, its daily LTV and each
+    liquidation's outcome beside the true values. It trades nothing itself: the exchange
+    values, marks and liquidates."""
+
     kind = "lender"
 
     def __init__(self, participant: str, rng: random.Random, params: LenderParams) -> None:
         super().__init__(participant, rng)
         self.params = params
-        self.records: list[CollateralRecord] = []
+        self.facility_id: int | None = None
+        self.offered = False
+        self.pledged = False
+        self.drawn_minor = 0
+        self.draw_share = params.draw_share
+        self.spent = False
+        self.attested_ns: int | None = None
+        self.top_up_left = params.top_up_units
+        self.last_alert_id = 0
+        self.alerts: list[AlertSeen] = []
+        self.path: list[LtvPoint] = []
+        self.liquidations: list[LiquidationOutcome] = []
+
+    def act(self, context: AgentContext) -> list[cmd.Command]:
+        params, desk = self.params, context.exchange.collateral
+        if self.facility_id is None:
+            if self.offered:
+                return []
+            self.offered = True
+            return [self._offer(context)]
+        f = desk.facilities[self.facility_id]
+        self._watch(context, f)
+        status = str(f.status)
+        if self.pledged and (
+            self.attested_ns is None or context.now_ns - self.attested_ns >= ATTEST_EVERY_NS
+        ):
+            # The borrower attests its pledged products' updates, as their frequency
+            # promises (a real-time product's within a day).
+            self.attested_ns = context.now_ns
+            instruments = context.exchange.instruments
+            products = sorted({instruments[s].product_id for s in context.listings
+                               if s in {p.symbol for p in params.pledged}})  # fmt: skip
+            return [cmd.AttestUpdate(params.borrower, product_id) for product_id in products]
+        if status == "proposed":
+            return [cmd.AcceptFacility(params.borrower, f.facility_id)]
+        if status == "active" and not self.pledged:
+            self.pledged = True
+            return [
+                cmd.PledgeLicences(params.borrower, f.facility_id, 0, p.symbol, units, None)
+                for p in params.pledged
+                if (units := self._pledgeable(context, p.symbol, p.units)) > 0
+            ]
+        if status == "active" and not self.drawn_minor:
+            return self._draw(context, f)
+        if self.drawn_minor and not self.spent:
+            # The borrower spends the loan outside the exchange: the desk pays it out.
+            self.spent = True
+            amount = min(int(self.drawn_minor * params.spend_share),
+                         context.view.cash(params.borrower)[0])  # fmt: skip
+            if amount > 0:
+                return [cmd.Withdraw(context.desk, params.borrower, amount, "loan spent")]
+        if status == "margin_call":
+            return self._cure(context, f)
+        return []
+
+    def _offer(self, context: AgentContext) -> cmd.CreateFacility:
+        p = self.params
+        return cmd.CreateFacility(
+            self.participant, 0, p.borrower, p.limit_minor, p.rate_bp,
+            context.now_ns + p.term_days * 86_400 * 10**9, round(p.loan_to_value * 10_000),
+            round(p.margin_call_ltv * 10_000), round(p.liquidation_ltv * 10_000),
+            round(p.cure_hours * 3_600), round(p.auction_hours * 3_600), {},
+            client_facility_id=f"sim-{self.participant}",
+        )  # fmt: skip
+
+    def _pledgeable(self, context: AgentContext, symbol: str, units: int) -> int:
+        listing = context.listings.get(symbol)
+        if listing is None:
+            return 0  # not listed (refused at the compliance gate)
+        return _lots(min(units, context.view.unsold(symbol)), listing.lot_size_units)
+
+    def _draw(self, context: AgentContext, f: Any) -> list[cmd.Command]:
+        desk = context.exchange.collateral
+        symbols = {p.symbol for p in f.pledges.values() if p.units}
+        # A prudent borrower waits for the exchange to value what it pledged.
+        if not symbols or any(symbol not in desk.valuations for symbol in symbols):
+            return []
+        room = f.value_minor * f.initial_ltv_bp // 10_000 - f.debt_minor
+        amount = min(int(room * self.draw_share), f.limit_minor) // 100 * 100
+        if amount <= 0:
+            return []
+        return [cmd.DrawLoan(self.params.borrower, f.facility_id, amount)]
+
+    def _cure(self, context: AgentContext, f: Any) -> list[cmd.Command]:
+        """Repay down to the initial LTV if the cash is there; else pledge more unsold
+        licences while the borrower has any to give, repaying what it can beside."""
+        borrower, debt, value = self.params.borrower, f.debt_minor, f.value_minor
+        available, _held = context.view.cash(borrower)
+        needed = max(0, debt - value * f.initial_ltv_bp // 10_000)
+        repay = min(available, needed, debt)
+        if repay and (debt - repay) * 10_000 < f.margin_call_ltv_bp * value:
+            return [cmd.RepayLoan(borrower, f.facility_id, repay)]
+        commands: list[cmd.Command] = []
+        if self.top_up_left:
+            for p in self.params.pledged:
+                units = self._pledgeable(context, p.symbol, self.top_up_left)
+                if units:
+                    self.top_up_left -= units
+                    commands.append(
+                        cmd.PledgeLicences(borrower, f.facility_id, 0, p.symbol, units, None)
+                    )
+            if commands and repay:
+                commands.append(cmd.RepayLoan(borrower, f.facility_id, repay))
+        return commands
+
+    def on_result(
+        self, command: cmd.Command, outcome: Outcome | None, error: ExchangeError | None
+    ) -> None:
+        kind = type(command)
+        if kind is cmd.DrawLoan and error is not None:
+            # Marked again at the draw, the collateral was worth less: ask for less.
+            self.draw_share *= DRAW_BACKOFF
+        if outcome is None:
+            return
+        if kind is cmd.CreateFacility:
+            self.facility_id = outcome.result.facility_id
+        elif kind is cmd.DrawLoan:
+            self.drawn_minor = command.amount_minor  # type: ignore[union-attr]
+
+    # -- watching --------------------------------------------------------------------------
+
+    def _true_collateral(self, context: AgentContext, f: Any) -> int:
+        truth = context.truth
+        return round(sum(p.units * truth.value_minor(p.symbol) for p in f.pledges.values()))
+
+    def _watch(self, context: AgentContext, f: Any) -> None:
+        """Record the facility's new alerts, and follow its liquidations."""
+        for alert in f.alerts:
+            if alert.alert_id <= self.last_alert_id:
+                continue
+            self.last_alert_id = alert.alert_id
+            true_ltv = ltv_bp(f.debt_minor, self._true_collateral(context, f))
+            self.alerts.append(AlertSeen(context.day, alert.alert_id, str(alert.reason),
+                                         alert.ltv_bp, true_ltv, alert.message))  # fmt: skip
+            if str(alert.reason) == "liquidation_started" and f.liquidation is not None:
+                self._auction_started(context, f)
+            elif str(alert.reason) == "liquidation_result" and self.liquidations:
+                self._auction_finished(context, f)
+
+    def _auction_started(self, context: AgentContext, f: Any) -> None:
+        exchange, truth = context.exchange, context.truth
+        liquidation = f.liquidation
+        orders = {order_id: symbol for order_id, (_, symbol) in liquidation.orders.items()}
+        self.liquidations.append(LiquidationOutcome(
+            liquidation.attempt, context.day, orders,
+            sum(exchange.orders[i].quantity_units for i in orders),
+            {symbol: exchange.orders[i].price_minor for i, symbol in orders.items()},  # type: ignore[misc]
+            {symbol: truth.value_minor(symbol) for symbol in orders.values()},
+        ))  # fmt: skip
+
+    def _auction_finished(self, context: AgentContext, f: Any) -> None:
+        outcome = self.liquidations[-1]
+        if outcome.finished_day is not None:
+            return
+        outcome.finished_day = context.day
+        for fill in context.exchange.settlement.fills[f.borrower]:
+            symbol = outcome.orders.get(fill.order_id)
+            if symbol is not None:
+                outcome.sold_units += fill.quantity_units
+                outcome.proceeds_minor += fill.price_minor * fill.quantity_units - fill.fee_minor
+                outcome.true_value_sold_minor += fill.quantity_units * context.truth.value_minor(
+                    symbol
+                )
 
     def end_of_day(self, context: AgentContext) -> None:
-        if context.day % self.params.valuation_every_days:
+        if self.facility_id is None:
             return
-        exchange = context.exchange
-        products, trades = pricing_records(exchange)
-        market = prepare_market(products, trades, as_of=context.date)
-        by_id = {record.product_id: record for record in products}
-        lines = []
-        for pledge in self.params.pledged:
-            instrument = exchange.instruments.get(pledge.symbol)
-            if instrument is None:
-                continue  # not listed (refused at the compliance gate): nothing to value
-            # The operator pledges licences it has not sold: the pledge shrinks with sales.
-            units = min(pledge.units, context.view.unsold(pledge.symbol))
-            terms = terms_from_catalogue(instrument.terms)
-            book = book_snapshot(exchange, instrument.product_id, terms)
-            target = TargetSpec(by_id[instrument.product_id], terms, context.date, book=book)
-            report = value(market, target)
-            lines.append(
-                CollateralLine(
-                    pledge.symbol,
-                    units,
-                    report.value,
-                    report.method,
-                    report.n_comparables,
-                    report.low,
-                    report.high,
-                    context.truth.value_minor(pledge.symbol) / 100,
-                )
-            )
-        collateral = math.fsum(line.units * line.unit_value for line in lines)
-        truth = math.fsum(line.units * line.true_unit_value for line in lines)
-        self.records.append(
-            CollateralRecord(
-                context.day,
-                context.date.isoformat(),
-                tuple(lines),
-                collateral,
-                truth,
-                self.params.loan_to_value * collateral,
-            )
-        )
+        f = context.exchange.collateral.facilities[self.facility_id]
+        self._watch(context, f)
+        true_value = self._true_collateral(context, f) + f.margin_minor
+        self.path.append(LtvPoint(context.day, f.debt_minor, f.value_minor, f.ltv_bp,
+                                  true_value, ltv_bp(f.debt_minor, true_value)))  # fmt: skip

@@ -18,11 +18,14 @@ Measures (docs/simulation.md, "The report", defines each):
   at least half the bars: lag-1
   autocorrelation of returns, excess kurtosis, lag-1 autocorrelation of absolute returns
   (and its first 20 lags);
-- the lender's daily collateral values.
+- each lender's facility (``exchange.facility_report``): its LTV history and alerts as the
+  exchange recorded them, its end-of-day LTV beside the LTV against the true values, and
+  each liquidation's units, proceeds and reserve beside the true value of what it sold.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import statistics
@@ -31,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from exchange.facility_report import facility_summary
 from exchange.pricing import TargetSpec, prepare_market, terms_from_catalogue, value
+from exchange.simulation.agents import Lender
 from exchange.simulation.runner import RunResult
 from exchange.valuation_inputs import book_snapshot, pricing_records
 
@@ -105,7 +110,7 @@ def summarise(result: RunResult, *, valuation: bool = True) -> dict[str, Any]:
         "book": _book_series(result),
         "price_paths": _price_paths(result, trades, instruments),
         "stylized_facts": stylized_facts(result, trades),
-        "lender": [_collateral(r) for r in result.lender_records],
+        "facilities": [_facility(result, lender) for lender in result.lenders],
         "ledger_verified": result.verify_ok,
         "ledger_problem": result.verify_problem,
         "conservation_problems": list(result.conservation),
@@ -455,24 +460,21 @@ def accuracy(rows: list[dict[str, Any]], approach: str) -> dict[str, Any]:
     }
 
 
-def _collateral(record: Any) -> dict[str, Any]:
+def _facility(result: RunResult, lender: Lender) -> dict[str, Any]:
+    """One lender's facility: the exchange's record of it and the lender's view beside the
+    truth (money in the exchange's record as decimal strings, in the lender's in minor
+    units; LTV in basis points)."""
+    f = None if lender.facility_id is None else result.exchange.collateral.facilities.get(
+        lender.facility_id
+    )  # fmt: skip
     return {
-        "day": record.day,
-        "date": record.date,
-        "collateral_value": record.collateral_value,
-        "true_collateral_value": record.true_collateral_value,
-        "credit_line": record.credit_line,
-        "lines": [
-            {
-                "symbol": line.symbol,
-                "units": line.units,
-                "unit_value": line.unit_value,
-                "method": line.method,
-                "comparables": line.comparables,
-                "low": line.low,
-                "high": line.high,
-                "true_unit_value": line.true_unit_value,
-            }
-            for line in record.lines
+        "lender": lender.participant,
+        "borrower": lender.params.borrower,
+        "facility": None if f is None else facility_summary(result.exchange, f),
+        "path": [dataclasses.asdict(point) for point in lender.path],
+        "alerts": [dataclasses.asdict(alert) for alert in lender.alerts],
+        "liquidations": [
+            {**dataclasses.asdict(outcome), "orders": sorted(outcome.orders)}
+            for outcome in lender.liquidations
         ],
     }

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from exchange.facility_report import ltv_chart
 from exchange.simulation.svg import bar_chart, line_chart, scatter_chart
 
 __all__ = ["render_html", "summary_lines", "write_report"]
@@ -98,11 +100,17 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"excess kurtosis {_num(mean['excess_kurtosis'], 2)}, acf1(|r|) "
             f"{_num(mean['acf1_abs_returns'], 3)}"
         )
-    if summary["lender"]:
-        last = summary["lender"][-1]
+    for entry in summary["facilities"]:
+        facility = entry["facility"]
+        if facility is None:
+            continue
+        reasons = Counter(alert["reason"] for alert in entry["alerts"])
+        sold = sum(outcome["sold_units"] for outcome in entry["liquidations"])
         lines.append(
-            f"lender on {last['date']}: collateral {last['collateral_value']:,.2f} (true "
-            f"{last['true_collateral_value']:,.2f}), credit line {last['credit_line']:,.2f}"
+            f"facility {facility['facility_id']} {entry['lender']} -> {entry['borrower']}: "
+            f"{facility['status']}, debt {facility['debt']}, LTV {_ltv(facility['ltv_bp'])}; "
+            f"margin calls {reasons['margin_call']}, cures {reasons['cured']}, auctions "
+            f"{len(entry['liquidations'])} ({sold} units sold)"
         )
     if summary["ledger_verified"] is not None:
         conserved = not summary["conservation_problems"]
@@ -139,7 +147,7 @@ def render_html(summary: dict[str, Any]) -> str:
         _instruments(s),
         _valuation(s),
         _facts(s),
-        _lender(s),
+        _facilities(s),
         _refusals(s),
     ]
     title = f"Simulation {s['scenario']}, seed {s['seed']}"
@@ -347,52 +355,60 @@ def _facts(s: dict[str, Any]) -> str:
     )
 
 
-def _lender(s: dict[str, Any]) -> str:
-    if not s["lender"]:
-        return ""
-    days = [r["day"] for r in s["lender"]]
-    chart = line_chart(
-        [
-            ("collateral (market approach)", days, [r["collateral_value"] for r in s["lender"]]),
-            ("true collateral value", days, [r["true_collateral_value"] for r in s["lender"]]),
-            ("credit line", days, [r["credit_line"] for r in s["lender"]]),
-        ],
-        dashed=[False, True, False],
-        title="Pledged licences valued daily by the lender",
-        x_label="day",
-        y_label="currency units",
-    )
-    rows = []
-    for record in s["lender"]:
-        for line in record["lines"]:
-            rows.append(
+def _ltv(ltv_bp: int | None) -> str:
+    return "n/a" if ltv_bp is None else f"{ltv_bp / 100:.2f}%"
+
+
+def _facilities(s: dict[str, Any]) -> str:
+    """Each facility: its LTV against the thresholds, its daily LTV beside the LTV against
+    the true values, its alerts and its liquidations against the true values."""
+    parts = []
+    for entry in s["facilities"]:
+        facility = entry["facility"]
+        if facility is None:
+            continue
+        days = [point["day"] for point in entry["path"]]
+        parts.append(
+            f"<h3>Facility {facility['facility_id']}: {escape(entry['lender'])} to "
+            f"{escape(entry['borrower'])} ({escape(facility['status'])})</h3>"
+            + ltv_chart(facility)
+            + line_chart(
                 [
-                    escape(record["date"]),
-                    escape(line["symbol"]),
-                    _num(line["units"]),
-                    _num(line["unit_value"]),
-                    escape(line["method"]),
-                    _num(line["comparables"]),
-                    _num(line["low"]),
-                    _num(line["high"]),
-                    _num(line["true_unit_value"]),
-                ]
+                    ("LTV marked by the exchange", days,
+                     [None if p["ltv_bp"] is None else p["ltv_bp"] / 100 for p in entry["path"]]),
+                    ("LTV against true values", days,
+                     [None if p["true_ltv_bp"] is None else p["true_ltv_bp"] / 100
+                      for p in entry["path"]]),
+                ],
+                dashed=[False, True],
+                title="End-of-day LTV: the exchange's haircut marks and the truth (no haircut)",
+                x_label="day",
+                y_label="LTV (%)",
             )
-    table = _table(
-        [
-            "date",
-            "instrument",
-            "units pledged",
-            "unit value",
-            "method",
-            "comparables",
-            "low",
-            "high",
-            "true unit value",
-        ],
-        rows[-MAX_TABLE_ROWS:],
-    )
-    return "<h2>Lender: collateral value</h2>" + chart + table
+        )  # fmt: skip
+        alerts = [
+            [_num(a["day"]), escape(a["reason"]), _ltv(a["ltv_bp"]), _ltv(a["true_ltv_bp"]),
+             escape(a["message"])]
+            for a in entry["alerts"]
+        ]  # fmt: skip
+        if alerts:
+            headers = ["day", "alert", "LTV", "LTV at true values", "message"]
+            parts.append(_table(headers, alerts[-MAX_TABLE_ROWS:]))
+        outcomes = [
+            [_num(o["attempt"]), _num(o["day"]), _num(o["offered_units"]), _num(o["sold_units"]),
+             _num(o["proceeds_minor"] / 100),
+             _num(o["true_value_sold_minor"] / 100),
+             ", ".join(f"{escape(k)} {v / 100:,.2f}" for k, v in o["reserve_minor"].items()),
+             ", ".join(f"{escape(k)} {v / 100:,.2f}" for k, v in o["true_unit_minor"].items())]
+            for o in entry["liquidations"]
+        ]  # fmt: skip
+        if outcomes:
+            headers = ["auction", "day", "units offered", "units sold", "proceeds",
+                       "true value of units sold", "reserve per unit", "true value per unit"]
+            parts.append(_table(headers, outcomes))
+    if not parts:
+        return ""
+    return "<h2>Loan facilities: LTV, alerts, liquidations</h2>" + "".join(parts)
 
 
 def _refusals(s: dict[str, Any]) -> str:

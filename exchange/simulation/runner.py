@@ -19,8 +19,13 @@ command stream:
    submitted together (``Sequencer.submit``) in that order, and all answered before the
    clock moves: the sequencer applies a queue in order, so the journal is the same whether
    it commits them in one batch or several.
-3. **Close**: continuous instruments close at the session's end (``close_daily``); agents'
-   end-of-day hooks run (the lender's valuation).
+3. **Close**: continuous instruments close at the session's end (``close_daily``); the
+   desk posts the exchange's valuation (``exchange.pricing``, the market approach on the
+   run's own trades, never the true values) of every instrument a lender takes as
+   collateral, every ``valuation_every_days`` (and once after the initial offering, so that
+   facilities can be drawn from the first day); agents' end-of-day hooks run.
+
+A shock (``[[shocks]]``) reprices its category's true values at the start of its day.
 
 Determinism: time is the virtual clock's; every random choice comes from a stream derived
 from the seed (:mod:`exchange.simulation.rng`); agents are kept in lists in scenario order,
@@ -46,7 +51,14 @@ from pathlib import Path
 from exchange import commands as cmd
 from exchange.compliance import COMPLIANCE_CHECKS, listing_problem
 from exchange.errors import ExchangeError
-from exchange.pricing import DEFAULT_PARAMETERS, terms_from_catalogue
+from exchange.money import MINOR_PER_UNIT
+from exchange.pricing import (
+    DEFAULT_PARAMETERS,
+    TargetSpec,
+    prepare_market,
+    terms_from_catalogue,
+    value,
+)
 from exchange.pricing.cost_income import terms_multiplier
 from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import Exchange, Outcome
@@ -73,6 +85,7 @@ from exchange.simulation.scenario import (
 )
 from exchange.simulation.truth import TrueValues
 from exchange.simulation.view import MarketView
+from exchange.valuation_inputs import book_snapshot, pricing_records
 from ledger import accounts
 from ledger.database import create_engine
 from ledger.store import Ledger
@@ -124,6 +137,7 @@ class RunResult:
     listed: list[str]
     not_listed: list[tuple[str, str]]
     deposits_minor: int
+    withdrawals_minor: int  # paid out of the exchange (borrowers spending their loans)
     commits: int  # the sequencer's group commits (one durable transaction each)
     verify_ok: bool | None = None
     verify_problem: str | None = None
@@ -146,8 +160,8 @@ class RunResult:
         return sum(self.submitted_by_kind.values())
 
     @property
-    def lender_records(self) -> list:
-        return [r for agent in self.agents if isinstance(agent, Lender) for r in agent.records]
+    def lenders(self) -> list[Lender]:
+        return [agent for agent in self.agents if isinstance(agent, Lender)]
 
 
 def run_simulation(
@@ -191,7 +205,7 @@ def run_simulation(
             problem = report.first_problem
             result.verify_problem = None if problem is None else str(problem)
             result.conservation = conservation_problems(
-                ledger, result.exchange, result.deposits_minor
+                ledger, result.exchange, result.deposits_minor - result.withdrawals_minor
             )
         return result
     finally:
@@ -222,6 +236,7 @@ class _Run:
         self.product_ids: dict[str, str] = {}
         self.not_listed: list[tuple[str, str]] = []
         self.deposits_minor = 0
+        self.withdrawals_minor = 0
         self.one_at_a_time = False
         self.on_tick: Callable[[int], None] | None = None
 
@@ -229,6 +244,9 @@ class _Run:
         # On the sequencer's thread, after each commit: it also sees the housekeeping
         # commands the sequencer inserts itself.
         self.verbs.update(outcome.command.verb for _, outcome in committed)  # type: ignore[union-attr]
+        for _, outcome in committed:
+            if type(outcome.command) is cmd.Withdraw:
+                self.withdrawals_minor += outcome.command.amount_minor
 
     # -- the run -------------------------------------------------------------------------
 
@@ -244,11 +262,14 @@ class _Run:
                 if listing.symbol in self.exchange.instruments
             }
             view = MarketView(self.exchange)
-            context = AgentContext(view, listings, self.truth, scenario.tick_ns, self.product_ids)
+            context = AgentContext(
+                view, listings, self.truth, scenario.tick_ns, self.product_ids, ADMIN
+            )
             agents = self._agents()
             for agent in agents:
                 agent.start(context)
             self._offering(context, agents)
+            self._post_valuations(context, agents)
             view.refresh()
             recorder = MarketRecorder(list(listings), scenario)
             ticks = self._trade(context, agents, recorder)
@@ -281,6 +302,7 @@ class _Run:
             listed=list(listings),
             not_listed=self.not_listed,
             deposits_minor=self.deposits_minor,
+            withdrawals_minor=self.withdrawals_minor,
             commits=self.sequencer.batches,
         )
 
@@ -510,6 +532,50 @@ class _Run:
                 entries.append((None, cmd.Uncross(ADMIN, symbol)))
         self._round(entries)
 
+    def _post_valuations(self, context: AgentContext, agents: list[Agent]) -> None:
+        """The desk values every listed instrument a lender takes as collateral by the
+        market approach on the run's trades so far (``exchange.pricing.value``, as
+        ``dataex value`` does), or from the day's own trades (``collateral_valuation``), and
+        posts it, value, range and comparables, for the marks. Never the true values."""
+        symbols = sorted({
+            pledge.symbol for agent in agents if isinstance(agent, Lender)
+            for pledge in agent.params.pledged if pledge.symbol in context.listings
+        })  # fmt: skip
+        if not symbols:
+            return
+        exchange = self.exchange
+        market = None  # prepared once, when an instrument needs the market approach
+        postings = []
+        day_ago_ns = self.clock.now_ns - 86_400 * 10**9
+        for symbol in symbols:
+            if self.scenario.market.collateral_valuation == "day_trades":
+                today = [(price, units) for _, price, units, ts in
+                         exchange.market_data.history[symbol] if ts > day_ago_ns]  # fmt: skip
+                if today:
+                    volume = sum(units for _, units in today)
+                    vwap = sum(price * units for price, units in today) // volume
+                    low, high = min(p for p, _ in today), max(p for p, _ in today)
+                    postings.append(cmd.PostValuation(ADMIN, symbol, vwap, low, high, 0,
+                                                      "day_trades"))  # fmt: skip
+                    continue
+            if market is None:
+                products, trades = pricing_records(exchange)
+                market = prepare_market(products, trades, as_of=context.date)
+                by_id = {record.product_id: record for record in products}
+            instrument = exchange.instruments[symbol]
+            terms = terms_from_catalogue(instrument.terms)
+            book = book_snapshot(exchange, instrument.product_id, terms)
+            report = value(market, TargetSpec(by_id[instrument.product_id], terms, context.date,
+                                              book=book))  # fmt: skip
+            worth = max(1, round(report.value * MINOR_PER_UNIT))
+            low = max(1, min(worth, round(report.low * MINOR_PER_UNIT)))
+            high = max(worth, round(report.high * MINOR_PER_UNIT))
+            method = report.method[:32]  # the journal's limit on a method's name
+            postings.append(
+                cmd.PostValuation(ADMIN, symbol, worth, low, high, report.n_comparables, method)
+            )
+        self._operator(postings)
+
     def _must(self, outcomes: list[Outcome | None], what: str) -> list[Outcome | None]:
         if any(outcome is None for outcome in outcomes):
             reasons = dict(self.refused.get(OPERATOR_KIND, {}))
@@ -578,7 +644,8 @@ class _Run:
     def _trade(self, context: AgentContext, agents: list[Agent], recorder: MarketRecorder) -> int:
         scenario = self.scenario
         quoting = [agent for agent in agents if agent.quoting]
-        others = [agent for agent in agents if not agent.quoting and agent.kind != "lender"]
+        others = [agent for agent in agents if not agent.quoting]
+        lenders = [agent for agent in agents if isinstance(agent, Lender)]
         scheduler = derive_rng(self.seed, "scheduler")
         attention = _Attention(scenario, self.seed)
         continuous = [s for s, x in context.listings.items() if x.trading_mode == "continuous"]
@@ -602,6 +669,10 @@ class _Run:
                 if tick:
                     self.truth.advance()
                     context.attention = attention.advance()
+                if in_day == 0:
+                    for shock in scenario.shocks:
+                        if shock.day == day:
+                            self.truth.reprice(shock.category, shock.factor)
                 entries: list[tuple[Agent | None, cmd.Command]] = []
                 if in_day == 0:
                     entries += [(None, cmd.SetPhase(ADMIN, s, "continuous")) for s in continuous]
@@ -631,6 +702,9 @@ class _Run:
             context.now_ns = self.clock.now_ns
             if scenario.market.close_daily:
                 self._round([(None, cmd.SetPhase(ADMIN, s, "closed")) for s in continuous])
+                context.view.refresh()
+            if any(day % lender.params.valuation_every_days == 0 for lender in lenders):
+                self._post_valuations(context, agents)
                 context.view.refresh()
             for agent in agents:
                 agent.end_of_day(context)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DEFAULT_CATEGORY_BASE",
     "DEFAULT_FRESHNESS_PREMIUM",
+    "DEFAULT_LENDER_LIMIT_MINOR",
     "DEFAULT_SCOPE_PREMIUM",
     "AgentParams",
     "AgentSpec",
@@ -31,6 +32,7 @@ __all__ = [
     "ProviderParams",
     "Scenario",
     "ScenarioSpec",
+    "Shock",
     "TermsSpec",
     "TruthSpec",
 ]
@@ -50,6 +52,9 @@ DEFAULT_CATEGORY_BASE = {
 }
 DEFAULT_FRESHNESS_PREMIUM = {"real_time": 0.35, "daily": 0.20, "monthly": 0.08, "static": 0.0}
 DEFAULT_SCOPE_PREMIUM = {"internal": 0.0, "commercial": 0.35, "resale": 0.80}
+# A facility's limit unless the scenario sets one: high enough that the collateral, through
+# the initial LTV, bounds what is drawn.
+DEFAULT_LENDER_LIMIT_MINOR = 100_000_000 * 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +225,23 @@ class Pledge:
 
 @dataclass(frozen=True, slots=True)
 class LenderParams:
+    """A bank's loan facility to ``borrower`` against its unsold licences (``pledged``),
+    and the borrower's handling of it (docs/simulation.md, "Lenders")."""
+
     borrower: str
     pledged: tuple[Pledge, ...]
-    loan_to_value: float = 0.5
-    valuation_every_days: int = 1
+    loan_to_value: float = 0.5  # the initial LTV: the most the borrower may draw to
+    margin_call_ltv: float = 0.65
+    liquidation_ltv: float = 0.8
+    valuation_every_days: int = 1  # how often the exchange values the pledged instruments
+    limit_minor: int = DEFAULT_LENDER_LIMIT_MINOR
+    rate_bp: int = 500  # a year, simple, ACT/365
+    term_days: int = 365
+    cure_hours: float = 24.0
+    auction_hours: float = 1.0
+    draw_share: float = 0.9  # of what the initial LTV allows, drawn once
+    spend_share: float = 1.0  # of the loan the borrower takes out of the exchange at once
+    top_up_units: int = 0  # more unsold units the borrower may pledge to cure a call
 
 
 AgentParams = ProviderParams | BuyerParams | MarketMakerParams | NoiseParams | LenderParams
@@ -244,6 +262,20 @@ class MarketSpec:
     close_daily: bool = True
     attention_persistence: float = 0.98
     attention_volatility: float = 0.0
+    # How the desk values collateral each day: "market_approach" (exchange.pricing on the
+    # run's trades), or "day_trades" (the volume-weighted price of the instrument's own trades
+    # of the last 24 hours, their range as the valuation's; the market approach without any).
+    collateral_valuation: str = "market_approach"
+
+
+@dataclass(frozen=True, slots=True)
+class Shock:
+    """From the start of ``day``, every true value in ``category`` is ``factor`` times what
+    it would have been: a category repriced at once."""
+
+    day: int
+    category: str
+    factor: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +301,7 @@ class ScenarioSpec:
     terms: dict[str, TermsSpec]
     listings: tuple[ListingSpec, ...]
     agents: tuple[AgentSpec, ...]
+    shocks: tuple[Shock, ...]
     text: str  # the file's text, so a sweep worker re-reads exactly what was validated
 
     @property

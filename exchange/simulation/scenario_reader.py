@@ -47,6 +47,7 @@ from exchange.simulation.grid import Point, apply_point
 from exchange.simulation.scenario import (
     DEFAULT_CATEGORY_BASE,
     DEFAULT_FRESHNESS_PREMIUM,
+    DEFAULT_LENDER_LIMIT_MINOR,
     DEFAULT_SCOPE_PREMIUM,
     AgentParams,
     AgentSpec,
@@ -61,6 +62,7 @@ from exchange.simulation.scenario import (
     ProductDraw,
     ProviderParams,
     ScenarioSpec,
+    Shock,
     TermsSpec,
     TruthSpec,
 )
@@ -87,6 +89,7 @@ MAX_TEXT: Final = MAX_NAME
 RESERVED_PARTICIPANTS: Final = ("sim-admin", "sim-review", "sim-regulator", "operator")
 AGENT_KINDS: Final = ("provider", "buyer", "market_maker", "noise", "lender")
 SIMULATED_MODES: Final = ("continuous", "call_auction")
+COLLATERAL_VALUATIONS: Final = ("market_approach", "day_trades")
 # The default tick has always been one fen, although docs/simulation.md says one yuan: the
 # shipped scenarios and their journal hashes depend on it, so it is kept as it is.
 DEFAULT_TICK_SIZE_MINOR: Final = 1
@@ -272,6 +275,7 @@ class _Market(_Table):
     close_daily: bool = True
     attention_persistence: float = Field(0.98, ge=0.0, le=0.9999)
     attention_volatility: float = Field(0.0, ge=0.0, le=2.0)
+    collateral_valuation: Annotated[Text, _one_of(COLLATERAL_VALUATIONS)] = "market_approach"
 
 
 class _Truth(_Table):
@@ -441,8 +445,24 @@ class _Lender(_Agent):
     kind: Literal["lender"]
     borrower: Text
     pledged: Annotated[list[_Pledge], BeforeValidator(_array)] = []
-    loan_to_value: float = Field(0.5, gt=0.0, le=1.0)
+    loan_to_value: float = Field(0.5, gt=0.0, le=5.0)
+    margin_call_ltv: float = Field(0.65, gt=0.0, le=5.0)
+    liquidation_ltv: float = Field(0.8, gt=0.0, le=5.0)
     valuation_every_days: Positive = 1
+    limit: Yuan = DEFAULT_LENDER_LIMIT_MINOR  # a default is not converted: fen already
+    rate_bp: int = Field(500, ge=0, le=10_000)
+    term_days: int = Field(365, ge=1, le=3_650)
+    cure_hours: float = Field(24.0, ge=0.02, le=2_160.0)
+    auction_hours: float = Field(1.0, ge=0.02, le=2_160.0)
+    draw_share: Fraction = 0.9
+    spend_share: Fraction = 1.0
+    top_up_units: int = Field(0, ge=0)
+
+
+class _Shock(_Table):
+    day: int = Field(ge=0, le=MAX_DAYS)
+    category: Annotated[Text, _one_of(_CATEGORIES)]
+    factor: float = Field(gt=0.0, le=100.0)
 
 
 _AgentTable = _Provider | _Buyer | _MarketMaker | _Noise | _Lender
@@ -481,6 +501,7 @@ class _Document(_Table):
     agents: Annotated[
         list[Annotated[_AgentTable, BeforeValidator(_agent_by_kind)]], BeforeValidator(_array)
     ] = []
+    shocks: Annotated[list[_Shock], BeforeValidator(_array)] = []
 
 
 _DOCUMENT: Final = TypeAdapter(_Document)
@@ -598,6 +619,9 @@ class _Reader:
         terms = self.terms(document.terms)
         listings = self.listings(document.listings, products, terms)
         agents = self.agents(document.agents, by_id, groups, listings, products)
+        for i, shock in enumerate(document.shocks):
+            if shock.day >= head.days:
+                self.fail(f"shocks[{i}].day", f"must be before the last day ({head.days})")
         return ScenarioSpec(
             name=head.name,
             description=head.description,
@@ -615,6 +639,7 @@ class _Reader:
                 close_daily=market.close_daily,
                 attention_persistence=market.attention_persistence,
                 attention_volatility=market.attention_volatility,
+                collateral_valuation=market.collateral_valuation,
             ),
             truth=self.truth(document.truth),
             participants=tuple(participants),
@@ -622,6 +647,7 @@ class _Reader:
             terms=terms,
             listings=tuple(listings),
             agents=tuple(agents),
+            shocks=tuple(Shock(s.day, s.category, s.factor) for s in document.shocks),
             text=text,
         )
 
@@ -974,11 +1000,25 @@ class _Reader:
             pledges.append(Pledge(pledge.symbol, pledge.units))
         if not pledges:
             self.fail(f"{where}.pledged", "a lender needs at least one pledged instrument")
+        if not t.loan_to_value < t.margin_call_ltv < t.liquidation_ltv:
+            self.fail(f"{where}.margin_call_ltv",
+                      "LTV thresholds must rise: loan_to_value < margin_call_ltv < "
+                      "liquidation_ltv")  # fmt: skip
         return LenderParams(
             borrower=borrower,
             pledged=tuple(pledges),
             loan_to_value=t.loan_to_value,
+            margin_call_ltv=t.margin_call_ltv,
+            liquidation_ltv=t.liquidation_ltv,
             valuation_every_days=t.valuation_every_days,
+            limit_minor=t.limit,
+            rate_bp=t.rate_bp,
+            term_days=t.term_days,
+            cure_hours=t.cure_hours,
+            auction_hours=t.auction_hours,
+            draw_share=t.draw_share,
+            spend_share=t.spend_share,
+            top_up_units=t.top_up_units,
         )
 
     def at_most(self, where: str, value: int, high: int) -> None:
@@ -992,5 +1032,5 @@ _ROLES_NEEDED: Final = {
     "buyer": ("buyer", "market_maker"),
     "market_maker": ("market_maker", "buyer"),
     "noise": ("buyer", "market_maker"),
-    "lender": tuple(r.value for r in Role),
+    "lender": ("lender",),
 }

@@ -228,7 +228,10 @@ def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
 
     facts = summary["stylized_facts"]["mean"] or {}
     acf_abs = summary["stylized_facts"]["acf_abs_returns"]
-    lender = summary["lender"][-1] if summary["lender"] else {}
+    # The facilities' haircut collateral and the true value of their pledges, at the end.
+    last = [entry["path"][-1] for entry in summary["facilities"] if entry["path"]]
+    collateral = sum(point["collateral_minor"] for point in last) / 100 if last else None
+    true_collateral = sum(point["true_collateral_minor"] for point in last) / 100 if last else None
     refused = sum(summary["refused"].values())
     return {
         "seed": summary["seed"],
@@ -255,8 +258,8 @@ def sweep_row(summary: dict[str, Any]) -> dict[str, Any]:
         "return_sd": facts.get("return_sd"),
         "two_sided_share": _mean([row["two_sided_share"] for row in instruments]),
         "mean_depth_units": _mean([row["mean_depth_units"] for row in instruments]),
-        "collateral_value": lender.get("collateral_value"),
-        "true_collateral_value": lender.get("true_collateral_value"),
+        "collateral_value": collateral,
+        "true_collateral_value": true_collateral,
         "ledger_verified": summary["ledger_verified"],
         "conserved": not summary["conservation_problems"],
         "wall_s": summary["wall_s"],

@@ -27,6 +27,9 @@ The cost basis (replacement cost of one licence under the reference terms) is, u
 scenario fixes it, ``V(p, reference terms, 0) x exp(cost_bias + cost_sd x z'_p)``: loosely
 tied to value, as the cost of building data is.
 
+A shock (the scenario's ``[[shocks]]``) reprices a category at once: from the start of its
+day, ``w_p`` of every product of the category is raised by ``log(factor)``.
+
 The product draws ``z_p`` and ``z'_p`` come from the catalogue's stream (the scenario's
 ``catalogue_seed`` or the run's seed); the path from the run's ``fundamental`` stream.
 """
@@ -100,6 +103,7 @@ class TrueValues:
             for listing in scenario.listings
         }
         self.path = dict.fromkeys(self.log_reference, 0.0)
+        self.category = {p.key: p.category for p in scenario.products}
         self._log_vol = dict.fromkeys(self.log_reference, 0.0)
         self._sigma = truth.volatility_per_day / math.sqrt(scenario.ticks_per_day)
         self._phi = truth.volatility_persistence
@@ -114,6 +118,13 @@ class TrueValues:
     def value_minor(self, symbol: str) -> float:
         product, premium = self.symbols[symbol]
         return math.exp(self.log_reference[product] + premium + self.path[product])
+
+    def reprice(self, category: str, factor: float) -> None:
+        """Every true value in ``category`` becomes ``factor`` times what it was."""
+        step = math.log(factor)
+        for product, its_category in self.category.items():
+            if its_category == category:
+                self.path[product] += step
 
     def advance(self) -> None:
         if self._sigma == 0.0:

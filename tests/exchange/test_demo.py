@@ -10,6 +10,7 @@ import pytest
 
 from exchange.catalogue import ProductStatus
 from exchange.demo import AUCTION_SYMBOL, CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
+from exchange.facility import FacilityStatus
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
 from ledger.database import dispose_engines
@@ -38,6 +39,20 @@ def test_demo_lists_each_trading_mode_and_refuses_core_data(sequencer: Sequencer
     assert exchange.cash_of(guest.participant_id)[0] > 0
 
 
+def test_demo_has_a_live_facility_against_the_parking_operators_licences(
+    sequencer: Sequencer,
+) -> None:
+    seed_demo(sequencer)
+    (facility,) = sequencer.exchange.collateral.facilities.values()
+    assert (facility.lender, facility.borrower) == ("hz-bank", "hz-parking")
+    assert facility.status is FacilityStatus.ACTIVE
+    (pledge,) = facility.pledges.values()
+    assert pledge.symbol == CONTINUOUS_SYMBOL and pledge.expires_ns is None  # unsold issuance
+    assert facility.debt_minor > 0
+    assert 0 < facility.ltv_bp <= facility.initial_ltv_bp  # type: ignore[operator]
+    assert sequencer.exchange.collateral.valuations[CONTINUOUS_SYMBOL].method == "cost"
+
+
 def test_seeding_twice_adds_only_a_guest(sequencer: Sequencer) -> None:
     first = seed_demo(sequencer)
     instruments = dict(sequencer.exchange.instruments)
@@ -50,11 +65,15 @@ def test_background_traders_trade_and_the_ledger_verifies(sequencer: Sequencer) 
     seed_demo(sequencer)
     traders = BackgroundTraders(sequencer, interval_s=0.005)
     traders.AUCTION_EVERY_S = 0.2
+    traders.REVALUE_EVERY_S = 0.2
     traders.start()
     deadline = time.monotonic() + 10
     market = sequencer.exchange.market_data
+    valuations = sequencer.exchange.collateral.valuations
     while time.monotonic() < deadline and not (
-        market.tickers[CONTINUOUS_SYMBOL].trade_count and market.tickers[AUCTION_SYMBOL].trade_count
+        market.tickers[CONTINUOUS_SYMBOL].trade_count
+        and market.tickers[AUCTION_SYMBOL].trade_count
+        and valuations[CONTINUOUS_SYMBOL].method == "tape_vwap"
     ):
         time.sleep(0.05)
     traders.stop()
@@ -63,5 +82,10 @@ def test_background_traders_trade_and_the_ledger_verifies(sequencer: Sequencer) 
     with sequencer.lock:
         sequencer.exchange.check_invariants()
         state = sequencer.exchange.engine.state_hash()
+        (facility,) = sequencer.exchange.collateral.facilities.values()
+        drawn = next(mark for mark in facility.marks if mark.debt_minor)
+        revalued = [mark for mark in facility.marks if mark.cause == "valuation"]
     assert verify(sequencer.ledger).ok
     assert recover(sequencer.ledger).engine.state_hash() == state
+    # Revalued from its tape, the pledge is marked at the market: the LTV moved.
+    assert revalued and revalued[-1].ltv_bp != drawn.ltv_bp

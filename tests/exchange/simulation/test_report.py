@@ -67,7 +67,8 @@ def test_the_summary_holds_every_measure(summary: dict) -> None:
     valuation = summary["valuation"]
     assert set(valuation["approaches"]) == {"market", "market_holdout", "cost", "naive"}
     assert len(valuation["rows"]) == summary["instruments_listed"]
-    assert len(summary["lender"]) == 2
+    (facility,) = summary["facilities"]
+    assert facility["facility"]["marks"] and len(facility["path"]) == 2
     assert summary["price_paths"] and summary["book"]["ticks"]
     json.dumps(summary)  # plain JSON values only
 

@@ -14,6 +14,7 @@ bar_ticks = 2
 
 [market]
 attention_volatility = 0.1
+collateral_valuation = "day_trades"   # the market approach has too few products here
 
 [truth]
 volatility_per_day = 0.02
@@ -48,7 +49,8 @@ cash = 50_000.0
 
 [[participants]]
 id = "bank"
-roles = ["buyer"]
+roles = ["lender"]
+cash = 1_000_000.0
 
 [[products]]
 id = "flow"
