@@ -38,6 +38,8 @@ MIN_COMPARABLES = 3
 MIN_SIMILARITY = 0.02
 MAX_INSTRUMENTS_PER_PRODUCT = 2
 MAX_OWN_INSTRUMENTS = 5
+# The search ranks only this many candidates per comparable wanted, unless they run short.
+_SHORTLIST_PER_COMPARABLE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,7 @@ def find_comparables(
 ) -> tuple[list[Comparable], int]:
     """The subject's own instruments (at most ``MAX_OWN_INSTRUMENTS``) then the best other
     comparables (at most ``limit``), best first, and how many candidates were considered.
-    O(instruments of the category) plus a sort."""
+    O(instruments of the category) plus a sort of a few times ``limit`` of them."""
     if snapshot is None:
         snapshot = market.snapshot(target.as_of)
     code = market.category_code(target.product.category)
@@ -80,31 +82,29 @@ def find_comparables(
     if own_row is not None and market.products.records[own_row] != target.product:
         own_row = None
     subject = market.target_features(target.product, target.terms)
-    candidates = market.features.take(rows)
-    scores = similarity(subject, candidates)
-    order = np.argsort(-scores, kind="stable")
+    scores = similarity(subject, market.features.take(rows))
+    own = products == own_row if own_row is not None else np.zeros(len(rows), dtype=bool)
+    own_positions = np.empty(0, np.int64)
+    if not target.exclude_own_trades:
+        own_positions = np.flatnonzero(own)
+        own_positions = own_positions[np.argsort(-scores[own_positions], kind="stable")]
+        own_positions = own_positions[:MAX_OWN_INSTRUMENTS]
+    eligible = np.flatnonzero((scores >= MIN_SIMILARITY) & ~own)
+    # The best few times ``limit`` are enough unless one product holds many of them (at
+    # most MAX_INSTRUMENTS_PER_PRODUCT of each are kept): then every eligible one is ranked.
+    shortlist = _best(eligible, scores, _SHORTLIST_PER_COMPARABLE * limit)
+    other_positions = _per_product(shortlist, products, limit)
+    if len(other_positions) < limit and len(shortlist) < len(eligible):
+        other_positions = _per_product(_best(eligible, scores, len(eligible)), products, limit)
+    chosen_positions = np.concatenate([own_positions, other_positions]).astype(np.int64)
+    chosen_rows = rows[chosen_positions]
+    parts = similarity_parts(subject, market.features.take(chosen_rows))
     chosen: list[Comparable] = []
-    own_chosen: list[Comparable] = []
-    per_product: dict[int, int] = {}
-    for position in order:
-        score = float(scores[position])
+    for k, (position, row) in enumerate(zip(chosen_positions, chosen_rows, strict=True)):
         product_row = int(products[position])
-        is_own = product_row == own_row
-        if is_own:
-            if target.exclude_own_trades or len(own_chosen) >= MAX_OWN_INSTRUMENTS:
-                continue
-        elif score < MIN_SIMILARITY or len(chosen) >= limit:
-            if own_row is None or len(own_chosen) >= MAX_OWN_INSTRUMENTS:
-                break
-            continue
-        elif per_product.get(product_row, 0) >= MAX_INSTRUMENTS_PER_PRODUCT:
-            continue
-        else:
-            per_product[product_row] = per_product.get(product_row, 0) + 1
-        row = int(rows[position])
-        (own_chosen if is_own else chosen).append(
+        chosen.append(
             Comparable(
-                instrument_row=row,
+                instrument_row=int(row),
                 product_id=market.products.records[product_row].product_id,
                 terms=market.instruments.terms[row],
                 price=float(snapshot.price[row]),
@@ -112,9 +112,35 @@ def find_comparables(
                 last_trade_date=dt.date.fromordinal(int(snapshot.last_day[row])),
                 trades=int(snapshot.window_trades[row]),
                 units=int(snapshot.window_units[row]),
-                similarity=score,
-                similarity_parts=similarity_parts(subject, market.features.take(np.array([row]))),
-                own=is_own,
+                similarity=float(scores[position]),
+                similarity_parts={part: float(values[k]) for part, values in parts.items()},
+                own=k < len(own_positions),
             )
         )
-    return own_chosen + chosen, len(rows)
+    return chosen, len(rows)
+
+
+def _best(positions: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` best of ``positions`` by score, best first (ties in position order)."""
+    if count < len(positions):
+        # argpartition's pick among tied scores at the cut is arbitrary; rank a stable sort
+        # of the tie's whole score instead, so the result depends on the data alone.
+        cut = np.partition(-scores[positions], count - 1)[count - 1]
+        positions = positions[-scores[positions] <= cut]
+    return positions[np.argsort(-scores[positions], kind="stable")][:count]
+
+
+def _per_product(ranked: np.ndarray, products: np.ndarray, limit: int) -> np.ndarray:
+    """The first ``limit`` of ``ranked``, at most ``MAX_INSTRUMENTS_PER_PRODUCT`` of any one
+    product."""
+    kept: list[int] = []
+    per_product: dict[int, int] = {}
+    for position in ranked.tolist():
+        product_row = int(products[position])
+        if per_product.get(product_row, 0) >= MAX_INSTRUMENTS_PER_PRODUCT:
+            continue
+        per_product[product_row] = per_product.get(product_row, 0) + 1
+        kept.append(position)
+        if len(kept) == limit:
+            break
+    return np.array(kept, dtype=np.int64)

@@ -152,6 +152,7 @@ class Market:
     __slots__ = (
         "_category_code",
         "_cumulative",
+        "_priced_days",
         "_region_code",
         "_snapshots",
         "as_of",
@@ -183,18 +184,25 @@ class Market:
         self._region_code = {name: code for code, name in enumerate(products.regions)}
         self.features = self._instrument_features()
         self._snapshots: dict[dt.date, InstrumentSnapshot] = {}
-        keys = trades.instrument * _DAY_KEY + trades.day
-        units = trades.quantity.astype(np.float64)
-        day0 = int(trades.day.min()) if len(trades) else 0
+        # The comparables' prices come from the trades at arm's length only.
+        priced = (
+            trades
+            if calibration.screened is None
+            else trades.take(np.flatnonzero(~calibration.screened))
+        )
+        self._priced_days = priced.day
+        keys = priced.instrument * _DAY_KEY + priced.day
+        units = priced.quantity.astype(np.float64)
+        day0 = int(priced.day.min()) if len(priced) else 0
 
         def prefix(values: np.ndarray) -> np.ndarray:
             return np.concatenate([[0.0], np.cumsum(values)])
 
         self._cumulative = (
             keys,
-            prefix(trades.price * units),
+            prefix(priced.price * units),
             prefix(units),
-            prefix(units * (trades.day - day0)),
+            prefix(units * (priced.day - day0)),
             day0,
         )
         self.cost = self._cost_stats()
@@ -266,7 +274,7 @@ class Market:
         end = np.searchsorted(keys, rows * _DAY_KEY + day, side="right")
         priced = end > block_start
         last_day = np.zeros(len(rows), dtype=np.int64)
-        last_day[priced] = self.trades.day[end[priced] - 1]
+        last_day[priced] = self._priced_days[end[priced] - 1]
         window_first = last_day - COMPARABLE_WINDOW_DAYS + 1
         start = np.searchsorted(keys, rows * _DAY_KEY + window_first, side="left")
         start = np.where(priced, start, end)

@@ -89,10 +89,10 @@ def similarity(target: FeatureArrays, candidates: FeatureArrays) -> np.ndarray:
     return np.exp(-total)
 
 
-def similarity_parts(target: FeatureArrays, candidate: FeatureArrays) -> dict[str, float]:
-    """Each part's own similarity exp(-weight x difference) for one candidate (length 1);
-    their product is ``similarity``."""
+def similarity_parts(target: FeatureArrays, candidates: FeatureArrays) -> dict[str, np.ndarray]:
+    """Each part's own similarity exp(-weight x difference) for every candidate; their
+    product is ``similarity``. O(candidates)."""
     return {
-        part: float(np.exp(-SIMILARITY_WEIGHTS[part] * difference[0]))
-        for part, difference in distances(target, candidate).items()
+        part: np.exp(-SIMILARITY_WEIGHTS[part] * difference)
+        for part, difference in distances(target, candidates).items()
     }

@@ -74,6 +74,17 @@ class TradeTable:
     def __len__(self) -> int:
         return len(self.price)
 
+    def take(self, rows: np.ndarray) -> TradeTable:
+        """The trades at ``rows`` (ascending, so the order is kept)."""
+        return TradeTable(
+            trade_id=tuple(self.trade_id[i] for i in rows),
+            instrument=self.instrument[rows],
+            day=self.day[rows],
+            month=self.month[rows],
+            price=self.price[rows],
+            quantity=self.quantity[rows],
+        )
+
 
 def _codes(values: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
     vocabulary = tuple(sorted(set(values)))
