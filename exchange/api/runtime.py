@@ -1,6 +1,6 @@
 """What one serving process holds: the ledger, the sequencer and its exchange, the WebSocket
-hub, the rate limiter, the valuation market and the witness's checkpointer. Routes reach it
-through ``deps.RuntimeDep``."""
+hub, the rate limiter, the valuation market, the collateral monitor and the witness's
+checkpointer. Routes reach it through ``deps.RuntimeDep``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ledger.guards import require_guards
 from ledger.store import Ledger
 from ledger.witness import Checkpointer
 
+from .collateral_monitor import CollateralMonitor
 from .hub import Hub
 from .ledger_tree import LedgerTree
 from .pricing import PricingCache
@@ -41,6 +42,7 @@ class Runtime:
     ledger_tree: LedgerTree = field(default_factory=LedgerTree)
     checkpointer: Checkpointer | None = None
     lease: Lease = field(default_factory=Lease)
+    monitor: CollateralMonitor | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -72,19 +74,27 @@ class Runtime:
                 checkpointer.stop()
             lease.release()
             raise
-        hub = Hub()
+        hub = Hub(facility_parties=_facility_parties(sequencer))
         sequencer.subscribe(hub.on_commit)
+        pricing = PricingCache()
+        monitor = CollateralMonitor(sequencer, pricing)
+        sequencer.subscribe(monitor.on_commit)
         if checkpointer is not None:
             # The listener only writes a byte: the witness reads and hashes in its own process.
             sequencer.subscribe(checkpointer.notify)
         sequencer.start()
+        monitor.start()
         limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         return cls(
-            settings, ledger, sequencer, hub, limiter, checkpointer=checkpointer, lease=lease
-        )
+            settings, ledger, sequencer, hub, limiter, pricing=pricing,
+            checkpointer=checkpointer, lease=lease, monitor=monitor,
+        )  # fmt: skip
 
     def close(self) -> None:
         try:
+            # First: it submits to the sequencer and uses the pricing worker.
+            if self.monitor is not None:
+                self.monitor.stop()
             self.sequencer.stop()
             # After the sequencer: the last checkpoint then covers its last committed batch.
             if self.checkpointer is not None:
@@ -102,3 +112,15 @@ class Runtime:
     async def execute(self, command: Command) -> Outcome:
         """The command's outcome once it is durable, or the error that refused it."""
         return await asyncio.wrap_future(self.sequencer.submit(command))
+
+
+def _facility_parties(sequencer: Sequencer) -> Callable[[int], tuple[str, str] | None]:
+    """A facility's lender and borrower, for the hub. Read without the sequencer's lock, on
+    the event loop, which must not wait for a batch: a facility's parties never change, and
+    an alert's facility exists in every state after the alert's commit."""
+
+    def parties(facility_id: int) -> tuple[str, str] | None:
+        f = sequencer.exchange.collateral.facilities.get(facility_id)
+        return None if f is None else (f.lender, f.borrower)
+
+    return parties

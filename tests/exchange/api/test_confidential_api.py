@@ -170,6 +170,7 @@ class Session:
             "client_order_id": sorted({o.client_order_id for o in exchange.orders.values()}),
             "rfq_id": range(1, exchange.confidential.next_rfq_id + 1),
             "report_id": range(1, exchange.confidential.next_report_id + 1),
+            "facility_id": range(1, exchange.collateral.next_facility_id + 1),
             "seq": range(1, self.runtime.ledger.digest().tree_size + 2),
         }  # fmt: skip
         for path, operations in self.api.app.openapi()["paths"].items():

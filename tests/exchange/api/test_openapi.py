@@ -53,7 +53,7 @@ CONTRACT_CHECKS = [
     schemathesis.checks.negative_data_rejection,
 ]
 TESTER = "contract-tester"
-ALL_ROLES = ["admin", "provider", "reviewer", "regulator", "buyer", "market_maker"]
+ALL_ROLES = ["admin", "provider", "reviewer", "regulator", "buyer", "market_maker", "lender"]
 TESTER_CASH_MINOR = 1_000_000_00
 MAX_EXAMPLES_PER_OPERATION = 5
 # The cap on each example: a request unanswered in this time fails the run. (Hypothesis's own
@@ -195,6 +195,8 @@ EXAMPLE_STATUS = {
     ("POST", "/v1/withdrawals"): 201,
     ("POST", "/v1/orders"): 201,
     ("POST", "/v1/valuations"): 200,
+    ("POST", "/v1/facilities"): 201,
+    ("POST", "/v1/instruments/{symbol}/valuation"): 201,
 }
 
 
@@ -217,10 +219,10 @@ def test_the_documented_examples_work_on_the_demo_market(database_url: str):
                 assert response.status_code == EXAMPLE_STATUS[method, path], (
                     method, path, response.text,
                 )  # fmt: skip
-        # Every read has examples but those of an order and a request for quote, whose ids
-        # are one's own.
+        # Every read has examples but those of an order, a request for quote and a loan
+        # facility, whose ids are one's own.
         own = {"/v1/orders/{order_id}", "/v1/orders/by-client-id/{client_order_id}",
-               "/v1/rfqs/{rfq_id}"}  # fmt: skip
+               "/v1/rfqs/{rfq_id}", "/v1/facilities/{facility_id}"}  # fmt: skip
         gets = [path for method, path, _ in _operations() if method == "GET"]
         assert reads == len([path for path in gets if path not in own]), gets
 
