@@ -459,6 +459,10 @@ class ConfidentialDesk:
         seller: str, price: int, quantity: int, ts: int, settled: list[Entry],
     ) -> ConfidentialTrade:  # fmt: skip
         """Check both sides' risk, then settle the trade and decide when it is published."""
+        for party in (buyer, seller):
+            # A quote or report left by a participant an operator has since disabled.
+            if self.participants.by_id[party].disabled:
+                raise ExchangeError(Reason.AUTH_DISABLED, f"participant {party} is disabled")
         risk, symbol = self.risk, instrument.symbol
         notional = price * quantity
         risk.require_cash(buyer, notional)

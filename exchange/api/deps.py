@@ -36,7 +36,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def authenticate(runtime: Runtime, key: str | None) -> Participant:
-    """The participant holding ``key``; 401 if missing or wrong, 429 if over its rate."""
+    """The participant holding ``key``; 401 if missing or wrong, 403 if the participant is
+    disabled, 429 if over its rate."""
     if not key:
         raise ApiError(401, f"this needs an API key in the {API_KEY_HEADER} header",
                        "AUTH_MISSING_KEY", {"WWW-Authenticate": "ApiKey"})  # fmt: skip
@@ -48,9 +49,17 @@ def authenticate(runtime: Runtime, key: str | None) -> Participant:
         else runtime.sequencer.exchange.authenticate(parsed.key_id, parsed.secret)
     )  # fmt: skip
     if participant is None:
+        participants = runtime.sequencer.exchange.participants
+        disabled = (
+            None if parsed is None else participants.disabled_holder(parsed.key_id, parsed.secret)
+        )
+        if disabled is not None:
+            raise ApiError(403, f"participant {disabled.participant_id} is disabled by the "
+                           "exchange's operator", "AUTH_DISABLED")  # fmt: skip
         raise ApiError(401, "the API key is not valid", "AUTH_INVALID_KEY",
                        {"WWW-Authenticate": "ApiKey"})  # fmt: skip
-    wait_s = runtime.limiter.allow(participant.key_id)
+    assert parsed is not None
+    wait_s = runtime.limiter.allow(parsed.key_id)
     if wait_s:
         raise ApiError(429, "too many requests for this API key; slow down", "RATE_LIMITED",
                        {"Retry-After": str(max(1, round(wait_s)))})  # fmt: skip

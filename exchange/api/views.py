@@ -17,6 +17,7 @@ from .schemas import (
     FillPublic,
     InstrumentPublic,
     OrderPublic,
+    ParticipantAccount,
     ParticipantPublic,
     ProductPublic,
     TradePublic,
@@ -35,6 +36,18 @@ def participant_view(participant: Participant) -> ParticipantPublic:
         participant_id=participant.participant_id,
         name=participant.name,
         roles=sorted(participant.roles),
+    )
+
+
+def participant_account_view(participant: Participant) -> ParticipantAccount:
+    return ParticipantAccount(
+        participant_id=participant.participant_id,
+        name=participant.name,
+        roles=sorted(participant.roles),
+        status="disabled" if participant.disabled else "active",
+        key_id=participant.key_id,
+        created_at=iso(participant.created_ns),
+        disabled_at=iso(participant.disabled_ns),
     )
 
 
