@@ -4,7 +4,7 @@
     dataex value report --products P.csv --trades T.csv --product-id ID [terms] [--json F]
     dataex value product ID [--database URL] [terms] [--json F] [--html F]
     dataex value study [--seed N] [--products N] [--targets N] [--shares 0.02,0.05,...]
-                       [--out STUDY.csv] [--chart STUDY.png]
+                       [--confidential SHARE] [--out STUDY.csv] [--chart STUDY.png]
 
 ``report`` and ``product`` value as of ``--as-of``, by default the day of the market's last
 trade (today, UTC, when there is none), so that by default no trade is left out.
@@ -56,10 +56,12 @@ from exchange.pricing.csvio import (
 from exchange.pricing.study import (
     APPROACHES,
     DEFAULT_SHARES,
+    USES,
     StudyRow,
     run_study,
     study_problem,
     write_chart,
+    write_confidential_chart,
     write_csv,
 )
 
@@ -231,6 +233,14 @@ def study(
     shares: Annotated[
         str, typer.Option(metavar="S1,S2,...", help="Shares of products traded, in (0, 1].")
     ] = ",".join(f"{share:g}" for share in DEFAULT_SHARES),
+    confidential: Annotated[
+        float,
+        typer.Option(
+            metavar="SHARE",
+            help="Share of trades made in confidence, in [0, 1): value each market once per "
+            "use of them (none, published, aggregates, ...).",
+        ),
+    ] = 0.0,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="STUDY.csv", help="Write the table as CSV.")
     ] = None,
@@ -247,7 +257,7 @@ def study(
             share_list.append(float(part))
         except ValueError:
             fail(f"--shares: {part.strip()!r} is not a number")
-    problem = study_problem(products, share_list, targets)
+    problem = study_problem(products, share_list, targets, confidential)
     if problem is not None:
         fail(problem)
     outputs = [path for path in (out, chart) if path is not None]
@@ -262,7 +272,20 @@ def study(
         rows = run_study(
             seed, products, share_list, targets,
             on_share=lambda share: status.update(f"valued the market at {share:.0%} traded"),
+            confidential_share=confidential,
         )  # fmt: skip
+    if confidential > 0:
+        _print_confidential_study(rows, seed, products, targets, confidential)
+    else:
+        _print_study(rows, seed, products, targets)
+    if out is not None:
+        _guarded(lambda: _write_study_csv(rows, out))
+    if chart is not None:
+        draw = write_confidential_chart if confidential > 0 else write_chart
+        _guarded(lambda: draw(rows, chart))
+
+
+def _print_study(rows: list[StudyRow], seed: int, products: int, targets: int) -> None:
     table = Table(title=f"Accuracy against liquidity: seed {seed}, {products:,} products, "
                         f"{targets:,} targets")  # fmt: skip
     for heading in ("traded", "trades", "approach", "valued", "MdAE %", "cover80 %", "ratio",
@@ -270,13 +293,31 @@ def study(
         table.add_column(heading, justify="left" if heading == "approach" else "right")
     for row in rows:
         cells = row.csv_row()
-        table.add_row(f"{row.traded_share:.0%}", *cells[3:6], *(c or "-" for c in cells[6:]),
+        table.add_row(f"{row.traded_share:.0%}", *cells[3:6], *(c or "-" for c in cells[6:10]),
                       end_section=row.approach == APPROACHES[-1])  # fmt: skip
     Console().print(table)
-    if out is not None:
-        _guarded(lambda: _write_study_csv(rows, out))
-    if chart is not None:
-        _guarded(lambda: write_chart(rows, chart))
+
+
+def _print_confidential_study(
+    rows: list[StudyRow], seed: int, products: int, targets: int, confidential: float
+) -> None:
+    """The concluded value's rows only: the CSV holds every approach."""
+    table = Table(title=f"Accuracy against liquidity, {confidential:.0%} of trades confidential "
+                        f"(concluded value): seed {seed}, {products:,} products, "
+                        f"{targets:,} targets")  # fmt: skip
+    for heading in ("traded", "use", "targets", "valued", "conf. used", "MdAE %", "cover80 %",
+                    "ratio", "COD"):  # fmt: skip
+        table.add_column(heading, justify="left" if heading in ("use", "targets") else "right")
+    for row in rows:
+        if row.approach != "reconciled":
+            continue
+        cells = row.csv_row()
+        table.add_row(f"{row.traded_share:.0%}", row.confidential_use, row.subset,
+                      str(row.targets_valued), f"{row.confidential_used}/{row.confidential_trades}",
+                      *(c or "-" for c in cells[6:10]),
+                      end_section=row.subset == "confidential"
+                      and row.confidential_use == USES[-1])  # fmt: skip
+    Console().print(table)
 
 
 def _write_study_csv(rows: list[StudyRow], path: Path) -> None:

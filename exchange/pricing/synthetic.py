@@ -30,6 +30,17 @@ Cost basis = the product's reference value x exp(N(log 0.5, 0.4)): replacement c
 half of what use is worth, loosely. Income inputs are drawn for 30% of targets: five yearly
 cash flows whose present value at 10% is the true value x exp(N(0, 0.30)) (an honest but noisy
 forecast). A pure function of its arguments: the same arguments give the same market.
+
+**Confidential trading** (``confidential_share``, docs/confidential.md): owners will not
+trade their most valuable data in public, so the traded products are ranked by their value
+with noise (log value + N(0, 0.5)) and, from the top, each trades only in confidence until
+at least ``confidential_share`` of the trades are confidential. Each confidential trade
+carries its seller (the product's provider: one of products / 20, drawn from the seed, so
+that a seller has several products) and its publication under the exchange's default policy
+(``exchange.publication``): a product traded only in confidence has no order-book trades,
+so every such trade is illiquid and waits two days, or 28 if large in scale (a notional of
+500,000 CNY), when its price is published only as a band. The selection draws from a stream
+of its own: the public trades are the same trades whatever the share, less those taken.
 """
 
 from __future__ import annotations
@@ -49,9 +60,11 @@ from exchange.pricing.records import (
     TermsRecord,
     TradeRecord,
 )
+from exchange.publication import DAY_NS, DEFAULT_POLICY, deferral_ns, price_band
 
 __all__ = [
     "MAX_SYNTHETIC_PRODUCTS",
+    "ConfidentialRecord",
     "SyntheticMarket",
     "SyntheticTarget",
     "generate_market",
@@ -80,6 +93,10 @@ DISTRESSED_PREMIUM = (0.01, 0.6, 0.2)
 INCOME_SHARE = 0.3
 INCOME_DISCOUNT_RATE = 0.10
 INCOME_YEARS = 5
+# Confidential trading: the noise in the ranking of products by value (log sd), and the
+# products per provider (each product's seller).
+CONFIDENTIAL_RANK_LOG_SD = 0.5
+PRODUCTS_PER_PROVIDER = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +109,35 @@ class SyntheticTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfidentialRecord:
+    """A trade made in confidence: its seller, the day it is published (by the default
+    policy) and, for a large-in-scale trade, the band ``[low, high)`` its price is published
+    as (currency units; None: published exactly)."""
+
+    trade: TradeRecord
+    seller: str
+    published_on: dt.date
+    band: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
 class SyntheticMarket:
-    """Products, trades (up to ``as_of``) and targets with their true values."""
+    """Products, public trades (up to ``as_of``), confidential trades, and targets with
+    their true values. ``traded`` holds the products with any trade, ``confidential_products``
+    those that trade only in confidence."""
 
     products: tuple[ProductRecord, ...]
     trades: tuple[TradeRecord, ...]
     traded: frozenset[str]
     as_of: dt.date
     targets: tuple[SyntheticTarget, ...]
+    confidential: tuple[ConfidentialRecord, ...] = ()
+    confidential_products: frozenset[str] = frozenset()
 
 
-def synthetic_problem(products: int, traded_share: float, targets: int) -> str | None:
+def synthetic_problem(
+    products: int, traded_share: float, targets: int, confidential_share: float = 0.0
+) -> str | None:
     """What makes these parameters impossible, or None."""
     if not 1 <= products <= MAX_SYNTHETIC_PRODUCTS:
         return f"products must be in 1..{MAX_SYNTHETIC_PRODUCTS}, not {products}"
@@ -110,6 +145,9 @@ def synthetic_problem(products: int, traded_share: float, targets: int) -> str |
         return f"traded share {traded_share} is not in (0, 1]"
     if not 1 <= targets <= MAX_SYNTHETIC_TARGETS:
         return f"targets must be in 1..{MAX_SYNTHETIC_TARGETS}, not {targets}"
+    # Below 1: a market whose every trade is confidential has no public trade at all.
+    if not (math.isfinite(confidential_share) and 0 <= confidential_share < 1):
+        return f"confidential share {confidential_share} is not in [0, 1)"
     return None
 
 
@@ -126,11 +164,17 @@ def _month(day: dt.date) -> float:
     return (day - START).days / (DAYS / MONTHS)
 
 
-def generate_market(seed: int, products: int, traded_share: float, targets: int) -> SyntheticMarket:
-    """A market of ``products`` products, ``traded_share`` of which trade, and ``targets``
-    targets valued on its last day. Raises ValueError for impossible parameters.
-    O(products + trades)."""
-    problem = synthetic_problem(products, traded_share, targets)
+def generate_market(
+    seed: int,
+    products: int,
+    traded_share: float,
+    targets: int,
+    confidential_share: float = 0.0,
+) -> SyntheticMarket:
+    """A market of ``products`` products, ``traded_share`` of which trade, at least
+    ``confidential_share`` of the trades in confidence, and ``targets`` targets valued on its
+    last day. Raises ValueError for impossible parameters. O(products + trades log trades)."""
+    problem = synthetic_problem(products, traded_share, targets, confidential_share)
     if problem is not None:
         raise ValueError(problem)
     rng = np.random.default_rng(seed)
@@ -211,7 +255,64 @@ def generate_market(seed: int, products: int, traded_share: float, targets: int)
                 product.product_id in traded,
             )
         )
-    return SyntheticMarket(tuple(records), tuple(trades), frozenset(traded), END, tuple(chosen))
+    confidential: list[ConfidentialRecord] = []
+    if confidential_share > 0:
+        confidential_rng = np.random.default_rng(
+            [seed, round(traded_share * 1_000_000), round(confidential_share * 1_000_000)]
+        )
+        # Providers from the seed alone, so that a product has the same one at every share.
+        providers = max(1, products // PRODUCTS_PER_PROVIDER)
+        provider_of = np.random.default_rng([seed, 0, 0, 1]).integers(providers, size=products)
+        trades, confidential = _confide(
+            confidential_rng, trades, reference, confidential_share,
+            {record.product_id: f"S{provider_of[i]:05d}" for i, record in enumerate(records)},
+        )  # fmt: skip
+    return SyntheticMarket(
+        tuple(records), tuple(trades), frozenset(traded), END, tuple(chosen),
+        tuple(confidential), frozenset(c.trade.product_id for c in confidential),
+    )  # fmt: skip
+
+
+def _confide(
+    rng: np.random.Generator,
+    trades: list[TradeRecord],
+    reference: dict[str, float],
+    share: float,
+    seller_of: dict[str, str],
+) -> tuple[list[TradeRecord], list[ConfidentialRecord]]:
+    """The public trades and the confidential ones: the traded products ranked by log value
+    plus noise, and from the top every trade of each product confidential until they are at
+    least ``share`` of ``trades``."""
+    count_of: dict[str, int] = {}
+    for trade in trades:
+        count_of[trade.product_id] = count_of.get(trade.product_id, 0) + 1
+    score = {p: math.log(reference[p]) + rng.normal(0, CONFIDENTIAL_RANK_LOG_SD) for p in count_of}
+    secret: set[str] = set()
+    taken = 0
+    for product_id in sorted(count_of, key=lambda p: (-score[p], p)):
+        if taken >= share * len(trades):
+            break
+        secret.add(product_id)
+        taken += count_of[product_id]
+    public = [trade for trade in trades if trade.product_id not in secret]
+    confidential = []
+    for trade in trades:
+        if trade.product_id in secret:
+            price_minor = max(1, round(trade.price * 100))
+            notional_minor = price_minor * trade.quantity
+            # No order-book trades: every confidential trade here is in an illiquid market.
+            wait_days = deferral_ns(DEFAULT_POLICY, notional_minor, liquid=False) // DAY_NS
+            band = None
+            if DEFAULT_POLICY.band_large_in_scale and (
+                notional_minor >= DEFAULT_POLICY.large_in_scale_minor
+            ):
+                low, high = price_band(price_minor, DEFAULT_POLICY.band_significant_figures)
+                band = (low / 100, high / 100)
+            confidential.append(
+                ConfidentialRecord(trade, seller_of[trade.product_id],
+                                   trade.traded_at + dt.timedelta(days=wait_days), band)
+            )  # fmt: skip
+    return public, confidential
 
 
 def _trade(
