@@ -217,13 +217,17 @@ class Agent:
         chosen: tuple[str, ...] = (),
         *,
         transferable_only: bool = False,
+        rfq_only: bool = False,
     ) -> list[str]:
         """The instruments the agent trades: ``chosen`` if given, else ``follows`` drawn at
-        random (0: all); only transferable ones for an agent that must be able to resell."""
+        random (0: all); only transferable ones for an agent that must be able to resell.
+        The book's agents follow the instruments that trade on the book, the RFQ agents those
+        listed ``rfq_only``."""
         symbols = [
             s
-            for s in context.listings
-            if not transferable_only or context.exchange.instruments[s].terms.transferable
+            for s, listing in context.listings.items()
+            if listing.rfq_only == rfq_only
+            and (not transferable_only or context.exchange.instruments[s].terms.transferable)
         ]
         if chosen:
             return [s for s in chosen if s in symbols]
@@ -268,6 +272,8 @@ class Provider(Agent):
             instrument = exchange.instruments.get(symbol)
             if instrument is None or instrument.provider != self.participant:
                 continue
+            if context.listings[symbol].rfq_only:
+                continue  # sold by quote only (RfqProvider)
             product = exchange.products[instrument.product_id]
             terms = terms_from_catalogue(instrument.terms)
             unit_cost = product.cost_basis_minor * terms_multiplier(terms, DEFAULT_PARAMETERS)
@@ -429,7 +435,11 @@ class Buyer(Agent):
         """Having all it wants of ``symbol``, turn to an instrument it does not follow yet
         (with a fresh private value), so that demand keeps arriving in a thin market."""
         followed = set(self.follows)
-        candidates = [s for s in context.listings if s not in followed]
+        candidates = [
+            s
+            for s, listing in context.listings.items()
+            if s not in followed and not listing.rfq_only
+        ]
         if not candidates:
             return
         fresh = candidates[self.rng.randrange(len(candidates))]

@@ -73,6 +73,7 @@ from exchange.simulation.agents import (
 )
 from exchange.simulation.clock import VirtualClock
 from exchange.simulation.recorder import MarketRecorder
+from exchange.simulation.rfq_agents import RfqBuyer, RfqProvider
 from exchange.simulation.rng import derive_rng
 from exchange.simulation.scenario import (
     BuyerParams,
@@ -81,6 +82,8 @@ from exchange.simulation.scenario import (
     NoiseParams,
     ProductSpec,
     ProviderParams,
+    RfqBuyerParams,
+    RfqProviderParams,
     Scenario,
 )
 from exchange.simulation.truth import TrueValues
@@ -633,6 +636,10 @@ class _Run:
                     agent = MarketMaker(participant, rng, params, budget)
                 elif isinstance(params, NoiseParams):
                     agent = NoiseTrader(participant, rng, params, budget)
+                elif isinstance(params, RfqBuyerParams):
+                    agent = RfqBuyer(participant, rng, params, budget)
+                elif isinstance(params, RfqProviderParams):
+                    agent = RfqProvider(participant, rng, params)
                 else:
                     assert isinstance(params, LenderParams)
                     agent = Lender(participant, rng, params)

@@ -158,6 +158,9 @@ class ListingSpec:
     lot_size_units: int
     issuance_cap_units: int
     fee_rate_bp: int
+    # Trades only by request for quote (exchange.simulation.rfq_agents): no book agent
+    # touches it.
+    rfq_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,30 @@ class LenderParams:
     top_up_units: int = 0  # more unsold units the borrower may pledge to cure a call
 
 
-AgentParams = ProviderParams | BuyerParams | MarketMakerParams | NoiseParams | LenderParams
+@dataclass(frozen=True, slots=True)
+class RfqBuyerParams:
+    budget_minor: int | None = None
+    activity: float = 0.02
+    value_dispersion: float = 0.25
+    request_units: int = 1
+    max_units: int = 2
+    response_ticks: int = 2
+    follows: int = 0  # 0: every instrument listed rfq_only
+    instruments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RfqProviderParams:
+    markup: float = 1.3
+    min_markup: float = 0.6
+    max_markup: float = 8.0
+    learning_rate: float = 0.05
+
+
+AgentParams = (
+    ProviderParams | BuyerParams | MarketMakerParams | NoiseParams | LenderParams
+    | RfqBuyerParams | RfqProviderParams
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,8 @@ from exchange.simulation.scenario import (
     Pledge,
     ProductDraw,
     ProviderParams,
+    RfqBuyerParams,
+    RfqProviderParams,
     ScenarioSpec,
     Shock,
     TermsSpec,
@@ -87,7 +89,9 @@ MAX_LISTED: Final = 20_000
 MAX_TEXT: Final = MAX_NAME
 # The simulator's own participants: the exchange desk, its reviewer and the regulator.
 RESERVED_PARTICIPANTS: Final = ("sim-admin", "sim-review", "sim-regulator", "operator")
-AGENT_KINDS: Final = ("provider", "buyer", "market_maker", "noise", "lender")
+AGENT_KINDS: Final = (
+    "provider", "buyer", "market_maker", "noise", "lender", "rfq_buyer", "rfq_provider",
+)  # fmt: skip
 SIMULATED_MODES: Final = ("continuous", "call_auction")
 COLLATERAL_VALUATIONS: Final = ("market_approach", "day_trades")
 # The default tick has always been one fen, although docs/simulation.md says one yuan: the
@@ -372,6 +376,7 @@ class _Listing(_Table):
     lot_size: int = Field(1, ge=1, le=10**6)
     issuance_cap: int = Field(100_000, ge=1, le=10**12)
     fee_rate_bp: int = Field(10, ge=0, le=1_000)
+    rfq_only: bool = False
 
 
 class _Agent(_Table):
@@ -459,17 +464,36 @@ class _Lender(_Agent):
     top_up_units: int = Field(0, ge=0)
 
 
+class _RfqBuyer(_Trader):
+    kind: Literal["rfq_buyer"]
+    activity: Fraction = 0.02
+    value_dispersion: float = Field(0.25, ge=0.0, le=3.0)
+    request_units: int = Field(1, ge=1, le=10**6)
+    max_units: int = Field(2, ge=1, le=10**6)
+    response_ticks: Positive = 2
+
+
+class _RfqProvider(_Agent):
+    kind: Literal["rfq_provider"]
+    markup: float = Field(1.3, gt=0.0, le=100.0)
+    min_markup: float = Field(0.6, gt=0.0, le=100.0)
+    max_markup: float = Field(8.0, gt=0.0, le=1_000.0)
+    learning_rate: float = Field(0.05, ge=0.0, le=0.5)
+
+
 class _Shock(_Table):
     day: int = Field(ge=0, le=MAX_DAYS)
     category: Annotated[Text, _one_of(_CATEGORIES)]
     factor: float = Field(gt=0.0, le=100.0)
 
 
-_AgentTable = _Provider | _Buyer | _MarketMaker | _Noise | _Lender
+_AgentTable = _Provider | _Buyer | _MarketMaker | _Noise | _Lender | _RfqBuyer | _RfqProvider
 _AGENT_TABLES: Final[dict[str, TypeAdapter[Any]]] = {
     kind: TypeAdapter(model)
     for kind, model in zip(
-        AGENT_KINDS, (_Provider, _Buyer, _MarketMaker, _Noise, _Lender), strict=True
+        AGENT_KINDS,
+        (_Provider, _Buyer, _MarketMaker, _Noise, _Lender, _RfqBuyer, _RfqProvider),
+        strict=True,
     )
 }
 
@@ -870,6 +894,7 @@ class _Reader:
                             lot_size_units=t.lot_size,
                             issuance_cap_units=t.lot_size if exclusive else t.issuance_cap,
                             fee_rate_bp=t.fee_rate_bp,
+                            rfq_only=t.rfq_only,
                         )
                     )
             if len(result) > MAX_LISTED:
@@ -985,6 +1010,26 @@ class _Reader:
                 trend_ticks=t.trend_ticks,
                 instruments=tuple(t.instruments),
             )
+        if isinstance(t, _RfqBuyer):
+            return RfqBuyerParams(
+                budget_minor=t.budget,
+                activity=t.activity,
+                value_dispersion=t.value_dispersion,
+                request_units=t.request_units,
+                max_units=t.max_units,
+                response_ticks=t.response_ticks,
+                follows=t.follows,
+                instruments=tuple(t.instruments),
+            )
+        if isinstance(t, _RfqProvider):
+            if not t.min_markup <= t.markup <= t.max_markup:
+                self.fail(f"{where}.markup", "must lie between min_markup and max_markup")
+            return RfqProviderParams(
+                markup=t.markup,
+                min_markup=t.min_markup,
+                max_markup=t.max_markup,
+                learning_rate=t.learning_rate,
+            )
         borrower = t.borrower
         if borrower not in groups or groups[borrower] != [borrower]:
             self.fail(f"{where}.borrower", f"no participant {borrower!r}")
@@ -1033,4 +1078,6 @@ _ROLES_NEEDED: Final = {
     "market_maker": ("market_maker", "buyer"),
     "noise": ("buyer", "market_maker"),
     "lender": ("lender",),
+    "rfq_buyer": ("buyer", "market_maker"),
+    "rfq_provider": ("provider",),
 }
