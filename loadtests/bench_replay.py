@@ -41,6 +41,7 @@ import cProfile
 import gc
 import io
 import pstats
+import resource
 import statistics
 import sys
 import tempfile
@@ -197,6 +198,13 @@ def time_read(ledger: Ledger) -> float:
     return time.perf_counter() - started
 
 
+def cpu_s(who: int) -> float:
+    """User and system CPU seconds of this process (``RUSAGE_SELF``) or of its waited-for
+    children (``RUSAGE_CHILDREN``: the replay's reader, joined when the replay ends)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_commands(ledger: Ledger) -> list[tuple[int, int, c.Command]]:
     commands = []
     start = 1
@@ -274,10 +282,18 @@ def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool)
             return
         commands = load_commands(ledger)
         rates: dict[str, list[float]] = defaultdict(list)
+        cpu_us: dict[str, list[float]] = defaultdict(list)
         for i in range(runs):
+            # CPU time beside wall time: what the replay's own process and its reader spend
+            # a command, and whether the reader had a core of its own (wall ~ own CPU).
+            own, reader = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
             seconds, replayed, trades = time_replay(ledger)
+            cpu_us["replay's process"].append((cpu_s(resource.RUSAGE_SELF) - own) / replayed * 1e6)
+            cpu_us["its reader"].append((cpu_s(resource.RUSAGE_CHILDREN) - reader) / replayed * 1e6)
             rates["replay"].append(replayed / seconds)
+            own = cpu_s(resource.RUSAGE_SELF)
             rates["execute"].append(journalled / time_execute(commands))
+            cpu_us["execute alone"].append((cpu_s(resource.RUSAGE_SELF) - own) / journalled * 1e6)
             rates["ratio"].append(rates["replay"][-1] / rates["execute"][-1])
             rates["one process"].append(journalled / time_replay(ledger, read_ahead=False)[0])
             rates["read"].append(journalled / time_read(ledger))
@@ -290,6 +306,9 @@ def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool)
                   f"in one process {rates['one process'][-1]:,.0f}/s; "
                   f"read {rates['read'][-1]:,.0f}/s; "
                   f"engine {rates['engine'][-1]:,.0f} ops/s")  # fmt: skip
+            print("         CPU us/command: " + ", ".join(
+                f"{name} {values[-1]:.1f}" for name, values in cpu_us.items()
+            ) + f"; wall us/command: replay {1e6 / rates['replay'][-1]:.1f}")  # fmt: skip
         ledger.engine.dispose()
     medians = {name: statistics.median(values) for name, values in rates.items()}
     print(f"median of {runs}:")
@@ -303,6 +322,12 @@ def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool)
           "hash-checked, commands parsed)")  # fmt: skip
     print(f"  engine       {medians['engine']:>9,.0f} ops/s       (bare matching.Engine, "
           "same orders)")  # fmt: skip
+    cpu = {name: statistics.median(values) for name, values in cpu_us.items()}
+    print("  CPU us/command (medians): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    # With a core free for the reader, the replay's rate is bounded by its own process's CPU.
+    bound = cpu["execute alone"] / cpu["replay's process"]
+    print(f"  with a core free for the reader, replay/execute could reach {bound:.3f} "
+          "(execute's CPU over the replay process's)")  # fmt: skip
     ratio = medians["ratio"]
     met = "met" if ratio >= TARGET_REPLAY_TO_EXECUTE else "NOT met"
     print(f"replay/execute: {ratio:.3f} (median of the runs' ratios); target "

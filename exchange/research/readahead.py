@@ -276,11 +276,14 @@ def _portable(error: Exception) -> Exception:
 
 
 class _Pickler(pickle.Pickler):
-    """Sends a dataclass or a named tuple as its constructor and field values, with no
-    Python call on the receiving side but the constructor's. Frozen dataclasses with slots
-    otherwise unpickle through a Python ``__setstate__`` that sets each field in turn (three
-    times the cost of calling the constructor), and named tuples pickle through two Python
-    calls each; the consumer of a replay pays for the first, the reader for the second."""
+    """Sends a dataclass as its constructor and field values, with no Python call on the
+    receiving side but the constructor's, and a named tuple as ``tuple.__new__`` of its class
+    and values, with none at all. Frozen dataclasses with slots otherwise unpickle through a
+    Python ``__setstate__`` that sets each field in turn (three times the cost of calling the
+    constructor); a named tuple's own ``__new__`` is Python code, and the ledger's postings
+    (several an entry) and the journal's records (one a command) are named tuples: built in C
+    a posting unpickles in 30% less time (0.13 of the 3.0 us a replayed command's share of
+    the messages costs to unpickle, measured 2026-12-06)."""
 
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
@@ -291,7 +294,7 @@ class _Pickler(pickle.Pickler):
         if names is None:
             return NotImplemented
         if names is _NAMED_TUPLE:
-            return cls, tuple(obj)
+            return tuple.__new__, (cls, tuple(obj))
         return cls, tuple([getattr(obj, name) for name in names])
 
 
