@@ -14,6 +14,7 @@ from exchange.cli.ledger import app as ledger_app
 from exchange.cli.match import match
 from exchange.cli.participant import app as participant_app
 from exchange.cli.replay import replay_command
+from exchange.cli.rfq import app as rfq_app
 from exchange.cli.serve import serve
 from exchange.cli.simulate import simulate_command, sweep_command
 from exchange.cli.value import app as value_app
@@ -38,6 +39,7 @@ app.command("sweep")(sweep_command)
 app.add_typer(collateral_app, name="collateral")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(participant_app, name="participant")
+app.add_typer(rfq_app, name="rfq")
 app.add_typer(value_app, name="value")
 
 
