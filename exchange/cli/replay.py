@@ -11,8 +11,9 @@ Sources (one of):
 
 With ``--counterfactual RULES.toml`` the journal (database or file) is not checked but
 executed again under the rules the file changes, and the named instruments' price discovery
-is printed for the original and the counterfactual side by side (``--out`` writes it as CSV;
-:mod:`exchange.research.counterfactual`).
+is printed for the original and the counterfactual side by side (``--out`` writes it as CSV,
+``--html`` as a self-contained page; ``--truth`` compares both with a simulation's true
+values; :mod:`exchange.research.counterfactual`).
 
 Exit status: 0 when everything was reproduced; 1 at the first difference (a changed row, an
 entry or a book row that differs), with both sides shown; 2 when an input cannot be read (one
@@ -62,7 +63,8 @@ from exchange.research import (
     parse_until,
     replay,
 )
-from exchange.research.counterfactual import Comparison, compare, load_rules, rows
+from exchange.research.counterfactual import Comparison, compare, load_rules, load_truth, rows
+from exchange.research.counterfactual_report import render_html
 from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, PriceUnit, orderbook_column_name
@@ -220,6 +222,23 @@ def replay_command(
             "--out", metavar="FILE.csv", help="With --counterfactual: write the comparison here."
         ),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE.html",
+            help="With --counterfactual: write the comparison as a self-contained HTML page.",
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            metavar="SUMMARY.json",
+            help="With --counterfactual: the simulation's summary.json (dataex simulate "
+            "--report); compare the last price and the market approach with its true values.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the journal into a fresh exchange and check, entry for entry and trade for
     trade, that it reproduces the recorded settlement; or rebuild a LOBSTER book.
@@ -227,10 +246,13 @@ def replay_command(
     Exits 1 at the first difference (both sides shown), 2 when an input cannot be read.
     """
     if counterfactual is not None:
-        _counterfactual(database, journal, lobster, until, book_out, counterfactual, out)
+        _counterfactual(
+            database, journal, lobster, until, book_out, counterfactual, out, html, truth
+        )
         return
-    if out is not None:
-        fail("--out goes with --counterfactual")
+    for option, given in (("--out", out), ("--html", html), ("--truth", truth)):
+        if given is not None:
+            fail(f"{option} goes with --counterfactual")
     _replay(database, journal, lobster, orderbook, until, book_out, price_unit, show_progress)
 
 
@@ -288,20 +310,31 @@ def _counterfactual(
     book_out: Path | None,
     rules_path: Path,
     out: Path | None,
+    html: Path | None,
+    truth_path: Path | None,
 ) -> None:
     for option, given in (("--lobster", lobster), ("--until", until), ("--book-out", book_out)):
         if given is not None:
             raise InputError(f"{option} does not go with --counterfactual")
     if journal is not None and database is not None:
         raise InputError("give one source, not --database and --journal")
-    if out is not None and not out.parent.is_dir():
-        raise InputError(f"{out}: directory {out.parent} does not exist")
+    for path in (out, html):
+        if path is not None and not path.parent.is_dir():
+            raise InputError(f"{path}: directory {path.parent} does not exist")
     rules = load_rules(rules_path)
+    truth = None if truth_path is None else load_truth(truth_path)
     source = (
         JournalFile(journal) if journal is not None else DatabaseJournal(open_database(database))
     )
-    comparison = compare(source, rules, rules_path)
+    comparison = compare(source, rules, rules_path, truth)
     _print_comparison(Console(highlight=False, soft_wrap=True), source.name, comparison)
+    if html is not None:
+        # load_rules read the file as UTF-8 text already.
+        page = render_html(
+            comparison, source.name, str(rules_path), rules_path.read_text(encoding="utf-8")
+        )
+        with replacing(html) as file:
+            file.write(page.encode())
     if out is not None:
         with replacing(out) as file:
             text = io.TextIOWrapper(file, encoding="utf-8", newline="")
@@ -329,7 +362,7 @@ def _print_comparison(console: Console, source: str, comparison: Comparison) -> 
     console.print(f"also:        {other or 'no other command refused'}; {after.skipped:,} "
                   "cancels and amendments skipped (their order was refused)")  # fmt: skip
     if after.uncrosses:
-        console.print(f"auctions:    {after.uncrosses:,} periodic uncrosses")
+        console.print(f"auctions:    {after.uncrosses:,} periodic uncrosses or sealed-bid closes")
 
 
 def _print_summary(console: Console, report: ReplayReport) -> None:

@@ -8,6 +8,11 @@ A rules file (TOML) names instruments and what changes for each::
     fee_rate_bp = 10             # another fee rate
     auction_interval_s = 300     # periodic call auctions instead of continuous trading
 
+    [instruments."ZJPARK.EX12.COM"]
+    trading_mode = "sealed_bid"  # sealed bids instead, closed every auction_interval_s
+    auction_interval_s = 3600
+    sealed_bid_pricing = "second_price"   # or first_price (default: as listed)
+
 The journal's commands are executed in order, at their recorded times, by a fresh exchange
 whose listings of those instruments carry the new rules. The flow is the record's, so it
 cannot react to the rules: an order off the new tick or lot grid is refused and counted (never
@@ -16,11 +21,16 @@ and whatever the exchange refuses for another reason (cash held longer, an order
 filled) is counted by reason. Sequence numbers and order ids are the counterfactual
 exchange's own: the record's ids are mapped to the ids assigned here.
 
-An instrument switched to call auctions is listed in ``call_auction`` mode; a recorded switch
-to continuous trading becomes a switch to the auction phase, and the book is uncrossed at
-every ``auction_interval_s`` from the listing, at the first recorded command at or after each
-(idle intervals add nothing: the book did not change in them). Housekeeping runs whenever
-expiries are due, as the sequencer runs it.
+An instrument switched to call auctions (or sealed bids) is listed in ``call_auction`` (or
+``sealed_bid``) mode; a recorded switch to continuous trading becomes a switch to the auction
+phase, and the book is uncrossed (the sealed bids opened and awarded) at every
+``auction_interval_s`` from the listing, at the first recorded command at or after each (idle
+intervals add nothing: the book did not change in them). Housekeeping runs whenever expiries
+are due, as the sequencer runs it.
+
+Where the run's true values are known (a simulation's ``summary.json``, :func:`load_truth`),
+each run also values the instruments by the market approach (``exchange.pricing``) on its
+own trades at its end, and both that value and the last price are compared with the truth.
 
 The original is measured by the same loop with no rules, so both columns are computed alike;
 :func:`compare` returns both. The figures are in :class:`DiscoveryFigures`.
@@ -28,6 +38,7 @@ The original is measured by the same loop with no rules, so both columns are com
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -35,27 +46,42 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
+
 from exchange import commands as cmd
+from exchange import pricing
 from exchange.errors import ExchangeError, Reason
 from exchange.research.journal import BrokenChain, InputError, Journal, UnreadableCommand
 from exchange.service import OPERATOR, Exchange
-from matching import Phase, Trade
+from exchange.valuation_inputs import book_snapshot, pricing_records
+from matching import Phase, SealedBidPricing, Trade
 
 __all__ = [
+    "PERIODIC_MODES",
     "RULE_KEYS",
     "Comparison",
     "Counterfactual",
     "DiscoveryFigures",
     "InstrumentRules",
+    "Truth",
     "compare",
     "load_rules",
+    "load_truth",
     "rows",
     "run",
 ]
 
 NS_PER_S: Final = 1_000_000_000
+NS_PER_DAY: Final = 86_400 * NS_PER_S
+# A summary's true values are in currency units; the figures' money is in minor units (fen).
+MINOR_PER_UNIT: Final = 100
 # What a rules file may change, per instrument.
-RULE_KEYS: Final = ("tick_size_minor", "lot_size_units", "fee_rate_bp", "auction_interval_s")
+RULE_KEYS: Final = (
+    "tick_size_minor", "lot_size_units", "fee_rate_bp", "auction_interval_s", "trading_mode",
+    "sealed_bid_pricing",
+)  # fmt: skip
+# The periodic modes an instrument can be switched to (continuous trading is the record's).
+PERIODIC_MODES: Final = ("call_auction", "sealed_bid")
 # The refusals that the new rules cause by themselves (an order off the new grid).
 RULE_REASONS: Final = frozenset(
     {Reason.VALIDATION_PRICE_OFF_TICK, Reason.VALIDATION_QUANTITY_NOT_LOT_MULTIPLE}
@@ -76,6 +102,8 @@ class InstrumentRules:
     lot_size_units: int | None = None
     fee_rate_bp: int | None = None
     auction_interval_s: int | None = None
+    trading_mode: str | None = None  # one of PERIODIC_MODES, with auction_interval_s
+    sealed_bid_pricing: str | None = None  # with trading_mode sealed_bid
 
 
 def load_rules(path: Path) -> dict[str, InstrumentRules]:
@@ -104,8 +132,16 @@ def load_rules(path: Path) -> dict[str, InstrumentRules]:
         where = f"instruments.{symbol}"
         if not isinstance(table, dict):
             raise InputError(f"{path}: {where}: must be a table of rules")
-        values: dict[str, int] = {}
+        values: dict[str, int | str] = {}
         for key, value in table.items():
+            if key in _WORDS:
+                if value not in _WORDS[key]:
+                    raise InputError(
+                        f"{path}: {where}.{key}: must be one of {', '.join(_WORDS[key])}, "
+                        f"not {value!r}"
+                    )
+                values[key] = value
+                continue
             if key not in bounds:
                 raise InputError(
                     f"{path}: {where}.{key}: unknown key (known: {', '.join(RULE_KEYS)})"
@@ -117,8 +153,63 @@ def load_rules(path: Path) -> dict[str, InstrumentRules]:
                     f"not {value!r}"
                 )
             values[key] = value
-        rules[symbol] = InstrumentRules(**values)
+        if "trading_mode" in values and "auction_interval_s" not in values:
+            raise InputError(
+                f"{path}: {where}.auction_interval_s: {values['trading_mode']} needs the "
+                "interval between its auctions"
+            )
+        if "sealed_bid_pricing" in values and values.get("trading_mode") != "sealed_bid":
+            raise InputError(
+                f'{path}: {where}.sealed_bid_pricing: goes with trading_mode = "sealed_bid"'
+            )
+        rules[symbol] = InstrumentRules(**values)  # type: ignore[arg-type]
     return rules
+
+
+# The rules whose values are words, and the words each takes.
+_WORDS: Final = {
+    "trading_mode": PERIODIC_MODES,
+    "sealed_bid_pricing": tuple(member.value for member in SealedBidPricing),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """A simulation's true values at its end, in minor units per licence by symbol, and the
+    last chain hash of the journal they belong to (read from ``origin``)."""
+
+    values_minor: dict[str, float]
+    journal_hash: str
+    origin: Path
+
+
+def load_truth(path: Path) -> Truth:
+    """The true values of a simulation's ``summary.json`` (``dataex simulate --report``).
+
+    The true values are those at the run's end. A file that cannot be read or does not hold a
+    simulation's summary raises :class:`InputError` naming the file."""
+    try:
+        summary = orjson.loads(path.read_bytes())
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read: {error.strerror}") from None
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"{path}: not JSON: {error}") from None
+    instruments = summary.get("instruments") if isinstance(summary, dict) else None
+    journal_hash = summary.get("journal_hash") if isinstance(summary, dict) else None
+    if not isinstance(instruments, list) or not isinstance(journal_hash, str):
+        raise InputError(
+            f"{path}: not a simulation's summary.json (it needs instruments and journal_hash)"
+        )
+    truth: dict[str, float] = {}
+    for index, row in enumerate(instruments):
+        symbol = row.get("symbol") if isinstance(row, dict) else None
+        value = row.get("true_value") if isinstance(row, dict) else None
+        if not isinstance(symbol, str) or type(value) not in (int, float) or not value > 0:
+            raise InputError(
+                f"{path}: instruments[{index}]: needs a symbol and a positive true_value"
+            )
+        truth[symbol] = value * MINOR_PER_UNIT
+    return Truth(truth, journal_hash, path)
 
 
 @dataclass(slots=True)
@@ -133,6 +224,12 @@ class DiscoveryFigures:
     ``first_trade_s`` the time from the first order the record submits for the instrument to
     its first trade. A figure that cannot be computed (no quotes, fewer than two returns, no
     trade) is None.
+
+    Against a simulation's truth (None without one): ``last_price_error_pct`` is
+    100 x (last price / true value - 1) at the run's end; ``valuation_minor`` the market
+    approach's value on the run's own trades on the day of its last command, by
+    ``valuation_method`` (``cost_fallback`` when too few comparables traded), and
+    ``valuation_error_pct`` its error as the last price's. Signed: below the truth is negative.
     """
 
     symbol: str
@@ -143,6 +240,12 @@ class DiscoveryFigures:
     volatility_bp: float | None = None
     fill_rate: float | None = None
     first_trade_s: float | None = None
+    last_price_minor: int | None = None
+    true_value_minor: float | None = None
+    last_price_error_pct: float | None = None
+    valuation_minor: float | None = None
+    valuation_method: str | None = None
+    valuation_error_pct: float | None = None
 
 
 @dataclass(slots=True)
@@ -154,7 +257,8 @@ class Counterfactual:
     refused_by_rules: dict[str, int] = field(default_factory=dict)  # symbol -> orders off grid
     refused_other: dict[str, int] = field(default_factory=dict)  # reason -> commands
     skipped: int = 0  # cancels and amendments of orders this run never accepted
-    uncrosses: int = 0  # call auctions run by the new rules
+    uncrosses: int = 0  # call auctions (and sealed-bid closes) run by the new rules
+    journal_hash: str = ""  # the last recorded row's chain hash, in hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +314,7 @@ class _Discovery:
             figures.volatility_bp = math.sqrt(variance) * 10_000
         if self.first_trade_ns is not None and self.first_order_ns is not None:
             figures.first_trade_s = (self.first_trade_ns - self.first_order_ns) / NS_PER_S
+        figures.last_price_minor = self.last_price
         orders = [o for o in exchange.orders.values() if o.symbol == figures.symbol]
         figures.orders_accepted = len(orders)
         submitted = sum(order.quantity_units for order in orders)
@@ -219,9 +324,13 @@ class _Discovery:
 
 
 def run(
-    journal: Journal, rules: Mapping[str, InstrumentRules], symbols: list[str]
+    journal: Journal,
+    rules: Mapping[str, InstrumentRules],
+    symbols: list[str],
+    truth: Truth | None = None,
 ) -> Counterfactual:
-    """Execute ``journal``'s commands under ``rules`` and measure ``symbols``.
+    """Execute ``journal``'s commands under ``rules`` and measure ``symbols`` (against
+    ``truth`` when given: the valuation and the errors).
 
     A symbol the journal never lists raises :class:`InputError`, as does a journal that
     cannot be read or whose hash chain is broken (``dataex replay`` names where)."""
@@ -253,6 +362,7 @@ def run(
         with journal.open() as stream:
             for record in stream.commands:
                 report.commands += 1
+                report.journal_hash = record.chain_hash.hex()
                 ts_ns, command = record.ts_ns, record.command
                 last_ns = ts_ns
                 _uncross_due(exchange, auctions, ts_ns, execute, report)
@@ -281,17 +391,58 @@ def run(
         if symbol not in exchange.instruments:
             raise InputError(f"instruments.{symbol}: the journal lists no such instrument")
         report.figures[symbol] = discovery[symbol].finish(exchange, last_ns)
+    if truth is not None:
+        _against_truth(exchange, report.figures, truth, last_ns)
     return report
 
 
-def compare(journal: Journal, rules: Mapping[str, InstrumentRules], origin: Path) -> Comparison:
+def _against_truth(
+    exchange: Exchange, figures: dict[str, DiscoveryFigures], truth: Truth, end_ns: int
+) -> None:
+    """Value each instrument with a known true value by the market approach, as the
+    simulation's report does (own trades included), and set the errors."""
+    known = [f for f in figures.values() if f.symbol in truth.values_minor]
+    if not known:
+        return
+    as_of = dt.datetime.fromtimestamp(end_ns // NS_PER_S, dt.UTC).date()
+    products, trades = pricing_records(exchange)
+    market = pricing.prepare_market(products, trades, as_of=as_of)
+    by_id = {product.product_id: product for product in products}
+    for figure in known:
+        true_minor = truth.values_minor[figure.symbol]
+        figure.true_value_minor = true_minor
+        if figure.last_price_minor is not None:
+            figure.last_price_error_pct = 100 * (figure.last_price_minor / true_minor - 1)
+        instrument = exchange.instruments[figure.symbol]
+        terms = pricing.terms_from_catalogue(instrument.terms)
+        book = book_snapshot(exchange, instrument.product_id, terms)
+        target = pricing.TargetSpec(by_id[instrument.product_id], terms, as_of, book=book)
+        report = pricing.value(market, target)
+        figure.valuation_minor = report.value * MINOR_PER_UNIT
+        figure.valuation_error_pct = 100 * (figure.valuation_minor / true_minor - 1)
+        figure.valuation_method = report.method
+
+
+def compare(
+    journal: Journal,
+    rules: Mapping[str, InstrumentRules],
+    origin: Path,
+    truth: Truth | None = None,
+) -> Comparison:
     """The named instruments' figures as recorded and under ``rules`` (read from ``origin``,
-    named in errors). The original run must accept every recorded command: a journal that
-    does not replay is refused as input."""
+    named in errors), against ``truth`` when given. The original run must accept every
+    recorded command: a journal that does not replay is refused as input, and so is a truth
+    that belongs to another journal (its hash differs)."""
     symbols = list(rules)
     try:
-        original = run(journal, {}, symbols)
-        counterfactual = run(journal, rules, symbols)
+        original = run(journal, {}, symbols, truth)
+        if truth is not None and truth.journal_hash != original.journal_hash:
+            raise InputError(
+                f"{truth.origin}: describes the run whose journal ends in hash "
+                f"{truth.journal_hash[:16]}…, not {journal.name} "
+                f"({original.journal_hash[:16]}…)"
+            )
+        counterfactual = run(journal, rules, symbols, truth)
     except InputError as error:
         if str(error).startswith("instruments."):
             raise InputError(f"{origin}: {error}") from None
@@ -331,8 +482,10 @@ def _under_rules(
             for key in ("tick_size_minor", "lot_size_units", "fee_rate_bp")
             if (value := getattr(rule, key)) is not None
         }
+        if rule.sealed_bid_pricing is not None:
+            changes["sealed_bid_pricing"] = rule.sealed_bid_pricing
         if rule.auction_interval_s is not None:
-            changes["trading_mode"] = "call_auction"
+            changes["trading_mode"] = rule.trading_mode or "call_auction"
             interval_ns = rule.auction_interval_s * NS_PER_S
             auctions[command.symbol] = (ts_ns + interval_ns, interval_ns)
         return replace(command, **changes), 0
@@ -397,11 +550,22 @@ def rows(comparison: Comparison) -> Iterator[tuple[str, str, str, str]]:
             ("time to first trade (s)", before.first_trade_s, after.first_trade_s),
         ):
             yield symbol, name, _text(one), _text(other)
+        if before.true_value_minor is None:
+            continue
+        for name, one, other in (
+            ("true value (minor)", before.true_value_minor, after.true_value_minor),
+            ("last price (minor)", before.last_price_minor, after.last_price_minor),
+            ("last price error (%)", before.last_price_error_pct, after.last_price_error_pct),
+            ("market approach value (minor)", before.valuation_minor, after.valuation_minor),
+            ("market approach method", before.valuation_method, after.valuation_method),
+            ("market approach error (%)", before.valuation_error_pct, after.valuation_error_pct),
+        ):
+            yield symbol, name, _text(one), _text(other)
 
 
-def _text(value: float | int | None) -> str:
+def _text(value: float | int | str | None) -> str:
     if value is None:
         return ""
-    if isinstance(value, int):
+    if isinstance(value, int | str):
         return str(value)
     return f"{value:.4f}"

@@ -4,6 +4,8 @@ original (``dataex replay --counterfactual``)."""
 from __future__ import annotations
 
 import csv
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 
 from exchange.cli import app
 from exchange.research import DatabaseJournal, InputError
-from exchange.research.counterfactual import compare, load_rules
+from exchange.research.counterfactual import compare, load_rules, load_truth
 from ledger.store import Ledger
 from tests.exchange.helpers import SYMBOL
 from tests.exchange.research.conftest import AUCTION_SYMBOL, Recorded
@@ -118,3 +120,156 @@ def test_rules_the_listing_cannot_take_are_refused_as_input(
     path = rules_file(tmp_path, f'[instruments."{SYMBOL}"]\nlot_size_units = 7\n')
     with pytest.raises(InputError, match=f"instruments.{SYMBOL}: the exchange refuses"):
         compare(DatabaseJournal(Ledger.open(recorded_sqlite.url)), load_rules(path), path)
+
+
+def test_a_continuous_book_switched_to_sealed_bids_awards_them_at_each_close(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    path = rules_file(
+        tmp_path,
+        f'[instruments."{SYMBOL}"]\ntrading_mode = "sealed_bid"\nauction_interval_s = 1800\n'
+        'sealed_bid_pricing = "second_price"\n',
+    )
+    comparison = compare(DatabaseJournal(Ledger.open(recorded_sqlite.url)), load_rules(path), path)
+    after = comparison.counterfactual
+    assert after.uncrosses > 0
+    figures = after.figures[SYMBOL]
+    # A sealed book quotes nothing, so it has no spread; its bids still meet the offers.
+    assert figures.spread_mean_minor is None
+    assert comparison.original.figures[SYMBOL].spread_mean_minor is not None
+    assert figures.trades > 0
+    # The market and IOC orders have no place among sealed bids: refused, and said so.
+    assert after.refused_other.get("MATCHING_ORDER_TYPE_NOT_ALLOWED", 0) > 0
+
+
+def test_sealed_bid_pricing_decides_what_the_winner_pays(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    prices = {}
+    for pricing in ("first_price", "second_price"):
+        path = rules_file(
+            tmp_path,
+            f'[instruments."{SYMBOL}"]\ntrading_mode = "sealed_bid"\n'
+            f'auction_interval_s = 1800\nsealed_bid_pricing = "{pricing}"\n',
+        )
+        journal = DatabaseJournal(Ledger.open(recorded_sqlite.url))
+        figures = compare(journal, load_rules(path), path).counterfactual.figures[SYMBOL]
+        prices[pricing] = (figures.trades, figures.last_price_minor)
+    # The same bids win either way; the first price pays a bid, at least the second price.
+    assert prices["first_price"][0] == prices["second_price"][0]
+    assert prices["first_price"][1] >= prices["second_price"][1]
+
+
+def summary_file(tmp_path: Path, journal_hash: str, true_values: dict[str, float]) -> Path:
+    """A simulation's summary.json as ``dataex simulate --report`` writes it, in part."""
+    path = tmp_path / "summary.json"
+    rows = [{"symbol": symbol, "true_value": value} for symbol, value in true_values.items()]
+    path.write_text(json.dumps({"journal_hash": journal_hash, "instruments": rows}))
+    return path
+
+
+def last_journal_hash(url: str) -> str:
+    ledger = Ledger.open(url)
+    (last,) = ledger.journal(ledger.journal_head_seq(), limit=1)
+    return last.chain_hash.hex()
+
+
+def test_against_the_truth_the_last_price_and_the_market_approach_have_errors(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    truth_path = summary_file(
+        tmp_path, last_journal_hash(recorded_sqlite.url), {SYMBOL: 500.0, AUCTION_SYMBOL: 300.0}
+    )
+    path = rules_file(tmp_path, f'[instruments."{SYMBOL}"]\ntick_size_minor = 1000\n')
+    comparison = compare(
+        DatabaseJournal(Ledger.open(recorded_sqlite.url)), load_rules(path), path,
+        load_truth(truth_path),
+    )  # fmt: skip
+    before, after = comparison.original.figures[SYMBOL], comparison.counterfactual.figures[SYMBOL]
+    # The record's last print is bob's market buy at prov's 520.00: 4% over a truth of 500.00.
+    assert before.true_value_minor == after.true_value_minor == 50_000
+    assert before.last_price_minor == 52_000
+    assert before.last_price_error_pct == pytest.approx(4.0)
+    for figures in (before, after):
+        assert figures.valuation_minor is not None and figures.valuation_minor > 0
+        assert figures.valuation_method in ("market", "cost_fallback")
+        assert figures.valuation_error_pct == pytest.approx(
+            100 * (figures.valuation_minor / 50_000 - 1)
+        )
+        assert figures.last_price_error_pct == pytest.approx(
+            100 * (figures.last_price_minor / 50_000 - 1)
+        )
+
+
+def test_a_truth_of_another_run_is_refused(recorded_sqlite: Recorded, tmp_path: Path) -> None:
+    truth_path = summary_file(tmp_path, "ab" * 32, {SYMBOL: 500.0})
+    result = counterfactual(
+        recorded_sqlite, tmp_path, f'[instruments."{SYMBOL}"]\ntick_size_minor = 1000\n',
+        "--truth", str(truth_path),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {truth_path}: describes the run whose journal")
+
+
+def test_the_html_report_is_self_contained_and_holds_the_table(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    truth_path = summary_file(tmp_path, last_journal_hash(recorded_sqlite.url), {SYMBOL: 500.0})
+    page, out = tmp_path / "comparison.html", tmp_path / "comparison.csv"
+    result = counterfactual(
+        recorded_sqlite, tmp_path,
+        f'[instruments."{SYMBOL}"]\ntrading_mode = "sealed_bid"\nauction_interval_s = 1800\n',
+        "--truth", str(truth_path), "--html", str(page), "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    # Nothing to fetch: no scripts, style sheets, images or fonts from elsewhere.
+    for fetch in ("<script", "<link", "src=", "@import", "url("):
+        assert fetch not in html
+    assert "<svg" in html and "What this comparison can and cannot say" in html
+    with out.open() as file:
+        for row in csv.DictReader(file):
+            cells = (row["figure"], row["original"], row["counterfactual"])
+            assert "".join(f"<td>{cells[0]}</td>") in html
+            for cell in cells[1:]:
+                assert f'<td class="n">{cell}</td>' in html
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('trading_mode = "sealed_bid"\n',
+         "auction_interval_s: sealed_bid needs the interval between its auctions"),
+        ('trading_mode = "continuous"\nauction_interval_s = 60\n',
+         "trading_mode: must be one of call_auction, sealed_bid"),
+        ('sealed_bid_pricing = "first_price"\nauction_interval_s = 60\n',
+         'sealed_bid_pricing: goes with trading_mode = "sealed_bid"'),
+        ('trading_mode = "sealed_bid"\nauction_interval_s = 60\nsealed_bid_pricing = "third"\n',
+         "sealed_bid_pricing: must be one of first_price, second_price"),
+    ],
+)  # fmt: skip
+def test_a_bad_market_design_is_one_error_line(
+    recorded_sqlite: Recorded, tmp_path: Path, text: str, message: str
+) -> None:
+    result = counterfactual(recorded_sqlite, tmp_path, f'[instruments."{SYMBOL}"]\n{text}')
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {tmp_path / 'rules.toml'}: instruments.{SYMBOL}.{message}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"instruments": []}', "not a simulation's summary.json"),
+        ('{"journal_hash": "00", "instruments": [{"symbol": "X"}]}',
+         "instruments[0]: needs a symbol and a positive true_value"),
+    ],
+)  # fmt: skip
+def test_a_truth_file_that_is_not_a_summary_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=re.escape(f"{path}: {message}")):
+        load_truth(path)
