@@ -361,8 +361,9 @@ def _print_comparison(console: Console, source: str, comparison: Comparison) -> 
     )
     console.print(f"also:        {other or 'no other command refused'}; {after.skipped:,} "
                   "cancels and amendments skipped (their order was refused)")  # fmt: skip
-    if after.uncrosses:
-        console.print(f"auctions:    {after.uncrosses:,} periodic uncrosses or sealed-bid closes")
+    if after.uncrosses or after.recorded_uncrosses_replaced:
+        console.print(f"auctions:    {after.uncrosses:,} periodic uncrosses or sealed-bid closes "
+                      f"replaced the record's {after.recorded_uncrosses_replaced:,}")  # fmt: skip
 
 
 def _print_summary(console: Console, report: ReplayReport) -> None:

@@ -25,7 +25,8 @@ An instrument switched to call auctions (or sealed bids) is listed in ``call_auc
 ``sealed_bid``) mode; a recorded switch to continuous trading becomes a switch to the auction
 phase, and the book is uncrossed (the sealed bids opened and awarded) at every
 ``auction_interval_s`` from the listing, at the first recorded command at or after each (idle
-intervals add nothing: the book did not change in them). Housekeeping runs whenever expiries
+intervals add nothing: the book did not change in them); the record's own uncrosses of the
+instrument are replaced by that schedule, and counted. Housekeeping runs whenever expiries
 are due, as the sequencer runs it.
 
 Where the run's true values are known (a simulation's ``summary.json``, :func:`load_truth`),
@@ -258,6 +259,7 @@ class Counterfactual:
     refused_other: dict[str, int] = field(default_factory=dict)  # reason -> commands
     skipped: int = 0  # cancels and amendments of orders this run never accepted
     uncrosses: int = 0  # call auctions (and sealed-bid closes) run by the new rules
+    recorded_uncrosses_replaced: int = 0  # recorded ones of instruments the rules schedule
     journal_hash: str = ""  # the last recorded row's chain hash, in hex
 
 
@@ -366,6 +368,10 @@ def run(
                 ts_ns, command = record.ts_ns, record.command
                 last_ns = ts_ns
                 _uncross_due(exchange, auctions, ts_ns, execute, report)
+                if type(command) is cmd.Uncross and command.symbol in auctions:
+                    # The new rules' schedule replaces the recorded one.
+                    report.recorded_uncrosses_replaced += 1
+                    continue
                 if exchange.housekeeping_due(ts_ns):
                     execute(cmd.Housekeeping(OPERATOR), ts_ns)
                 command, original_id = _under_rules(command, rules, order_ids, auctions, ts_ns)

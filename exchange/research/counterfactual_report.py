@@ -101,9 +101,10 @@ def _refusals(comparison: Comparison) -> str:
     other = ", ".join(
         f"{escape(reason)} {count:,}" for reason, count in sorted(after.refused_other.items())
     )
-    auctions = f" {after.uncrosses:,} periodic auctions or sealed-bid closes ran." * bool(
-        after.uncrosses
-    )
+    auctions = (
+        f" {after.uncrosses:,} periodic auctions or sealed-bid closes replaced the record's "
+        f"{after.recorded_uncrosses_replaced:,}."
+    ) * bool(after.uncrosses or after.recorded_uncrosses_replaced)
     return (
         f"<p>Refused by the new rules: {refused:,} orders and amendments off the new tick or "
         f"lot grid. Refused otherwise: {other or 'nothing'}. Skipped: {after.skipped:,} "

@@ -273,3 +273,20 @@ def test_a_truth_file_that_is_not_a_summary_is_refused(
     path.write_text(text)
     with pytest.raises(InputError, match=re.escape(f"{path}: {message}")):
         load_truth(path)
+
+
+def test_an_auction_instruments_recorded_uncrosses_give_way_to_the_new_schedule(
+    recorded_sqlite: Recorded, tmp_path: Path
+) -> None:
+    path = rules_file(
+        tmp_path,
+        f'[instruments."{AUCTION_SYMBOL}"]\ntrading_mode = "sealed_bid"\n'
+        "auction_interval_s = 86400\n",
+    )
+    comparison = compare(DatabaseJournal(Ledger.open(recorded_sqlite.url)), load_rules(path), path)
+    after = comparison.counterfactual
+    # The record uncrosses the auction book once; a day's interval never comes due in it.
+    assert comparison.original.recorded_uncrosses_replaced == 0
+    assert after.recorded_uncrosses_replaced == 1
+    assert (after.uncrosses, after.figures[AUCTION_SYMBOL].trades) == (0, 0)
+    assert comparison.original.figures[AUCTION_SYMBOL].trades == 2
