@@ -12,7 +12,7 @@ from operator import attrgetter
 
 from matching import OrderType, SelfTradePrevention, Side, TimeInForce
 
-__all__ = ["Fill", "FillQuery", "OrderQuery", "OrderRecord", "OrderStatus"]
+__all__ = ["Fill", "FillQuery", "FillReport", "OrderQuery", "OrderRecord", "OrderStatus"]
 
 
 class OrderStatus(StrEnum):
@@ -82,6 +82,16 @@ class Fill:
     fee_minor: int  # paid by the seller
     liquidity: str  # "maker", "taker" or "auction"
     ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillReport:
+    """A fill with what was left of its order right after it: a line of a drop copy. Made
+    as the trade settles and handed on with the command's outcome, never kept."""
+
+    participant: str
+    fill: Fill
+    remaining_units: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,8 @@ def run(
     duration: Annotated[
         str,
         typer.Option(
-            help="Time under load, e.g. 60s or 2m: 15% bare, 15% order edge, 35% orders, 35% mixed"
+            help="Time under load, e.g. 60s or 2m: 12% bare, 12% order edge, 26% orders, "
+            "26% mixed, 24% ws-orders"
         ),
     ] = "60s",
     steps: Annotated[
@@ -91,11 +92,17 @@ def run(
     profile_server: Annotated[
         bool, typer.Option("--profile-server", help="Run the server under cProfile (slow)")
     ] = False,
+    phases: Annotated[
+        str | None,
+        typer.Option(help="Which phases, in order, e.g. orders,ws-orders (default: all of "
+                     "bare, edge, orders, mixed, ws-orders)"),
+    ] = None,
 ) -> None:
     """Load the exchange's API with locust, then check the exchange (the default).
 
-    Four phases on 127.0.0.1: the bare endpoint, the order endpoint's edge, the order flow,
-    then a mix of traders, market makers, viewers and valuers. Then the checks: the ledger
+    Five phases on 127.0.0.1: the bare endpoint, the order endpoint's edge, the order flow,
+    a mix of traders, market makers, viewers and valuers, then order entry over the
+    WebSocket session. Then the checks: the ledger
     verifies, cash and licences are conserved, no 5xx, every acknowledged order journalled.
     """
     console = Console(soft_wrap=True)
@@ -121,6 +128,7 @@ def run(
             mix=mix,
             rates=rates,
             profile_server=profile_server,
+            phases=phases,
             echo=lambda line: console.print(line, markup=False, highlight=False),
         )
     except (LoadTestError, ValueError, OSError) as error:

@@ -55,7 +55,7 @@ from exchange.service import OPERATOR
 from ledger.database import dispose_engines, get_engine, scratch_schema
 from ledger.store import Ledger
 from loadtests.checks import Check, check_exchange, check_responses, read_acks
-from loadtests.load_plan import DEFAULT_MIX, LoadPlan
+from loadtests.load_plan import DEFAULT_MIX, PHASES, LoadPlan
 from loadtests.report import Headline, headline, write_chart, write_report
 
 __all__ = ["PACKAGE_PARENT", "LoadTestError", "Outcome", "absolute_database", "run_loadtest"]
@@ -304,6 +304,7 @@ def run_loadtest(
     mix: str | None = None,
     rates: str | None = None,
     profile_server: bool = False,
+    phases: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> Outcome:
     """The whole load test of the module docstring; the checks and the headline figures.
@@ -313,6 +314,9 @@ def run_loadtest(
     generator failed); a run whose checks fail returns normally with ``ok`` False.
     """
     LoadPlan.parse(mix or DEFAULT_MIX, rates or "")  # a mistake stops here, before any work
+    unknown = set((phases or ",".join(PHASES)).split(",")) - set(PHASES)
+    if unknown:
+        raise ValueError(f"phases are some of {', '.join(PHASES)}, not {', '.join(unknown)}")
     out = out.resolve()
     database = None if database is None else absolute_database(database)
     out.mkdir(parents=True, exist_ok=True)
@@ -325,6 +329,7 @@ def run_loadtest(
         "--steps": steps,
         "--mix": mix,
         "--rates": rates,
+        "--phases": phases,
     }
     arguments = [str(part) for item in options.items() if item[1] for part in item]
     time_limit_s = duration_s + 3 * users / spawn_rate + GENERATOR_SLACK_S

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_SPAWN_RATE",
     "MAX_STEPS",
     "MAX_USERS",
+    "PHASES",
     "ROLES",
     "LoadPlan",
     "check_loopback",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 ROLES = ("trader", "market_maker", "viewer", "valuer")
+PHASES = ("bare", "edge", "orders", "mixed", "ws-orders")  # loadtests/loadtest_run.py
 DEFAULT_MIX = "trader=6,market_maker=1,viewer=2,valuer=1"
 DEFAULT_RATES = "trader=0,market_maker=10,viewer=10,valuer=1"
 DEFAULT_TRADERS = 50

@@ -1,4 +1,4 @@
-"""The load generator of ``python -m loadtests``: setup, then four measured phases, locust run
+"""The load generator of ``python -m loadtests``: setup, then five measured phases, locust run
 programmatically in this process.
 
     DATAEX_ADMIN_KEY=<key> python -m loadtests.loadtest_run --host http://127.0.0.1:8000 \\
@@ -13,9 +13,12 @@ programmatically in this process.
    endpoint under participants' order flow.
 4. ``mixed``: the plan's mix of traders, market makers, viewers and valuers, stepped up in
    ``--steps`` equal steps to ``--users``; each step is measured on its own.
+5. ``ws-orders``: ``--users`` traders on the order-entry session
+   (``session_user.SessionTrader``), each keeping a few requests in flight: the session's
+   acknowledged orders per second and ack latency, to compare with ``orders``'.
 
-``--duration`` is split 15% / 15% / 35% / 35% between them (``--phases`` runs some of them
-only).
+``--duration`` is split 12% / 12% / 26% / 26% / 24% between them (``--phases`` runs some of
+them only, in the order given).
 Each measurement window opens once every user of its phase or step has started, with locust's
 statistics reset, so the spawning is never measured; throughput is requests completed in the
 window over its wall time. With ``--server-pid``, each window also records the server's CPU
@@ -57,17 +60,18 @@ from loadtests.load_plan import (
     MAX_SPAWN_RATE,
     MAX_STEPS,
     MAX_USERS,
+    PHASES,
     LoadPlan,
     check_loopback,
 )
 from loadtests.locustfile import STATE, Participant, Trader, configure
 from loadtests.market_setup import bootstrap
 from loadtests.server import BARE_PATH, EDGE_PATH, INTERNALS_PATH
+from loadtests.session_user import SessionTrader
 
 __all__ = ["BareUser", "EdgeUser", "EndpointStats", "Window", "main", "run"]
 
-PHASES = ("bare", "edge", "orders", "mixed")
-PHASE_SHARES = {"bare": 0.15, "edge": 0.15, "orders": 0.35, "mixed": 0.35}
+PHASE_SHARES = {"bare": 0.12, "edge": 0.12, "orders": 0.26, "mixed": 0.26, "ws-orders": 0.24}
 MIN_WINDOW_S = 0.5
 SPAWN_SLACK_S = 30.0
 CSV_SETTLE_S = 1.2  # locust's CSV writer rewrites its files once a second
@@ -355,6 +359,7 @@ def run(
         "edge": ([EdgeUser], [users]),
         "orders": ([Trader], [users]),
         "mixed": (mixed_classes, counts),
+        "ws-orders": ([SessionTrader], [users]),
     }
     shares = sum(PHASE_SHARES[name] for name in phases)
     results = []

@@ -29,6 +29,10 @@ TARGET_ORDERS_PER_S = 1_500.0
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 0.60
 TARGET_USERS = 50
+WS_ORDER_ENDPOINT = "WS new_order"
+WS_PATHS = ("WS new_order", "WS cancel")
+TARGET_WS_RATIO = 5.0  # the session's acknowledged orders per second over REST's
+TARGET_WS_P99_MS = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,19 @@ class Headline:
     # neighbour's load takes CPU from the server, and requests per CPU-second discount it.
     orders_server_cpu_percent: float | None = None
     bare_server_cpu_percent: float | None = None
+    # The order-entry session (the ws-orders phase): acknowledged new orders, and every
+    # request (new orders and cancels), per second.
+    ws_orders_per_s: float | None = None
+    ws_orders_p99_ms: float | None = None
+    ws_commands_per_s: float | None = None
+    ws_server_cpu_percent: float | None = None
+
+    @property
+    def ws_ratio(self) -> float | None:
+        """The session's acknowledged orders per second over REST's, in the same run."""
+        if self.ws_orders_per_s is None or not self.orders_per_s:
+            return None
+        return self.ws_orders_per_s / self.orders_per_s
 
     @property
     def ratio(self) -> float | None:
@@ -85,6 +102,19 @@ class Headline:
                 f">= {TARGET_RATIO:.2f}",
                 met(ratio, ratio is not None and ratio >= TARGET_RATIO),
             ),
+            (
+                f"session orders ({WS_ORDER_ENDPOINT}) / REST order submissions",
+                "-" if self.ws_ratio is None else f"{self.ws_ratio:.2f}",
+                f">= {TARGET_WS_RATIO:.0f}",
+                met(self.ws_ratio, self.ws_ratio is not None and self.ws_ratio >= TARGET_WS_RATIO),
+            ),
+            (
+                f"p99 ack latency of {WS_ORDER_ENDPOINT}",
+                _number(self.ws_orders_p99_ms, " ms"),
+                f"<= {TARGET_WS_P99_MS:.0f} ms",
+                met(self.ws_orders_p99_ms, self.ws_orders_p99_ms is not None
+                    and self.ws_orders_p99_ms <= TARGET_WS_P99_MS),
+            ),
         ]
 
 
@@ -112,6 +142,8 @@ def headline(summary: dict[str, Any]) -> Headline:
     bare_stats = bare["endpoints"].get(BARE_ENDPOINT) if bare else None
     edge = _last_window(summary, "edge")
     edge_stats = edge["endpoints"].get(EDGE_ENDPOINT) if edge else None
+    ws = _last_window(summary, "ws-orders")
+    ws_submit = ws["endpoints"].get(WS_ORDER_ENDPOINT) if ws else None
     return Headline(
         users=summary["users"],
         orders_per_s=submit["rps"] if submit else None,
@@ -121,6 +153,13 @@ def headline(summary: dict[str, Any]) -> Headline:
         edge_per_s=edge_stats["rps"] if edge_stats else None,
         orders_server_cpu_percent=orders["server_cpu_percent"] if orders else None,
         bare_server_cpu_percent=bare["server_cpu_percent"] if bare else None,
+        ws_orders_per_s=ws_submit["rps"] if ws_submit else None,
+        ws_orders_p99_ms=ws_submit["p99_ms"] if ws_submit else None,
+        ws_commands_per_s=(
+            sum(ws["endpoints"][path]["rps"] for path in WS_PATHS if path in ws["endpoints"])
+            if ws else None
+        ),
+        ws_server_cpu_percent=ws["server_cpu_percent"] if ws else None,
     )
 
 

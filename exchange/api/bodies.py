@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .query import declared_query_names, note_unknown_query, refusing_unknown_query
 
-__all__ = ["MAX_BODY_BYTES", "BodyLimit", "DuplicateJsonKey", "StrictJsonRoute"]
+__all__ = ["MAX_BODY_BYTES", "BodyLimit", "DuplicateJsonKey", "StrictJsonRoute", "strict_loads"]
 
 # Every request this API reads is a small JSON object (the largest, a product or a valuation
 # with 100 cash flows, is a few KiB); the limit bounds what one request can make the server
@@ -131,12 +131,18 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def strict_loads(text: str | bytes) -> Any:
+    """JSON that names each key of an object once (:class:`DuplicateJsonKey` otherwise);
+    ``ValueError`` if it is not JSON."""
+    return json.loads(text, object_pairs_hook=_object_without_duplicates)
+
+
 class StrictJsonRequest(Request):
     """A request whose JSON body may not name a key twice in one object."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), object_pairs_hook=_object_without_duplicates)
+            self._json = strict_loads(await self.body())
         return self._json
 
 

@@ -74,7 +74,8 @@ def test_short_load_test_from_elsewhere_passes_every_check_and_writes_only_there
     assert not [path for path in new_files if set(Path(path).parts) & written], new_files
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert [phase["name"] for phase in summary["phases"]] == ["bare", "edge", "orders", "mixed"]
+    assert [phase["name"] for phase in summary["phases"]] == [
+        "bare", "edge", "orders", "mixed", "ws-orders"]  # fmt: skip
     edge = summary["phases"][1]
     # The edge answers every order as resting.
     assert set(edge["statuses"]) == {"POST /v1/loadtest/order-edge"}, edge["statuses"]
@@ -89,6 +90,9 @@ def test_short_load_test_from_elsewhere_passes_every_check_and_writes_only_there
         "GET /v1/market/{symbol}/book",
         "POST /v1/valuations",
     } <= seen, seen
+    # The session's traders place orders, acknowledged (as journalled) like REST's.
+    assert "WS new_order" in summary["phases"][4]["statuses"], summary["phases"][4]
+    assert summary["phases"][4]["statuses"]["WS new_order"].get("200", 0) > 0
     for phase in summary["phases"]:
         assert phase["windows"][-1]["total"]["requests"] > 0, phase["name"]
         assert not any(int(s) >= 500 for st in phase["statuses"].values() for s in st), phase
@@ -106,7 +110,7 @@ def test_short_load_test_from_elsewhere_passes_every_check_and_writes_only_there
         assert f"| {check}" in report, check
     assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
     assert "The order endpoint's edge without the exchange" in report
-    for name in ("bare", "edge", "orders", "mixed"):
+    for name in ("bare", "edge", "orders", "mixed", "ws-orders"):
         assert (out / f"{name}_stats.csv").read_text(encoding="utf-8").startswith("Type,Name")
 
 
@@ -115,6 +119,14 @@ def test_bad_duration_is_an_error_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: 'forever' is not a duration such as 60s or 2m"
     assert not (tmp_path / "loadtest-results").exists()
+
+
+def test_unknown_phase_is_an_error_line_and_exit_2(tmp_path: Path) -> None:
+    result = _loadtests("--phases", "orders,ws", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: phases are some of bare, edge, orders, mixed, ws-orders, not ws"
+    )
 
 
 def test_help_names_the_subcommands_and_run_takes_the_options(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ one way, as orders do: the route converts the body and submits it, reading nothi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
@@ -92,12 +92,21 @@ async def request_quote(body: RfqCreate, me: Trader, runtime: RuntimeDep) -> Rfq
     """Ask named participants, or every one able to sell, for a price, until ``deadline``.
     Retrying with the same ``client_request_id`` and content returns the original response;
     other content under it is a 409."""
-    outcome = await runtime.execute(cmd.RequestQuote(
+    outcome = await runtime.execute(request_quote_command(body, me))
+    return requested_view(outcome.result, me)
+
+
+def request_quote_command(body: RfqCreate, me: Participant) -> cmd.RequestQuote:
+    """The command a request for quote makes (the order-entry session's too)."""
+    return cmd.RequestQuote(
         me.participant_id, 0, body.symbol, body.quantity, list(body.responders),
         body.all_eligible, _nanoseconds(body.deadline, "deadline"), body.disclose_requester,
         body.client_request_id,
-    ))  # fmt: skip
-    rfq = outcome.result  # as it was created (or first created, for a retry): no quotes yet
+    )  # fmt: skip
+
+
+def requested_view(rfq: Any, me: Participant) -> RfqPublic:
+    """A request as it was created (or first created, for a retry): no quotes yet."""
     return rfq_view(rfq, [], me.participant_id, regulator=False, now_ns=rfq.created_ns)
 
 
@@ -129,11 +138,13 @@ async def submit_quote(
 ) -> QuotePublic:
     """Quote on a request you were asked to; a newer quote replaces your earlier one.
     Retrying with the same ``client_quote_id`` and content returns the original response."""
-    price = parse_minor(body.price, "price")
-    outcome = await runtime.execute(
-        cmd.SubmitQuote(me.participant_id, rfq_id, 0, price, body.client_quote_id)
-    )
+    outcome = await runtime.execute(submit_quote_command(rfq_id, body, me))
     return quote_view(outcome.result)
+
+
+def submit_quote_command(rfq_id: int, body: QuoteCreate, me: Participant) -> cmd.SubmitQuote:
+    price = parse_minor(body.price, "price")
+    return cmd.SubmitQuote(me.participant_id, rfq_id, 0, price, body.client_quote_id)
 
 
 @router.post("/rfqs/{rfq_id}/accept", status_code=201, response_model=ConfidentialTradePublic,

@@ -15,7 +15,7 @@ from exchange import commands as cmd
 from exchange.money import parse_minor
 from exchange.orders import OrderQuery, OrderStatus
 from exchange.participants import TRADING_ROLES, Participant
-from matching import Side
+from matching import OrderType, Side
 
 from ..bodies import StrictJsonRoute
 from ..deps import RuntimeDep, requires
@@ -38,12 +38,16 @@ def _expire_ns(body: OrderCreate) -> int | None:
     return seconds * 1_000_000_000 + body.expire_time.microsecond * 1_000
 
 
-def submission(body: OrderCreate, me: Participant) -> cmd.SubmitOrder:
+def submission(
+    body: OrderCreate, me: Participant, order_type: OrderType | None = None
+) -> cmd.SubmitOrder:
     """The command an order submission makes: its price in minor units, its time in
-    nanoseconds. The exchange assigns the order id."""
+    nanoseconds. The exchange assigns the order id. ``order_type`` overrides the body's
+    ``type`` (in a session's message, ``type`` is the message's)."""
     price = None if body.price is None else parse_minor(body.price, "price")
+    kind = body.type if order_type is None else order_type
     return cmd.SubmitOrder(
-        me.participant_id, body.client_order_id, 0, body.symbol, body.side, body.type, price,
+        me.participant_id, body.client_order_id, 0, body.symbol, body.side, kind, price,
         body.quantity, body.time_in_force, _expire_ns(body), body.post_only,
         body.self_trade_prevention,
     )  # fmt: skip
