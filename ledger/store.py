@@ -34,6 +34,7 @@ from ledger.schema import migrate
 __all__ = [
     "MAX_BATCH_COMMANDS",
     "MAX_BATCH_ENTRIES",
+    "MAX_PAGE_ENTRIES",
     "AppendResult",
     "EntryReceipt",
     "JournalRecord",
@@ -43,6 +44,7 @@ __all__ = [
 
 MAX_BATCH_ENTRIES = 10_000
 MAX_BATCH_COMMANDS = 10_000
+MAX_PAGE_ENTRIES = 1_000  # entries_of: well under the IN-list bound below
 # Keeps every IN (...) list under SQLite's and PostgreSQL's bound-parameter limits.
 _IN_CHUNK = 5_000
 
@@ -269,6 +271,43 @@ class Ledger:
         return StoredEntry(
             row.seq, row.kind, row.key, row.ts_ns, row.body, postings, bytes(row.chain_hash)
         )
+
+    def entries_of(self, participant: str, after_seq: int, limit: int) -> list[StoredEntry]:
+        """Up to ``limit`` entries after ``after_seq``, in order, with a posting to one of
+        ``participant``'s accounts (``participant:<id>:…``), each with all its postings.
+
+        The accounts are the key range from ``participant:<id>:`` up to, not including,
+        ``participant:<id>;`` (``;`` follows ``:``), so an id is never read as a pattern.
+        The postings are read in their stored order from ``after_seq`` on until ``limit``
+        entries are found: a participant with few entries in a long ledger costs a walk of
+        the rest of it, which paging with ``after_seq`` keeps to one pass in all."""
+        assert 1 <= limit <= MAX_PAGE_ENTRIES, limit
+        prefix = f"participant:{participant}:"
+        seqs_query = (
+            select(_posting.c.entry_seq)
+            .where(_posting.c.entry_seq > after_seq)
+            .where(_posting.c.account >= prefix, _posting.c.account < prefix[:-1] + ";")
+            .group_by(_posting.c.entry_seq)
+            .order_by(_posting.c.entry_seq)
+            .limit(limit)
+        )
+        with self.snapshot() as connection:
+            seqs = [seq for (seq,) in connection.execute(seqs_query)]
+            if not seqs:
+                return []
+            rows = connection.execute(
+                select(_entry).where(_entry.c.seq.in_(seqs)).order_by(_entry.c.seq)
+            ).all()
+            postings: dict[int, list[Posting]] = {seq: [] for seq in seqs}
+            for seq, account, asset, units in connection.execute(
+                _SELECT_POSTINGS_OF, {"seqs": seqs}
+            ):
+                postings[seq].append(Posting(account, asset, units))
+        return [
+            StoredEntry(row.seq, row.kind, row.key, row.ts_ns, row.body,
+                        tuple(postings[row.seq]), bytes(row.chain_hash))
+            for row in rows
+        ]  # fmt: skip
 
     def journal(self, start_seq: int = 1, limit: int = 10_000) -> list[JournalRecord]:
         """Up to ``limit`` journal records from ``start_seq`` on, in order (for replay)."""

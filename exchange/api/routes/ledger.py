@@ -24,6 +24,7 @@ from ledger.witness import WitnessError, read_witness
 from ..bodies import StrictJsonRoute
 from ..deps import CurrentParticipant, RuntimeDep
 from ..errors import ApiError
+from ..ledger_models import LedgerEntryPage, entry_view
 from ..schemas import (
     MAX_ENTRY_SEQ,
     CheckpointPublic,
@@ -34,6 +35,7 @@ from ..schemas import (
 )
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], route_class=StrictJsonRoute)
+MAX_ENTRIES_PAGE = 500
 # Who may read any entry's proof: those who supervise the whole market.
 SEE_EVERY_ENTRY = frozenset({Role.ADMIN, Role.REGULATOR})
 
@@ -109,6 +111,28 @@ async def inclusion_proof(
         leaf_index=proof.leaf_index, tree_size=proof.tree_size,
         hashes=[h.hex() for h in proof.hashes],
     )  # fmt: skip
+
+
+@router.get("/entries", response_model=LedgerEntryPage,
+            responses=error_responses(401, 422, 429))  # fmt: skip
+async def own_entries(
+    me: CurrentParticipant,
+    runtime: RuntimeDep,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ENTRY_SEQ, description="Entries numbered above this one")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES_PAGE)] = 100,
+) -> LedgerEntryPage:
+    """Your own ledger entries (those with a posting to one of your accounts), oldest first,
+    a page at a time, each with its sequence number (for its proof,
+    ``/v1/ledger/entries/{seq}/proof``) and all its postings. Alerts of a facility post
+    nothing, so they are not among them (``/v1/facilities/alerts`` lists them)."""
+    who = me.participant_id
+    found = await run_in_threadpool(runtime.ledger.entries_of, who, after, limit)
+    return LedgerEntryPage(
+        entries=[entry_view(entry) for entry in found],
+        next_after=found[-1].seq if len(found) == limit else None,
+    )
 
 
 def _concerns(me: Participant, owners: set[str | None]) -> bool:

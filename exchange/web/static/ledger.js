@@ -113,5 +113,36 @@
     }
   });
 
+  // One's own entries, a page at a time: a row's button fetches that entry's proof.
+  const ENTRIES_PAGE = 50;
+  document.getElementById("list-entries").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const after = document.getElementById("entries-after");
+    const status = document.getElementById("entries-status");
+    try {
+      const page = await dx.api(`/v1/ledger/entries?after=${Number(after.value) || 0}&limit=${ENTRIES_PAGE}`,
+        { auth: true });
+      dx.rows(document.querySelector("#entries tbody"), page.entries, (e) =>
+        dx.el("tr", { "data-entry": e.seq }, dx.el("td", { class: "num", "data-label": "Entry" }, e.seq),
+          dx.el("td", { "data-label": "Kind" }, e.kind.replaceAll("_", " ")),
+          dx.el("td", { "data-label": "Time" }, e.time ? `${e.time.slice(0, 10)} ${e.time.slice(11, 19)}` : ""),
+          dx.el("td", { class: "num", "data-label": "Postings" }, e.postings.length),
+          dx.el("td", {}, dx.el("button", {
+            type: "button", class: "secondary", "aria-label": `Fetch the proof of entry ${e.seq}`,
+            onclick: () => {
+              document.getElementById("entry-seq").value = e.seq;
+              document.getElementById("fetch-proof").requestSubmit();
+            },
+          }, "Proof"))),
+        "No entries of yours after this one.");
+      if (page.next_after !== null) after.value = page.next_after;
+      status.textContent = page.next_after === null
+        ? `${page.entries.length} entries; no more after them.`
+        : `${page.entries.length} entries; list again for the next ones.`;
+    } catch (error) {
+      status.textContent = `Could not list your entries: ${error.message}`;
+    }
+  });
+
   dx.keyForm(null);
 })();

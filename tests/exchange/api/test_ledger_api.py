@@ -7,7 +7,7 @@ import json
 
 from exchange.api.ledger_tree import LedgerTree
 from ledger import Digest, InclusionProof, ProofError, leaf_hash, verify_inclusion
-from tests.exchange.api.helpers import ADMIN, BUYERS, Api
+from tests.exchange.api.helpers import ADMIN, BUYERS, PROVIDER, Api
 
 ANN = BUYERS[0]
 
@@ -118,3 +118,57 @@ def test_the_tree_is_not_rebuilt_while_fresh_unless_a_proof_needs_more(api: Api)
     proof = api.expect(200, "GET", f"/v1/ledger/entries/{seq}/proof", ANN)
     assert proof["tree_size"] == seq
     assert runtime.ledger_tree.tree(runtime.ledger).size == seq
+
+
+def _own_pages(api: Api, who: str, limit: int) -> list[dict]:
+    """Every entry ``/v1/ledger/entries`` lists for ``who``, walked a page at a time."""
+    entries: list[dict] = []
+    after = 0
+    while True:
+        page = api.expect(200, "GET", f"/v1/ledger/entries?after={after}&limit={limit}", who)
+        entries.extend(page["entries"])
+        if page["next_after"] is None:
+            return entries
+        assert len(page["entries"]) == limit
+        after = page["next_after"]
+
+
+def test_a_participant_lists_exactly_its_own_entries_and_proves_each(api: Api):
+    """The list is the entries with a posting to one of the caller's accounts, in order,
+    whatever the page size; each lists every posting and proves against the digest."""
+    api.market()
+    api.placed(PROVIDER, "ask", "sell", "101.00", 5)
+    api.placed(ANN, "lift", "buy", "101.00", 2)
+    api.create_participant("ann2", "buyer")  # an id extending ann's: none of ann's
+    api.deposit("ann2")
+    ledger = api.app.state.runtime.ledger
+    digest = _digest(api)
+    for who in (ANN, BUYERS[1], PROVIDER, "ann2"):
+        expected = _entries_of(api, who)
+        assert expected, who
+        for limit in (1, 2, 500):
+            listed = _own_pages(api, who, limit)
+            assert [e["seq"] for e in listed] == expected, (who, limit)
+        for entry in listed:
+            stored = ledger.entry(entry["seq"])
+            assert entry["kind"] == stored.kind
+            shown = [tuple(p.values()) for p in entry["postings"]]
+            assert shown == [tuple(p) for p in stored.postings]
+            proof = api.expect(200, "GET", f"/v1/ledger/entries/{entry['seq']}/proof", who)
+            _check(proof, digest)
+    trade = [e for e in _own_pages(api, ANN, 100) if e["kind"] == "trade_settlement"]
+    assert len(trade) == 1
+    assert {p["account"] for p in trade[0]["postings"]} >= {
+        f"participant:{ANN}:cash",
+        f"participant:{PROVIDER}:cash",
+    }
+
+
+def test_listing_ones_entries_needs_a_key_and_bounded_pages(api: Api):
+    api.market()
+    assert api.request("GET", "/v1/ledger/entries").status_code == 401
+    for query in ("limit=0", "limit=501", "after=-1", "after=x"):
+        response = api.request("GET", f"/v1/ledger/entries?{query}", ANN)
+        assert response.status_code == 422, (query, response.text)
+    beyond = api.expect(200, "GET", "/v1/ledger/entries?after=1000000", ANN)
+    assert beyond == {"entries": [], "next_after": None}
