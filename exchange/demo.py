@@ -40,7 +40,13 @@ from exchange.pricing.market import DEFAULT_COST_LOG_SD
 from exchange.sequencer import Sequencer, SequencerStopped
 from exchange.service import OPERATOR
 
-__all__ = ["CONTINUOUS_SYMBOL", "BackgroundTraders", "DemoGuest", "seed_demo"]
+__all__ = [
+    "CONTINUOUS_SYMBOL",
+    "BackgroundTraders",
+    "DemoGuest",
+    "facility_party_keys",
+    "seed_demo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +221,23 @@ def seed_demo(sequencer: Sequencer) -> DemoGuest:
     )
     run(cmd.Deposit("demo-admin", guest_id, 1_000_000_00, "demo funds"))
     return DemoGuest(guest_id, str(key))
+
+
+# The facility's two sides, whose keys each start issues afresh (facility_party_keys).
+FACILITY_PARTIES = ("hz-bank", "hz-parking")
+
+
+def facility_party_keys(sequencer: Sequencer) -> dict[str, str]:
+    """A fresh key (shown once) for the demo facility's lender and borrower, so that a
+    newcomer can see the facility from either side; their previous keys stop working. The
+    demo's own agents act in-process and need none."""
+    keys = {}
+    for participant_id in FACILITY_PARTIES:
+        key = new_api_key()
+        sequencer.execute(cmd.RotateApiKey(OPERATOR, participant_id, key.key_id,
+                                           secret_digest(key.secret)))  # fmt: skip
+        keys[participant_id] = str(key)
+    return keys
 
 
 def _seed_facility(sequencer: Sequencer) -> None:

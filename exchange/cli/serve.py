@@ -100,13 +100,24 @@ def serve(
         gc.freeze()
         if not demo:
             return
-        from exchange.demo import CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
+        from exchange.demo import (
+            CONTINUOUS_SYMBOL,
+            BackgroundTraders,
+            facility_party_keys,
+            seed_demo,
+        )
 
         guest = seed_demo(runtime.sequencer)
+        party_keys = facility_party_keys(runtime.sequencer)
         traders.append(BackgroundTraders(runtime.sequencer).start())
         base = f"http://{host}:{port}"
         console.print(f"[bold]dataex demo market[/] on {base}  (API docs: {base}/docs)")
         console.print(f"Your key, as [bold]{guest.participant_id}[/] (shown once): {guest.api_key}")
+        console.print(
+            f"The loan facility's keys (shown once), for the collateral page ({base}/collateral):"
+        )
+        for participant_id, party_key in party_keys.items():
+            console.print(f"  Key of [bold]{participant_id}[/]: {party_key}")
         console.print("The book:")
         console.print(f"  curl {base}/v1/market/{CONTINUOUS_SYMBOL}/book")
         console.print("A first order:")

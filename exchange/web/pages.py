@@ -135,6 +135,13 @@ async def account_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return _page(request, "account.html", listed=listed, default=(trading or [None])[0])
 
 
+@router.get("/collateral", response_class=HTMLResponse)
+async def collateral_page(request: Request) -> HTMLResponse:
+    """A shell: a facility is seen only by its two parties, so all of it is read by the
+    page's script with the key the person enters."""
+    return _page(request, "collateral.html")
+
+
 @router.get("/ledger", response_class=HTMLResponse)
 async def ledger_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     digest = await ledger.ledger_digest(runtime)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from exchange.catalogue import ProductStatus
-from exchange.demo import AUCTION_SYMBOL, CONTINUOUS_SYMBOL, BackgroundTraders, seed_demo
+from exchange.demo import (
+    AUCTION_SYMBOL,
+    CONTINUOUS_SYMBOL,
+    BackgroundTraders,
+    facility_party_keys,
+    seed_demo,
+)
 from exchange.facility import FacilityStatus
 from exchange.recovery import recover
 from exchange.sequencer import Sequencer
@@ -51,6 +57,27 @@ def test_demo_has_a_live_facility_against_the_parking_operators_licences(
     assert facility.debt_minor > 0
     assert 0 < facility.ltv_bp <= facility.initial_ltv_bp  # type: ignore[operator]
     assert sequencer.exchange.collateral.valuations[CONTINUOUS_SYMBOL].method == "cost"
+
+
+def test_each_start_issues_fresh_keys_for_the_facilitys_two_sides(sequencer: Sequencer) -> None:
+    """The lender's and the borrower's keys are shown once a start: each authenticates as its
+    participant until the next start's replace it."""
+    seed_demo(sequencer)
+    participants = sequencer.exchange.participants
+
+    def holder(key: str) -> str | None:
+        key_id, secret = key.split(".", 1)
+        found = participants.authenticate(key_id, secret)
+        return None if found is None else found.participant_id
+
+    first = facility_party_keys(sequencer)
+    assert {party: holder(key) for party, key in first.items()} == {
+        "hz-bank": "hz-bank",
+        "hz-parking": "hz-parking",
+    }
+    second = facility_party_keys(sequencer)
+    assert all(holder(second[party]) == party for party in second)
+    assert all(holder(key) is None for key in first.values())
 
 
 def test_seeding_twice_adds_only_a_guest(sequencer: Sequencer) -> None:

@@ -29,6 +29,7 @@ DESKTOP = (1280, 900)
 PHONE = (390, 844)
 WAIT_S = 10.0
 _GUEST_KEY = re.compile(r"Your key, as (\S+) \(shown once\): (\S+)")
+_PARTY_KEY = re.compile(r"Key of (\S+): (\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class DemoMarket:
     base_url: str
     guest_id: str
     guest_key: str
+    # The demo facility's lender's and borrower's keys, by participant id.
+    party_keys: dict[str, str]
 
 
 @contextmanager
@@ -48,7 +51,8 @@ def demo_market(directory: Path) -> Iterator[DemoMarket]:
     try:
         found = _GUEST_KEY.search(server.log())
         assert found is not None, server.log()
-        yield DemoMarket(server.base_url, found.group(1), found.group(2))
+        parties = dict(_PARTY_KEY.findall(server.log()))
+        yield DemoMarket(server.base_url, found.group(1), found.group(2), parties)
     finally:
         server.stop()
 

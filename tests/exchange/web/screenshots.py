@@ -1,11 +1,13 @@
 """Screenshots of the dashboard for the documentation (``docs/img/dashboard-*.png``).
 
-    python -m tests.exchange.web.screenshots docs/img [--warm-up-s 150]
+    python -m tests.exchange.web.screenshots docs/img [--warm-up-s 150] [--only PAGE]
 
 Starts the demo market, lets its traders run for the warm-up (a few minutes give the
-candles a few bars), acts as its guest (an order resting, a fill, a proof checked), and saves
+candles a few bars), acts as its guest (an order resting, a fill, a proof checked) and as
+the borrower (a lower quality attested, which alerts the facility's parties), and saves
 each page at 1280 CSS pixels wide, and the instrument at a phone's width, in 256 colours to
-keep the files small. Needs Debian's chromium and chromium-driver.
+keep the files small; the collateral page as the demo facility's lender, the bank. Needs
+Debian's chromium and chromium-driver.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ SHOTS = [
     ("auction", "/markets/ZJPARK.PAY.NX12.INT"),
     ("product", "/products/P000001"),
     ("account", "/account"),
+    ("collateral", "/collateral"),
     ("ledger", "/ledger"),
 ]
+KEY_ITEM = "dataex.apiKey"
 
 
 def _save(driver: Any, path: Path, width: int, *, whole: bool = True) -> None:
@@ -66,25 +70,41 @@ def _act_as_guest(base_url: str, key: str) -> None:
             })  # fmt: skip
 
 
+def _downgrade_quality(base_url: str, borrower_key: str) -> None:
+    """The borrower, the flow product's provider, attests a lower quality: an alert on the
+    facility for the collateral page to show."""
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": borrower_key}, timeout=10) as c:
+        quality = c.post("/v1/products/P000001/updates", json={"quality": None}).json()["quality"]
+        lower = {name: round(score - 0.05, 4) for name, score in quality.items()}
+        c.post("/v1/products/P000001/updates", json={"quality": lower})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--warm-up-s", type=float, default=150.0)
+    parser.add_argument("--only", action="append", choices=[name for name, _ in SHOTS],
+                        help="Save only this page's screenshot (repeatable)")  # fmt: skip
     args = parser.parse_args()
+    shots = [(name, path) for name, path in SHOTS if not args.only or name in args.only]
     args.directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, demo_market(Path(scratch)) as market:
         time.sleep(args.warm_up_s)
         _act_as_guest(market.base_url, market.guest_key)
+        _downgrade_quality(market.base_url, market.party_keys["hz-parking"])
         with chromium(DESKTOP) as driver:
             driver.get(market.base_url + "/")
-            driver.execute_script("sessionStorage.setItem('dataex.apiKey', arguments[0])",
-                                  market.guest_key)  # fmt: skip
-            for name, path in SHOTS:
+            for name, path in shots:
+                key = market.party_keys["hz-bank"] if name == "collateral" else market.guest_key
+                driver.execute_script("sessionStorage.setItem(arguments[0], arguments[1])",
+                                      KEY_ITEM, key)  # fmt: skip
                 driver.get(market.base_url + path)
                 if name == "ledger":
                     _check_a_proof(driver)
                 time.sleep(SETTLE_S)
                 _save(driver, args.directory / f"dashboard-{name}.png", DESKTOP[0])
+        if args.only:
+            return
         with chromium(PHONE, phone=True) as phone:
             phone.get(f"{market.base_url}/markets/{FLOW}")
             time.sleep(SETTLE_S)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING}
 
 FLOW = "ZJPARK.FLOW.NX12.COM"
 PAGES = ["/", f"/markets/{FLOW}", "/markets/ZJPARK.PAY.NX12.INT", "/markets/ZJGRID.LOAD.EX24.COM",
-         "/products/P000001", "/account", "/ledger", "/reports"]  # fmt: skip
+         "/products/P000001", "/account", "/collateral", "/ledger", "/reports"]  # fmt: skip
 # Far below where the demo's traders quote (around 120), so that nobody trades with it.
 RESTING_PRICE = "61.00"
 KEY_ITEM = "dataex.apiKey"
@@ -233,15 +233,70 @@ def test_the_proof_form_accepts_a_good_proof_and_rejects_a_tampered_one(
     _wait(page, lambda d: _text(d, "#proof-result").startswith("Verified"), "good again")
 
 
+def test_the_ledger_page_lists_ones_own_entries_and_proves_one(page: Any, market: DemoMarket):
+    """The guest's entries, as ``GET /v1/ledger/entries`` gives them; a row's button fetches
+    that entry's proof, which the page then verifies."""
+    with _api(market) as client:
+        own = [e["seq"] for e in client.get("/v1/ledger/entries?limit=50").json()["entries"]]
+    assert own, "the guest has no entries"
+    page.get(market.base_url + "/ledger")
+    _click(page, "#own-entries summary")
+    _click(page, "#list-entries button")
+    _wait(page, lambda d: _texts(d, "#entries tbody tr[data-entry] td:nth-child(1)"), "the list")
+    assert [int(seq) for seq in _texts(page, "#entries tbody td:nth-child(1)")] == own
+    _click(page, f'#entries tr[data-entry="{own[0]}"] button')
+    box = page.find_element("id", "proof-json")
+    _wait(page, lambda d: box.get_attribute("value"), "the proof is fetched")
+    assert json.loads(box.get_attribute("value"))["seq"] == own[0]
+    _click(page, "#check-proof button")
+    _wait(page, lambda d: _text(d, "#proof-result").startswith("Verified"), "the proof checks")
+
+
+def test_the_collateral_page_shows_the_facility_to_its_lender_and_its_borrower(
+    page: Any, market: DemoMarket
+):
+    """Each party sees the demo's facility with its LTV (as the API gives it), the chart of
+    its LTV against the three thresholds, and the alerts; a quality downgrade the borrower
+    attests reaches the page as an alert over the private stream."""
+    assert set(market.party_keys) == {"hz-bank", "hz-parking"}, market.party_keys
+    for party, key in market.party_keys.items():
+        page.execute_script("sessionStorage.setItem(arguments[0], arguments[1])", KEY_ITEM, key)
+        page.get(market.base_url + "/collateral")
+        _wait(page, lambda d: _texts(d, "#facilities tbody tr[data-facility] td:nth-child(1)"),
+              f"{party}'s facilities")  # fmt: skip
+        with httpx.Client(base_url=market.base_url, headers={"X-API-Key": key}, timeout=10) as c:
+            facility = c.get("/v1/facilities").json()[0]
+        role = "lender" if party == "hz-bank" else "borrower"
+        assert _text(page, "#facilities tbody tr td:nth-child(2)") == role
+        ltv = _text(page, "#facilities tbody td.ltv")
+        assert ltv.endswith("%") and 0 < float(ltv[:-1]) < facility["margin_call_ltv_bp"] / 100, ltv
+        _wait(page, lambda d: _text(d, "#stream-status") == "live", "the alerts stream")
+        _wait(page, lambda d: d.find_elements("css selector", "#ltv-chart canvas"), "the chart")
+        assert "margin call 65.00%" in _text(page, "#ltv-note")
+        assert "unsold issuance" in _text(page, "#pledges tbody")
+        assert _texts(page, "#alerts tbody tr"), "the alerts table"
+    # The borrower is the flow product's provider: a lower quality is a deterioration of
+    # its collateral, alerted to both parties (the page holds the borrower's key now).
+    borrower = {"X-API-Key": market.party_keys["hz-parking"]}
+    with httpx.Client(base_url=market.base_url, headers=borrower, timeout=10) as client:
+        now = client.post("/v1/products/P000001/updates", json={"quality": None})
+        assert now.status_code == 201, now.text
+        quality = now.json()["quality"]
+        lower = {name: round(score - 0.1, 4) for name, score in quality.items()}
+        downgraded = client.post("/v1/products/P000001/updates", json={"quality": lower})
+        assert downgraded.status_code == 201, downgraded.text
+        try:
+            _wait(page, lambda d: "quality downgrade" in _text(d, "#alerts tbody"), "the alert")
+        finally:
+            client.post("/v1/products/P000001/updates", json={"quality": quality})
+
+
 def _guest_entry(market: DemoMarket) -> int:
     """The number of the guest's first ledger entry (its deposit): the first the guest's key
     may prove."""
     with _api(market) as client:
-        size = client.get("/v1/ledger/digest").json()["tree_size"]
-        for seq in range(1, size + 1):
-            if client.get(f"/v1/ledger/entries/{seq}/proof").status_code == 200:
-                return seq
-    raise AssertionError("the guest has no ledger entry")
+        (first,) = client.get("/v1/ledger/entries?limit=1").json()["entries"]
+    return int(first["seq"])
 
 
 def test_screens_fit_a_phone(tmp_path: Path, market: DemoMarket):

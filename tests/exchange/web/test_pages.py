@@ -34,7 +34,14 @@ def _assets(html: str) -> list[str]:
 
 def _pages(api: Api) -> list[str]:
     product_id = api.market().product_id
-    return ["/", f"/markets/{SYMBOL}", f"/products/{product_id}", "/account", "/ledger"]
+    return [
+        "/",
+        f"/markets/{SYMBOL}",
+        f"/products/{product_id}",
+        "/account",
+        "/collateral",
+        "/ledger",
+    ]
 
 
 def test_every_page_loads_only_what_the_server_serves_within_the_budget(api: Api):
@@ -90,6 +97,19 @@ def test_the_ledger_page_shows_the_current_digest(api: Api):
     digest = api.expect(200, "GET", "/v1/ledger/digest")
     html = api.client.get("/ledger").text
     assert digest["root_hash"] in html and f"{digest['tree_size']} entries" in html
+
+
+def test_every_page_links_to_the_collateral_page(api: Api):
+    for path in _pages(api):
+        assert 'href="/collateral"' in api.client.get(path).text, path
+
+
+def test_the_collateral_page_asks_for_a_key_and_shows_nothing_without_one(api: Api):
+    """A facility is its parties' alone: the page holds no facility until its script reads
+    them with the key entered."""
+    html = api.client.get("/collateral").text
+    assert 'id="key-form"' in html and 'id="collateral" hidden' in html
+    assert 'aria-current="page">Collateral<' in html
 
 
 def test_unknown_things_are_a_404_page(api: Api):
