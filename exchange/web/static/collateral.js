@@ -9,6 +9,8 @@
   if (!panel) return;
   const status = document.getElementById("collateral-status");
   const REFRESH_MS = 5000;
+  // Re-read every few seconds: a page of facilities, not a lender's whole book of them.
+  const FACILITIES_SHOWN = 100;
   const MAX_ALERTS_SHOWN = 200;
   let me = null;
   let chosen = null; // the facility shown in detail
@@ -41,7 +43,7 @@
   }
 
   async function facilities() {
-    const list = await dx.api("/v1/facilities?limit=100", { auth: true });
+    const list = await dx.api(`/v1/facilities?limit=${FACILITIES_SHOWN}`, { auth: true });
     if (chosen === null || !list.some((f) => f.facility_id === chosen)) {
       chosen = list.length ? list[0].facility_id : null;
     }
