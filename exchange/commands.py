@@ -12,24 +12,39 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
+    "AcceptFacility",
     "AcceptQuote",
     "AmendOrder",
+    "AttestUpdate",
     "CancelAllOrders",
     "CancelOrder",
     "CancelRequest",
     "Command",
     "ConfirmTrade",
+    "CreateFacility",
     "CreateParticipant",
     "CreateProduct",
     "Deposit",
+    "DisableParticipant",
+    "DrawLoan",
+    "EnableParticipant",
     "Housekeeping",
     "ListInstrument",
+    "MassQuote",
+    "PledgeLicences",
+    "PostMargin",
+    "PostValuation",
     "RegulatorDecision",
     "ReinstateProduct",
+    "ReleasePledge",
+    "RepayLoan",
     "ReportTrade",
     "RequestQuote",
     "ResubmitProduct",
+    "ReturnMargin",
     "ReviewProduct",
+    "RevokeApiKey",
+    "RotateApiKey",
     "SetPhase",
     "SetPublicationPolicy",
     "SubmitOrder",
@@ -51,6 +66,47 @@ class CreateParticipant:
     roles: list[str]
     key_id: str
     secret_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisableParticipant:
+    """An operator suspends a participant: it can no longer authenticate or act, and its
+    open orders are cancelled in the same command."""
+
+    verb: ClassVar[str] = "disable_participant"
+    actor: str
+    participant_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnableParticipant:
+    verb: ClassVar[str] = "enable_participant"
+    actor: str
+    participant_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotateApiKey:
+    """A new key for the participant (its digest only); the old one stops working at once."""
+
+    verb: ClassVar[str] = "rotate_api_key"
+    actor: str
+    participant_id: str
+    key_id: str
+    secret_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeApiKey:
+    """The participant's key ``key_id`` stops working; the participant has none until a
+    rotation issues one."""
+
+    verb: ClassVar[str] = "revoke_api_key"
+    actor: str
+    participant_id: str
+    key_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +264,20 @@ class AmendOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class MassQuote:
+    """A market maker replaces all its open orders on ``symbol`` with ``quotes`` in one step,
+    all or none (exchange/mass_quote.py). Each quote is a post-only GTC limit order,
+    ``{"client_order_id", "side", "price_minor", "quantity_units"}``; no quotes pulls them
+    all. ``order_ids`` are the ids the exchange assigned, in the quotes' order."""
+
+    verb: ClassVar[str] = "mass_quote"
+    actor: str
+    symbol: str
+    quotes: list[dict[str, Any]]
+    order_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class SetPhase:
     verb: ClassVar[str] = "set_phase"
     actor: str
@@ -321,8 +391,142 @@ class SetPublicationPolicy:
     band_significant_figures: int
 
 
+# -- loan facilities and collateral (exchange/collateral.py) -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateFacility:
+    """A lender offers ``borrower`` a loan facility (exchange/facility.py); ``haircut`` holds
+    the haircut policy's parameters (exchange/haircut.py), as journalled all of them."""
+
+    verb: ClassVar[str] = "create_facility"
+    actor: str
+    facility_id: int
+    borrower: str
+    limit_minor: int
+    rate_bp: int
+    maturity_ns: int
+    initial_ltv_bp: int
+    margin_call_ltv_bp: int
+    liquidation_ltv_bp: int
+    cure_period_s: int
+    auction_duration_s: int
+    haircut: dict[str, int]
+    client_facility_id: str | None = None  # the lender's own id: a retry answers the original
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptFacility:
+    verb: ClassVar[str] = "accept_facility"
+    actor: str
+    facility_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrawLoan:
+    """The borrower draws cash from the lender, up to the limit and the initial LTV."""
+
+    verb: ClassVar[str] = "draw_loan"
+    actor: str
+    facility_id: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class RepayLoan:
+    """The borrower repays, interest first; ``amount_minor`` at most the debt."""
+
+    verb: ClassVar[str] = "repay_loan"
+    actor: str
+    facility_id: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeLicences:
+    """The borrower pledges ``quantity_units`` of its holding of ``symbol`` that expires at
+    ``expires_ns`` (None: a provider's unsold licences) to the facility."""
+
+    verb: ClassVar[str] = "pledge_licences"
+    actor: str
+    facility_id: int
+    pledge_id: int
+    symbol: str
+    quantity_units: int
+    expires_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePledge:
+    """Pledged units go back to the borrower's free holding: by the borrower while the LTV
+    stays within the initial threshold, by the lender at any time but during an auction."""
+
+    verb: ClassVar[str] = "release_pledge"
+    actor: str
+    facility_id: int
+    pledge_id: int
+    quantity_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostMargin:
+    """The borrower moves cash into the facility's margin account, as collateral."""
+
+    verb: ClassVar[str] = "post_margin"
+    actor: str
+    facility_id: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnMargin:
+    """Cash margin goes back to the borrower, as a release of pledged units would."""
+
+    verb: ClassVar[str] = "return_margin"
+    actor: str
+    facility_id: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostValuation:
+    """The exchange's valuation of an instrument's licences (exchange/pricing), as marks use
+    it: the value and its range per licence unit, and the comparables behind it."""
+
+    verb: ClassVar[str] = "post_valuation"
+    actor: str
+    symbol: str
+    value_minor: int
+    low_minor: int
+    high_minor: int
+    comparables: int
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttestUpdate:
+    """A provider attests that its product's data was updated, with its quality scores now
+    (None: unchanged): a product that misses the updates its frequency promises, or whose
+    quality falls, is worth less as collateral."""
+
+    verb: ClassVar[str] = "attest_update"
+    actor: str
+    product_id: str
+    quality_bp: dict[str, int] | None = None
+
+
 Command = (
     CreateParticipant
+    | CreateFacility
+    | AcceptFacility
+    | DrawLoan
+    | RepayLoan
+    | PledgeLicences
+    | ReleasePledge
+    | PostMargin
+    | ReturnMargin
+    | PostValuation
+    | AttestUpdate
     | CreateProduct
     | ResubmitProduct
     | ReviewProduct
@@ -336,6 +540,7 @@ Command = (
     | CancelOrder
     | CancelAllOrders
     | AmendOrder
+    | MassQuote
     | SetPhase
     | Uncross
     | Housekeeping
@@ -346,16 +551,23 @@ Command = (
     | ReportTrade
     | ConfirmTrade
     | SetPublicationPolicy
+    | DisableParticipant
+    | EnableParticipant
+    | RotateApiKey
+    | RevokeApiKey
 )
 
 _BY_VERB: dict[str, type] = {
     cls.verb: cls
     for cls in (
+        CreateFacility, AcceptFacility, DrawLoan, RepayLoan, PledgeLicences, ReleasePledge,
+        PostMargin, ReturnMargin, PostValuation, AttestUpdate,
         CreateParticipant, CreateProduct, ResubmitProduct, ReviewProduct, RegulatorDecision,
         SuspendProduct, ReinstateProduct, ListInstrument, Deposit, Withdraw, SubmitOrder,
         CancelOrder, AmendOrder, SetPhase, Uncross, Housekeeping, RequestQuote, SubmitQuote,
         AcceptQuote, CancelRequest, ReportTrade, ConfirmTrade, SetPublicationPolicy,
-        CancelAllOrders,
+        CancelAllOrders, DisableParticipant, EnableParticipant, RotateApiKey, RevokeApiKey,
+        MassQuote,
     )
 }  # fmt: skip
 _FIELDS = {verb: frozenset(f.name for f in fields(cls)) for verb, cls in _BY_VERB.items()}

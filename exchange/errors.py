@@ -31,8 +31,14 @@ class Reason(StrEnum):
     VALIDATION_QUOTE_NOT_LIVE = "VALIDATION_QUOTE_NOT_LIVE"  # replaced by a newer quote
     VALIDATION_REPORT_CLOSED = "VALIDATION_REPORT_CLOSED"  # confirmed or lapsed
     VALIDATION_DEADLINE = "VALIDATION_DEADLINE"
+    # loan facilities and collateral
+    VALIDATION_UNKNOWN_FACILITY = "VALIDATION_UNKNOWN_FACILITY"  # unknown, or not a party's
+    VALIDATION_UNKNOWN_PLEDGE = "VALIDATION_UNKNOWN_PLEDGE"
+    VALIDATION_FACILITY_STATE = "VALIDATION_FACILITY_STATE"  # e.g. releasing while in default
+    VALIDATION_UNKNOWN_KEY = "VALIDATION_UNKNOWN_KEY"  # not the participant's current key
     # who may do it
     AUTH_FORBIDDEN = "AUTH_FORBIDDEN"
+    AUTH_DISABLED = "AUTH_DISABLED"  # the participant is disabled by an operator
     # the compliance gate
     COMPLIANCE_NOT_APPROVED = "COMPLIANCE_NOT_APPROVED"
     COMPLIANCE_CORE_DATA = "COMPLIANCE_CORE_DATA"
@@ -48,6 +54,8 @@ class Reason(StrEnum):
     RISK_OPEN_REQUEST_LIMIT = "RISK_OPEN_REQUEST_LIMIT"  # open requests for quote or reports
     RISK_PROTECTION_PRICE_REQUIRED = "RISK_PROTECTION_PRICE_REQUIRED"
     RISK_SELF_TRADE = "RISK_SELF_TRADE"
+    RISK_LTV_LIMIT = "RISK_LTV_LIMIT"  # the LTV would exceed the facility's initial threshold
+    RISK_FACILITY_LIMIT = "RISK_FACILITY_LIMIT"  # drawing beyond the limit, repaying beyond debt
     # the matching engine's own checks: its RejectReason, passed through under the same name
     # (but for the few that service._refuse names as one of the reasons above)
     VALIDATION_DUPLICATE_INSTRUMENT = "VALIDATION_DUPLICATE_INSTRUMENT"

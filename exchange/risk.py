@@ -13,6 +13,8 @@ balance``). The ledger moves value once, at settlement.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from exchange.catalogue import Instrument
 from exchange.errors import ExchangeError, Reason
@@ -20,6 +22,8 @@ from exchange.money import format_minor
 from ledger import Entry, accounts
 
 __all__ = ["Risk"]
+
+_NONE_FREED: Mapping[str, int] = MappingProxyType({})
 
 
 class Risk:
@@ -31,6 +35,9 @@ class Risk:
         self.licences_held: defaultdict[str, int] = defaultdict(int)
         # Licence holdings per (participant, symbol): expiry -> account, for resale lookups.
         self.holdings: defaultdict[tuple[str, str], dict[int, str]] = defaultdict(dict)
+        # (participant, symbol) -> licence units it pledged as collateral (exchange.collateral):
+        # apart from its holdings in the ledger, so that no order can sell them.
+        self.pledged: defaultdict[tuple[str, str], int] = defaultdict(int)
 
     def post(self, entry: Entry) -> None:
         """Mirror an entry the exchange is about to journal."""
@@ -62,9 +69,12 @@ class Risk:
         return self.balances[account] - self.licences_held[account]
 
     def sell_source(
-        self, participant: str, instrument: Instrument, quantity_units: int, now_ns: int
+        self, participant: str, instrument: Instrument, quantity_units: int, now_ns: int,
+        freed: Mapping[str, int] = _NONE_FREED,
     ) -> tuple[str, int | None]:
         """The account a sell of ``quantity_units`` delivers from, and its licences' expiry.
+        ``freed``: units per account to count as free besides those free now (a mass quote's
+        cancelled sells, less what its earlier quotes took).
 
         The provider sells new licences from the issuance account (expiry set at the trade).
         Anyone else resells a holding: the licence must be transferable, and one unexpired
@@ -73,12 +83,14 @@ class Risk:
         symbol = instrument.symbol
         if participant == instrument.provider:
             account = accounts.issuance(symbol)
-            free = self.licences_free(account)
+            free = self.licences_free(account) + freed.get(account, 0)
             if quantity_units > free:
+                pledged = self.pledged.get((participant, symbol))
                 raise ExchangeError(
                     Reason.RISK_INSUFFICIENT_LICENCES,
                     f"{free} unsold licence units of {symbol} are free to sell, "
-                    f"not {quantity_units}",
+                    f"not {quantity_units}"
+                    + (f" ({pledged} are pledged as collateral)" if pledged else ""),
                 )
             return account, None
         if not instrument.terms.transferable:
@@ -89,14 +101,16 @@ class Risk:
         for expires_ns, account in sorted(self.holdings.get((participant, symbol), {}).items()):
             if expires_ns <= now_ns:
                 continue
-            free = self.licences_free(account)
+            free = self.licences_free(account) + freed.get(account, 0)
             if free >= quantity_units:
                 return account, expires_ns
             best = max(best, free)
+        pledged = self.pledged.get((participant, symbol))
         raise ExchangeError(
             Reason.RISK_INSUFFICIENT_LICENCES,
             f"no unexpired holding of {symbol} has {quantity_units} free units "
-            f"(the largest has {best}); sell each holding separately",
+            f"(the largest has {best}); sell each holding separately"
+            + (f"; {pledged} units are pledged as collateral, not for sale" if pledged else ""),
         )
 
     def add_holding(self, participant: str, symbol: str, expires_ns: int) -> str:

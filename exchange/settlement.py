@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from exchange.catalogue import Instrument
 from exchange.marketdata import MarketData
-from exchange.orders import Fill, OrderRecord, OrderStatus
+from exchange.orders import Fill, FillReport, OrderRecord, OrderStatus
 from exchange.risk import Risk
 from ledger import Entry, accounts, entries
 from matching import Amended, Cancelled, Event, Rejected, Side, Trade
@@ -45,13 +45,21 @@ class Settlement:
         self.fills: defaultdict[str, list[Fill]] = defaultdict(list)
         # (expires_ns, account, holder, symbol) of every holding, earliest first
         self.licence_expiries: list[tuple[int, str, str, str]] = []
+        # Symbols with licences pledged as collateral, and those of them that traded in the
+        # command being applied: the collateral desk re-marks their facilities after it.
+        self.collateral_symbols: set[str] = set()
+        self.collateral_touched: set[str] = set()
 
-    def apply(self, events: list[Event], settled: list[Entry], ts_ns: int) -> None:
-        """Settle ``events`` of a command applied at ``ts_ns``; append entries to ``settled``."""
+    def apply(
+        self, events: list[Event], settled: list[Entry], ts_ns: int,
+        reports: list[FillReport] | None = None,
+    ) -> None:
+        """Settle ``events`` of a command applied at ``ts_ns``; append entries to ``settled``
+        and, if given, each fill as its order stood after it to ``reports``."""
         for event in events:
             kind = type(event)
             if kind is Trade:
-                self._trade(event, settled, ts_ns)  # type: ignore[arg-type]
+                self._trade(event, settled, ts_ns, reports)  # type: ignore[arg-type]
             elif kind is Cancelled:
                 self._cancelled(event, ts_ns)  # type: ignore[arg-type]
             elif kind is Amended:
@@ -59,7 +67,9 @@ class Settlement:
             elif kind is Rejected:
                 raise AssertionError(f"checked command rejected by the engine: {event}")
 
-    def _trade(self, trade: Trade, settled: list[Entry], ts: int) -> None:
+    def _trade(
+        self, trade: Trade, settled: list[Entry], ts: int, reports: list[FillReport] | None
+    ) -> None:
         buy, sell = self.orders[trade.buy_order_id], self.orders[trade.sell_order_id]
         instrument = self.instruments[trade.symbol]
         risk = self.risk
@@ -94,12 +104,17 @@ class Settlement:
                 liquidity = "auction"
             else:
                 liquidity = "taker" if trade.aggressor is side else "maker"
-            fills[order.participant].append(
-                Fill(trade.trade_id, order.order_id, order.client_order_id, trade.symbol, side,
-                     price, quantity, fee if side is Side.SELL else 0, liquidity, ts)
+            fill = Fill(
+                trade.trade_id, order.order_id, order.client_order_id, trade.symbol, side,
+                price, quantity, fee if side is Side.SELL else 0, liquidity, ts,
             )  # fmt: skip
+            fills[order.participant].append(fill)
+            if reports is not None:
+                reports.append(FillReport(order.participant, fill, order.remaining_units))
             self.update_status(order)
         self.market_data.on_trade(trade, ts)
+        if trade.symbol in self.collateral_symbols:
+            self.collateral_touched.add(trade.symbol)
 
     def _cancelled(self, event: Cancelled, ts: int) -> None:
         order = self.orders[event.order_id]

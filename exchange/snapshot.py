@@ -21,9 +21,12 @@ import orjson
 
 from exchange import (
     catalogue,
+    collateral,
     commands,
     compliance,
     confidential,
+    facility,
+    haircut,
     marketdata,
     negotiated,
     orders,
@@ -51,12 +54,15 @@ __all__ = ["dump_state", "load_state"]
 # 6: the exchange's slotted dataclasses as their constructors' arguments, without names.
 # 7: confidential trading's requests, quotes, reports, trades and publications.
 # 8: confidential requests, quotes and reports carry their client ids, kept for retries.
-FORMAT = b"dataex-exchange-8:"
+# 9: participants carry when they were disabled, and a revoked key as none.
+# 10: loan facilities, pledges, valuations posted for marks, and alerts.
+FORMAT = b"dataex-exchange-10:"
 
 # The modules whose classes a snapshot may hold (besides the engine's, listed by the engine).
 _STATE_MODULES: tuple[ModuleType, ...] = (
     catalogue, commands, compliance, marketdata, orders, participants, risk, service,
-    settlement, entries, enums, confidential, rfq, negotiated, publication,
+    settlement, entries, enums, confidential, rfq, negotiated, publication, collateral,
+    facility, haircut,
 )  # fmt: skip
 
 

@@ -8,12 +8,18 @@ account                                               asset            floor
 ====================================================  ===============  ====================
 ``participant:<id>:cash``                             cash             0
 ``participant:<id>:licence:<symbol>:<expires_at_ns>``  licence:<symbol> 0
+``participant:<id>:pledged:<facility>:<symbol>:<exp>``  licence:<symbol> 0
+``participant:<id>:margin:<facility>``                cash             0
 ``instrument:<symbol>:issuance`` (provider's unsold)  licence:<symbol> 0
 ``instrument:<symbol>:issued`` (source of issuance)   licence:<symbol> -issuance cap
 ``instrument:<symbol>:expired`` (sink of expiry)      licence:<symbol> none
 ``exchange:fees``                                     cash             0
 ``external:cash`` (money outside the exchange)        cash             none
 ====================================================  ===============  ====================
+
+Pledged licences (``exp`` is the holding's expiry, or ``unissued`` for a provider's unsold
+licences) and cash margin stay the participant's, under the lien of the facility's lender:
+they are apart from the free holding and cash so that no order can sell or spend them.
 
 A balance is the sum of the signed amounts posted to the account. ``instrument:*:issued``
 is minus the units ever issued, ``external:cash`` minus the cash ever deposited net of
@@ -40,7 +46,9 @@ __all__ = [
     "licence_asset",
     "licence_expired",
     "licence_holding",
+    "margin",
     "participant_of",
+    "pledged",
 ]
 
 CASH = "cash"
@@ -83,6 +91,29 @@ def licence_holding(participant: str, symbol: str, expires_at_ns: int) -> str:
     return f"participant:{participant}:licence:{check_identifier(symbol, 'symbol')}:{expires_at_ns}"
 
 
+UNISSUED = "unissued"
+
+
+def pledged(participant: str, facility_id: int, symbol: str, expires_at_ns: int | None) -> str:
+    """Licences of ``symbol`` that ``participant`` pledged to facility ``facility_id``: from
+    its holding expiring at ``expires_at_ns``, or (None) from its unsold issuance."""
+    if type(facility_id) is not int or facility_id <= 0:
+        raise AccountError(f"facility id {facility_id!r} must be a positive integer")
+    if expires_at_ns is not None and (type(expires_at_ns) is not int or expires_at_ns < 0):
+        raise AccountError(f"expiry {expires_at_ns!r} must be a non-negative integer (ns)")
+    expiry = UNISSUED if expires_at_ns is None else expires_at_ns
+    participant = check_identifier(participant, "participant")
+    symbol = check_identifier(symbol, "symbol")
+    return f"participant:{participant}:pledged:{facility_id}:{symbol}:{expiry}"
+
+
+def margin(participant: str, facility_id: int) -> str:
+    """Cash ``participant`` posted as margin to facility ``facility_id``."""
+    if type(facility_id) is not int or facility_id <= 0:
+        raise AccountError(f"facility id {facility_id!r} must be a positive integer")
+    return f"participant:{check_identifier(participant, 'participant')}:margin:{facility_id}"
+
+
 def issuance(symbol: str) -> str:
     """The provider's licences of ``symbol`` issued and not yet sold."""
     return f"instrument:{check_identifier(symbol, 'symbol')}:issuance"
@@ -109,7 +140,13 @@ def asset_of(account: str) -> str:
     match parts:
         case ["participant", _, "cash"]:
             return CASH
+        case ["participant", _, "margin", facility] if facility.isdigit():
+            return CASH
         case ["participant", _, "licence", symbol, expiry] if expiry.isdigit():
+            return f"licence:{symbol}"
+        case ["participant", _, "pledged", facility, symbol, expiry] if facility.isdigit() and (
+            expiry.isdigit() or expiry == UNISSUED
+        ):
             return f"licence:{symbol}"
         case ["instrument", symbol, "issuance" | "issued" | "expired"]:
             return f"licence:{symbol}"

@@ -24,6 +24,8 @@ __all__ = [
     "Entry",
     "EntryKind",
     "Posting",
+    "collateral_alert",
+    "collateral_transfer",
     "compliance_decision",
     "deposit",
     "licence_expiry",
@@ -44,6 +46,23 @@ class EntryKind(StrEnum):
     LICENCE_ISSUANCE = "licence_issuance"
     LICENCE_EXPIRY = "licence_expiry"
     COMPLIANCE_DECISION = "compliance_decision"
+    # Loan facilities (exchange/collateral.py): value moves between lender and borrower, and
+    # between a borrower's free and pledged accounts; an alert moves nothing and is recorded.
+    LOAN_DRAWDOWN = "loan_drawdown"
+    LOAN_REPAYMENT = "loan_repayment"
+    PLEDGE = "pledge"
+    PLEDGE_RELEASE = "pledge_release"
+    MARGIN_DEPOSIT = "margin_deposit"
+    MARGIN_RELEASE = "margin_release"
+    COLLATERAL_ALERT = "collateral_alert"
+
+
+# The kinds :func:`collateral_transfer` builds, and the asset each moves.
+_COLLATERAL_TRANSFERS = frozenset({
+    EntryKind.LOAN_DRAWDOWN, EntryKind.LOAN_REPAYMENT, EntryKind.PLEDGE,
+    EntryKind.PLEDGE_RELEASE, EntryKind.MARGIN_DEPOSIT, EntryKind.MARGIN_RELEASE,
+    EntryKind.LICENCE_EXPIRY,
+})  # fmt: skip
 
 
 class ComplianceDecision(StrEnum):
@@ -287,3 +306,48 @@ def compliance_decision(
         "opinion": opinion,
     }
     return Entry(EntryKind.COMPLIANCE_DECISION, key, ts_ns, body, ())
+
+
+def collateral_transfer(
+    kind: EntryKind,
+    *,
+    facility_id: int,
+    source: str,
+    destination: str,
+    asset: str,
+    amount_units: int,
+    key: str,
+    ts_ns: int,
+    reason: str,
+) -> Entry:
+    """A movement of a loan facility's value, one asset from ``source`` to ``destination``:
+    a drawdown (lender's cash to the borrower), a repayment (the borrower's cash or margin to
+    the lender), a pledge or its release (licence units between a free and a pledged
+    account), cash margin posted or returned, or pledged licences lapsing at their expiry.
+    ``reason`` says why, in a word (``repayment``, ``liquidation``, ``cure``, ...)."""
+    if kind not in _COLLATERAL_TRANSFERS:
+        raise EntryError(f"{kind} is not a movement of a facility's value")
+    _positive(amount_units, f"{kind} amount")
+    if source == destination:
+        raise EntryError(f"{key}: {kind} from {source} to itself")
+    body = {
+        "facility_id": facility_id,
+        "from": source,
+        "to": destination,
+        "asset": asset,
+        "amount_units": amount_units,
+        "reason": reason,
+    }
+    return Entry(kind, key, ts_ns, body, _transfer(source, destination, asset, amount_units))
+
+
+def collateral_alert(
+    *, facility_id: int, alert: Mapping[str, Any], key: str, ts_ns: int
+) -> Entry:
+    """A facility crossed a threshold or its collateral deteriorated: nothing moves, the
+    alert (its reason, the LTV and the thresholds at the time) is recorded in the chain."""
+    if not all(type(value) in (str, int, bool) or value is None for value in alert.values()):
+        raise EntryError("an alert holds strings, integers, booleans and nulls only")
+    return Entry(
+        EntryKind.COLLATERAL_ALERT, key, ts_ns, {"facility_id": facility_id, **alert}, ()
+    )

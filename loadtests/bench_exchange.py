@@ -3,6 +3,7 @@
     python -m loadtests.bench_exchange                   # 50,000 operations, 3 runs, SQLite
     python -m loadtests.bench_exchange --database postgresql+psycopg://postgres@127.0.0.1:5432/test
     python -m loadtests.bench_exchange --runs 1 --profile   # where the sequencer's time goes
+    python -m loadtests.bench_exchange --facilities 1000    # with and without loan facilities
 
 The stream is ``loadtests.bench_engine.generate_stream`` (seeded): limit, market and cancel
 commands of 200 participants on one instrument. Each engine ``SubmitOrder`` becomes the
@@ -40,10 +41,23 @@ the same process after each exchange run. After each run, not timed: ``ledger.ve
 pass, the journal must hold exactly the setup's and the acknowledged commands, and the
 exchange's invariants must hold.
 
+With ``--facilities N`` every run is made twice in turn, without and with N loan facilities
+live (``exchange.collateral``): a lender ("bank") lends to the stream's participants, round
+robin, each facility pledging 1,000 units of its borrower's holding of the instrument (a
+valuation posted at the mid price, range +-20%) and drawn to 40% LTV, so that every trade of
+the stream is one the monitor looks at. The figure is the ratio of the two rates, with the
+monitor's re-mark passes (a housekeeping command a second after trades in a pledged
+instrument) counted in the journal check.
+
 Where the time goes, in every run: the wall time of ``Exchange.execute`` and ``Ledger.append``
 on the sequencer's thread (subclasses that add two clock reads per call), and the wall time of
 the cyclic garbage collector, which runs in whichever thread allocates (measured: mostly the
 sequencer's, inside ``execute``, since ``append`` pauses it) and stops every thread.
+``Ledger.append`` is split further into the journal (commands serialised, chained and inserted),
+the ledger entries and the commit, by timers installed around the store's functions. After
+each run, the same process times the durable floor: a raw hash-chained journal insert of as
+many rows (``loadtests.raw_journal``: ``sqlite3``, WAL, ``synchronous=FULL``, 200 rows a
+commit), and reports the exchange's rate as a share of it (target >= 0.15).
 ``--profile`` also runs the sequencer's thread under cProfile (the client threads are not
 profiled; the profiler roughly halves throughput) and prints the top functions by cumulative
 time.
@@ -59,14 +73,18 @@ import pstats
 import re
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import ledger.store as ledger_store
 from exchange import commands as c
 from exchange.cli.serve import GC_THRESHOLD_OBJECTS
 from exchange.errors import ExchangeError
@@ -79,6 +97,7 @@ from ledger.store import AppendResult, Ledger
 from ledger.verify import verify
 from loadtests.bench_engine import MID_PRICE, PARTICIPANTS, SYMBOL, generate_stream, time_engine
 from loadtests.bench_ledger import fresh_database
+from loadtests.raw_journal import ROWS_PER_COMMIT, raw_journal_rows, time_raw_journal
 from matching import (
     AddInstrument,
     CancelOrder,
@@ -92,6 +111,8 @@ from matching import (
 from matching import Trade as EngineTrade
 
 ADMIN = "admin"
+LENDER = "bank"
+PLEDGED_UNITS = 1_000
 PROVIDER = "provider"
 REVIEWER = "reviewer"
 ISSUANCE_CAP_UNITS = 10**9
@@ -101,6 +122,8 @@ FEE_RATE_BP = 10
 # October 2096: a GTD expiry no run reaches (the engine stream's 10**15 is in its own clock).
 GTD_EXPIRE_NS = 4 * 10**18
 TARGET_ORDERS_PER_S = 25_000
+# The exchange's rate as a share of the raw hash-chained journal insert's (loadtests/raw_journal).
+TARGET_SHARE_OF_RAW_JOURNAL = 0.15
 PROFILE_TOP_FUNCTIONS = 25
 
 # One client step: (engine order id, the SubmitOrder or None for a cancel of that order, the
@@ -154,8 +177,9 @@ def _participant(participant_id: str, roles: list[str]) -> c.CreateParticipant:
     )
 
 
-def set_up_market(sequencer: Sequencer) -> int:
-    """Participants, the instrument, cash and licences (see the module docstring).
+def set_up_market(sequencer: Sequencer, facilities: int = 0) -> int:
+    """Participants, the instrument, cash and licences, and ``facilities`` loan facilities
+    (see the module docstring).
 
     Returns the number of commands journalled. Commands are submitted from this one thread,
     so the sequencer applies them in this order.
@@ -209,7 +233,39 @@ def set_up_market(sequencer: Sequencer) -> int:
     for participant in PARTICIPANTS:
         [(_symbol, _expires, units, _reserved)] = exchange.holdings_of(participant)
         assert units == LICENCES_PER_PARTICIPANT_UNITS, (participant, units)
+    if facilities:
+        journalled += open_facilities(execute, exchange, facilities)
     return journalled
+
+
+def open_facilities(execute: Callable[[c.Command], Outcome], exchange: Exchange, count: int) -> int:
+    """``count`` facilities from a lender to the stream's participants (module docstring);
+    the number of commands journalled."""
+    commands = 0
+
+    def run(command: c.Command) -> Outcome:
+        nonlocal commands
+        commands += 1
+        return execute(command)
+
+    run(_participant(LENDER, ["lender"]))
+    run(c.Deposit(ADMIN, LENDER, CASH_PER_PARTICIPANT_MINOR, "capital"))
+    run(c.PostValuation(OPERATOR, SYMBOL, MID_PRICE, MID_PRICE * 8 // 10, MID_PRICE * 12 // 10,
+                        5, "market"))  # fmt: skip
+    maturity = time.time_ns() + 365 * 86_400 * 10**9
+    for n in range(count):
+        borrower = PARTICIPANTS[n % len(PARTICIPANTS)]
+        offer = c.CreateFacility(
+            LENDER, 0, borrower, CASH_PER_PARTICIPANT_MINOR, 500, maturity, 5_000, 6_500, 8_000,
+            86_400, 3_600, {},
+        )  # fmt: skip
+        facility_id = run(offer).result.facility_id
+        run(c.AcceptFacility(borrower, facility_id))
+        [(_symbol, expires, _units, _reserved)] = exchange.holdings_of(borrower)
+        run(c.PledgeLicences(borrower, facility_id, 0, SYMBOL, PLEDGED_UNITS, expires))
+        value = exchange.collateral.facilities[facility_id].value_minor
+        run(c.DrawLoan(borrower, facility_id, value * 4 // 10))
+    return commands
 
 
 # -- the clients ---------------------------------------------------------------------------
@@ -318,6 +374,47 @@ class TimedLedger(Ledger):
             self.appends += 1
 
 
+class StoreClock:
+    """Wall time of the two halves of ``Ledger.append`` other than its commit: the journal
+    (commands serialised, chained and inserted) and the ledger (entries checked, chained and
+    inserted, balances updated). Installed around the store's own functions, in this process
+    only; each call adds two clock reads (about 0.1 us)."""
+
+    JOURNAL_FUNCTIONS = ("_prepare_command", "_write_commands")
+    LEDGER_FUNCTIONS = ("_prepare_entry", "_write_entries")
+
+    def __init__(self) -> None:
+        self.journal_s = 0.0
+        self.ledger_s = 0.0
+
+    @contextmanager
+    def installed(self) -> Iterator[StoreClock]:
+        originals = {
+            name: getattr(ledger_store, name)
+            for name in (*self.JOURNAL_FUNCTIONS, *self.LEDGER_FUNCTIONS)
+        }
+        for name, function in originals.items():
+            setattr(ledger_store, name, self._timed(function, name in self.JOURNAL_FUNCTIONS))
+        try:
+            yield self
+        finally:
+            for name, function in originals.items():
+                setattr(ledger_store, name, function)
+
+    def _timed(self, function: Callable[..., Any], journal: bool) -> Callable[..., Any]:
+        def timed(*args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args)
+            finally:
+                if journal:
+                    self.journal_s += time.perf_counter() - started
+                else:
+                    self.ledger_s += time.perf_counter() - started
+
+        return timed
+
+
 class GcClock:
     """Wall time spent in the cyclic collector (any thread: it stops them all)."""
 
@@ -355,19 +452,21 @@ class RunResult:
     execute_s: float  # the sequencer's time in Exchange.execute
     append_s: float  # ... and in Ledger.append
     appends: int
+    journal_s: float  # ... of which in writing the journal (StoreClock)
+    ledger_s: float  # ... and in writing the ledger entries
     gc_s: float  # the collector's time, all threads
     full_collections: int
 
 
 def run_exchange(
     url: str, plans: list[list[Step]], window: int, profiler: cProfile.Profile | None,
-    writer: str = "inline",
+    writer: str = "inline", facilities: int = 0,
 ) -> RunResult:  # fmt: skip
     database = create_engine(url)
     try:
         ledger = TimedLedger.open(database)
         setup = Sequencer(ledger, TimedExchange()).start()
-        setup_commands = set_up_market(setup)
+        setup_commands = set_up_market(setup, facilities)
         setup.stop()
         exchange = setup.exchange
         assert isinstance(exchange, TimedExchange)
@@ -400,11 +499,12 @@ def run_exchange(
         gc_clock = GcClock()
         gc.callbacks.append(gc_clock)
         exchange.execute_s, ledger.append_s, ledger.appends = 0.0, 0.0, 0
-        go.wait()
-        started = time.perf_counter()
-        for client in clients:
-            client.join()
-        seconds = time.perf_counter() - started
+        with StoreClock().installed() as store_clock:
+            go.wait()
+            started = time.perf_counter()
+            for client in clients:
+                client.join()
+            seconds = time.perf_counter() - started
         gc.callbacks.remove(gc_clock)
         gc.unfreeze()
         sequencer.stop()
@@ -416,15 +516,20 @@ def run_exchange(
         # Checks, not timed.
         report = verify(ledger)
         assert report.ok, report.first_problem
-        assert report.commands == setup_commands + total.acknowledged, (
-            f"journal holds {report.commands} commands; {setup_commands} setup and "
-            f"{total.acknowledged} acknowledged"
+        housekeeping = sum(
+            record.command["verb"] == "housekeeping"
+            for record in ledger.journal(setup_commands + 1, report.commands)
+        )
+        assert report.commands == setup_commands + total.acknowledged + housekeeping, (
+            f"journal holds {report.commands} commands; {setup_commands} setup, "
+            f"{total.acknowledged} acknowledged and {housekeeping} housekeeping"
         )
         exchange.check_invariants()
         fills = sum(len(fills) for fills in exchange.settlement.fills.values()) - setup_fills
         return RunResult(
             seconds, total, sequencer.batches, fills // 2, report.commands, exchange.execute_s,
-            ledger.append_s, ledger.appends, gc_clock.seconds, gc_clock.full_collections,
+            ledger.append_s, ledger.appends, store_clock.journal_s, store_clock.ledger_s,
+            gc_clock.seconds, gc_clock.full_collections,
         )  # fmt: skip
     finally:
         database.dispose()
@@ -446,7 +551,7 @@ def engine_outcomes(stream: Sequence[SubmitOrder | CancelOrder]) -> Counter[str]
 
 def run(
     operations: int, runs: int, seed: int, threads: int, window: int, database: str | None,
-    profile: bool, writer: str = "inline",
+    profile: bool, writer: str = "inline", facilities: int = 0,
 ) -> None:  # fmt: skip
     t0 = time.perf_counter()
     stream = generate_stream(operations, seed)
@@ -466,16 +571,30 @@ def run(
     engine_rates: list[float] = []
     batch_counts: list[int] = []
     batch_sizes: list[float] = []
+    raw_rates: list[float] = []
+    shares: list[float] = []
     profiler = cProfile.Profile() if profile else None
+    monitored_rates: list[float] = []
     for i in range(runs):
+        # With facilities, every other run measures them first, so that neither order wins.
+        if facilities and i % 2:
+            monitored_rates.append(run_monitored(url_kind=(kind, database), plans=plans,
+                                                 window=window, writer=writer,
+                                                 facilities=facilities))  # fmt: skip
         with fresh_database(kind, database) as url:
             result = run_exchange(url, plans, window, profiler, writer)
+        if facilities and not i % 2:
+            monitored_rates.append(run_monitored(url_kind=(kind, database), plans=plans,
+                                                 window=window, writer=writer,
+                                                 facilities=facilities))  # fmt: skip
         gc.collect()
         engine_seconds, _events = time_engine(stream)
         tally = result.tally
         rate = tally.acknowledged / result.seconds
         exchange_rates.append(rate)
         engine_rates.append(len(stream) / engine_seconds)
+        raw_rates.append(raw_journal_rate(tally.acknowledged))
+        shares.append(rate / raw_rates[-1])
         batch_counts.append(result.batches)
         batch_sizes.append(tally.acknowledged / result.batches)
         refused = sum(tally.refused.values())
@@ -501,6 +620,19 @@ def run(
             f"garbage collector (stops every thread) {result.gc_s:.2f} s "
             f"({result.full_collections} full collections)"
         )
+        if result.appends:
+            print(
+                f"      per command: execute {result.execute_s * per_command_us:.1f} us, "
+                f"journal {result.journal_s * per_command_us:.1f} us, ledger entries "
+                f"{result.ledger_s * per_command_us:.1f} us, commit and the rest of the append "
+                f"{(result.append_s - result.journal_s - result.ledger_s) * per_command_us:.1f}"
+                f" us"
+            )
+        print(
+            f"      raw hash-chained journal insert (sqlite3, WAL, synchronous=FULL, "
+            f"{ROWS_PER_COMMIT} rows a commit): {raw_rates[-1]:,.0f} rows/s; the exchange is "
+            f"{shares[-1]:.3f} of it"
+        )
         print(
             f"      checks: verify ok, journal {result.journalled:,} commands = setup + "
             f"acknowledged, invariants hold"
@@ -519,12 +651,45 @@ def run(
         f"(the exchange is {engine_median / exchange_median:.1f}x slower)"
     )
     print(f"target {TARGET_ORDERS_PER_S:,} orders/s: {met}")
+    share = statistics.median(shares)
+    print(
+        f"raw journal insert median: {statistics.median(raw_rates):,.0f} rows/s; the exchange's "
+        f"share of it (median of {runs}): {share:.3f} (target >= {TARGET_SHARE_OF_RAW_JOURNAL}: "
+        f"{'met' if share >= TARGET_SHARE_OF_RAW_JOURNAL else 'NOT met'})"
+    )
+    if facilities:
+        monitored = statistics.median(monitored_rates)
+        print(
+            f"with {facilities:,} facilities live: median {monitored:,.0f} orders/s, "
+            f"{monitored / exchange_median:.3f} of the rate without (target >= 0.90: "
+            f"{'met' if monitored >= 0.9 * exchange_median else 'NOT met'})"
+        )
     if profiler is not None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("cumulative").print_stats(PROFILE_TOP_FUNCTIONS)
         print("the sequencer's thread by cumulative time (cProfile, every run):")
         print(out.getvalue())
+
+
+def raw_journal_rate(rows: int) -> float:
+    """Rows a second of the raw hash-chained journal insert (``loadtests.raw_journal``), on a
+    fresh SQLite file, for as many rows as the exchange run acknowledged commands."""
+    with tempfile.TemporaryDirectory() as directory:
+        return rows / time_raw_journal(Path(directory) / "raw.db", raw_journal_rows(rows))
+
+
+def run_monitored(
+    url_kind: tuple[str, str | None], plans: list[list[Step]], window: int, writer: str,
+    facilities: int,
+) -> float:  # fmt: skip
+    """One run with ``facilities`` live; its rate, printed."""
+    with fresh_database(*url_kind) as url:
+        result = run_exchange(url, plans, window, None, writer, facilities)
+    rate = result.tally.acknowledged / result.seconds
+    print(f"  with {facilities:,} facilities live: exchange {rate:>8,.0f} orders/s "
+          f"({result.tally.acknowledged:,} acknowledged in {result.seconds:.2f} s)")  # fmt: skip
+    return rate
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -545,6 +710,10 @@ def main(argv: list[str] | None = None) -> None:
         "a process of its own (DATAEX_JOURNAL_WRITER=process)",
     )  # fmt: skip
     parser.add_argument(
+        "--facilities", type=int, default=0,
+        help="also run each time with this many loan facilities live, and compare",
+    )  # fmt: skip
+    parser.add_argument(
         "--serve-gc",
         action="store_true",
         help="set the collector's threshold as `dataex serve` does (default: Python's)",
@@ -556,7 +725,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"collector thresholds {gc.get_threshold()}")
     run(
         args.operations, args.runs, args.seed, args.threads, args.window, args.database,
-        args.profile, args.writer,
+        args.profile, args.writer, args.facilities,
     )  # fmt: skip
 
 

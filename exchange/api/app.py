@@ -20,6 +20,7 @@ from .errors import install_error_handlers
 from .routes import (
     account,
     confidential,
+    facilities,
     instruments,
     ledger,
     market,
@@ -27,6 +28,8 @@ from .routes import (
     participants,
     pricing,
     products,
+    quotes,
+    session,
     ws,
 )
 from .runtime import Runtime
@@ -64,6 +67,7 @@ DOCUMENTED_TAGS = (
     "account",
     "orders",
     "confidential trading",
+    "loan facilities",
     "market data",
     "price discovery and valuation",
     "streams",
@@ -119,7 +123,7 @@ def create_app(
     # FastAPI tries the routes in this order, one router after another, so the busiest come
     # first: an order request then matches within a few routes instead of thirty.
     for module in (orders, account, market, instruments, products, pricing, participants, ws,
-                   ledger, confidential):  # fmt: skip
+                   session, quotes, ledger, confidential, facilities):  # fmt: skip
         v1.include_router(module.router)
 
     @v1.get("/health", response_model=HealthPublic, tags=["health"])

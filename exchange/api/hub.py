@@ -4,7 +4,8 @@ The sequencer calls :meth:`Hub.on_commit` on its own thread after each durable c
 hub hands the batch to the event loop, which turns it into messages for each market channel
 (one per symbol: book changes, trades, auction results, phases, and confidential trades as
 they are published) and each private channel (one
-per participant: its own order events and fills). A subscriber's queue is bounded, so that
+per participant: its own order events and fills, and the alerts of the loan facilities it
+lends or borrows under). A subscriber's queue is bounded, so that
 one that falls behind cannot grow the server's memory: a market subscriber's queue is then
 emptied and told to resync (:data:`RESYNC`: its stream sends a fresh snapshot and carries on),
 a private subscriber is disconnected. Nothing is dropped without saying so.
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from exchange.commands import Housekeeping
 from exchange.confidential import PublishedTrade
+from exchange.facility import Alert
 from exchange.money import format_minor
+from exchange.orders import FillReport
 from exchange.service import Outcome
 from matching import (
     Accepted,
@@ -29,6 +33,7 @@ from matching import (
     Cancelled,
     Event,
     PhaseChanged,
+    Side,
     Trade,
     event_values,
 )
@@ -48,8 +53,12 @@ def _price(minor: int | None) -> str | None:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(
+        self, facility_parties: Callable[[int], tuple[str, str] | None] | None = None
+    ) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
+        # A facility's lender and borrower, who both get its alerts.
+        self.facility_parties = facility_parties
         self._market: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
         self._private: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(
             set
@@ -95,21 +104,32 @@ class Hub:
 
     def _dispatch(self, committed: list[tuple[int, Outcome]]) -> None:
         market, private = self._market, self._private
+        parties_of = self.facility_parties or _no_parties
         for seq, outcome in committed:
             if type(outcome.command) is Housekeeping:
                 for published in outcome.result:
                     if market.get(published.symbol):
                         publication = publication_message(seq, published)
                         self._send(market[published.symbol], publication, resync=True)
+            reports = {(r.fill.trade_id, r.fill.side): r for r in outcome.fills}
             for event in outcome.events:
                 symbol = getattr(event, "symbol", None)
                 if symbol is not None and market.get(symbol):
                     message = market_message(seq, event)
                     if message is not None:
                         self._send(market[symbol], message, resync=True)
-                for participant, message in private_messages(seq, event):
+                for participant, message in private_messages(seq, event, reports):
                     if private.get(participant):
                         self._send(private[participant], message)
+            for alert in outcome.alerts:
+                for participant in parties_of(alert.facility_id) or ():
+                    if private.get(participant):
+                        self._send(private[participant], alert_message(seq, alert))
+
+
+def _no_parties(facility_id: int) -> None:
+    """A hub told of no facilities' parties sends their alerts to no one."""
+    return None
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -158,19 +178,41 @@ def publication_message(seq: int, published: PublishedTrade) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def private_messages(seq: int, event: Event) -> list[tuple[str, dict[str, Any]]]:
-    """(participant, message) for each participant ``event`` concerns privately."""
+def alert_message(seq: int, alert: Alert) -> dict[str, Any]:
+    """A loan facility's alert, for its lender and its borrower (exchange/facility.py)."""
+    return {
+        "type": "alert", "seq": seq, "alert_id": alert.alert_id,
+        "facility_id": alert.facility_id, "reason": alert.reason.value, "time": iso(alert.ts_ns),
+        "ltv_bp": alert.ltv_bp, "message": alert.message, "deadline": iso(alert.deadline_ns),
+        "symbol": alert.symbol,
+    }  # fmt: skip
+
+
+def private_messages(
+    seq: int, event: Event, reports: dict[tuple[int, Side], FillReport] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(participant, message) for each participant ``event`` concerns privately. A trade's
+    fills carry what the settlement reported of each (``reports``, by trade id and side):
+    the order's client id, the fee, maker or taker, and what was left of the order."""
     kind = type(event)
     if kind is Trade:
         trade = {"trade_id": event.trade_id, "symbol": event.symbol,
                  "price": format_minor(event.price), "quantity": event.quantity,
                  "time": iso(event.ts)}  # fmt: skip
-        return [
-            (event.buyer, {"type": "fill", "seq": seq, "side": "buy",
-                           "order_id": event.buy_order_id, **trade}),
-            (event.seller, {"type": "fill", "seq": seq, "side": "sell",
-                            "order_id": event.sell_order_id, **trade}),
-        ]  # fmt: skip
+        fills = []
+        sides = ((event.buyer, Side.BUY, event.buy_order_id),
+                 (event.seller, Side.SELL, event.sell_order_id))  # fmt: skip
+        for participant, side, order_id in sides:
+            message = {"type": "fill", "seq": seq, "side": side.value, "order_id": order_id,
+                       **trade}  # fmt: skip
+            report = None if reports is None else reports.get((event.trade_id, side))
+            if report is not None:
+                message["client_order_id"] = report.fill.client_order_id
+                message["fee"] = format_minor(report.fill.fee_minor)
+                message["liquidity"] = report.fill.liquidity
+                message["remaining_quantity"] = report.remaining_units
+            fills.append((participant, message))
+        return fills
     if kind is Accepted or kind is Cancelled or kind is Amended:
         message = {"type": kind.__name__.lower(), "seq": seq, **_plain(event_values(event))}
         return [(event.participant, message)]

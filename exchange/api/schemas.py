@@ -65,6 +65,8 @@ def _lines(value: str) -> str:
 # only in the long texts). Rules in ``exchange.validation``.
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=32),
                        AfterValidator(_identifier)]  # fmt: skip
+ClientOrderId = Annotated[str, StringConstraints(min_length=1, max_length=64),
+                          AfterValidator(_identifier)]  # fmt: skip
 Text = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_lines)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=4000), AfterValidator(_lines)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_line)]
@@ -159,6 +161,37 @@ class ParticipantPublic(BaseModel):
 
 class ParticipantCreated(ParticipantPublic):
     api_key: str = Field(description="Shown once: only its hash is kept")
+
+
+class ParticipantAccount(ParticipantPublic):
+    """A participant as an operator sees it."""
+
+    status: Literal["active", "disabled"]
+    key_id: str | None = Field(
+        description="Its API key's id (the part before the dot); null once revoked",
+        examples=["dxk_3f9a0c6e1b2d4a57"],
+    )
+    created_at: str | None
+    disabled_at: str | None = Field(description="When it was disabled; null while active")
+
+
+class ParticipantStatusChange(Request):
+    reason: Annotated[str, StringConstraints(max_length=200), AfterValidator(_line)] = Field(
+        default="", description="Why, for the journal"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "membership fees unpaid"}]}
+    )
+
+
+class ApiKeyIssued(BaseModel):
+    participant_id: str
+    key_id: str
+    api_key: str = Field(
+        description="Shown once: only its hash is kept; the previous key no longer works",
+        examples=["dxk_3f9a0c6e1b2d4a57.kJ8...secret"],
+    )
 
 
 # -- catalogue ----------------------------------------------------------------------------
@@ -389,6 +422,12 @@ class OrderPublic(BaseModel):
     cancel_reason: str | None
     created_at: str | None
     updated_at: str | None
+
+
+class ParticipantDisabled(ParticipantAccount):
+    cancelled_orders: list[OrderPublic] = Field(
+        description="Its open orders, cancelled by the same command, oldest first"
+    )
 
 
 class FillPublic(BaseModel):

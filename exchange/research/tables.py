@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from exchange import collateral
 from exchange import commands as cmd
 from exchange.confidential import LEDGER_KEY_PREFIX, WITHHELD_VERBS
 from exchange.research.journal import RecordedCommand, entry_json
@@ -203,63 +204,76 @@ class EventsRows:
         self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
         recorded: Sequence[StoredEntry],
     ) -> None:  # fmt: skip
-        if not outcome.events or not self.window.contains(record.ts_ns):
+        # The hot path of an export: about three events a command, each a row.
+        events = outcome.events
+        if not events or not self.window.contains(record.ts_ns):
             return
-        for index, event in enumerate(outcome.events):
-            if self.window.has_symbol(event.symbol):
-                self.sink(event_row(record.seq, record.ts_ns, index, event))
-
-
-_EVENT_INDEX = {column.name: i for i, column in enumerate(EVENT_COLUMNS)}
+        seq, ts_ns, sink, symbol = record.seq, record.ts_ns, self.sink, self.window.symbol
+        for index, event in enumerate(events):
+            if symbol is None or event.symbol == symbol:
+                sink(_EVENT_ROW[type(event)](seq, ts_ns, index, event))
 
 
 def event_row(seq: int, ts_ns: int, index: int, event: Event) -> Row:
     """The ``events`` row of one event (``index``: its place among its command's events)."""
-    row: list[Any] = [None] * len(EVENT_COLUMNS)
-    row[0], row[1], row[2], row[3] = seq, ts_ns, index, type(event).__name__
-    values = _EVENT_FIELDS[type(event)](event)
-    for name, value in values.items():
-        row[_EVENT_INDEX[name]] = value
-    return tuple(row)
+    return _EVENT_ROW[type(event)](seq, ts_ns, index, event)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-_EVENT_FIELDS: dict[type, Callable[[Any], dict[str, Any]]] = {
-    InstrumentAdded: lambda e: {"symbol": e.symbol, "phase": str(e.phase)},
-    Accepted: lambda e: {
-        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
-        "side": str(e.side), "order_type": str(e.order_type), "price_minor": e.price,
-        "quantity_units": e.quantity, "tif": str(e.tif),
-    },
-    Rejected: lambda e: {"order_id": e.order_id, "symbol": e.symbol, "reason": str(e.reason)},
-    Trade: lambda e: {
-        "trade_id": e.trade_id, "symbol": e.symbol, "price_minor": e.price,
-        "quantity_units": e.quantity, "buy_order_id": e.buy_order_id,
-        "sell_order_id": e.sell_order_id, "buyer": e.buyer, "seller": e.seller,
-        "aggressor": _text(e.aggressor),
-    },
-    Cancelled: lambda e: {
-        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
-        "quantity_units": e.quantity, "reason": str(e.reason),
-    },
-    Amended: lambda e: {
-        "order_id": e.order_id, "participant": e.participant, "symbol": e.symbol,
-        "price_minor": e.price, "quantity_units": e.quantity, "remaining_units": e.remaining,
-        "priority_kept": e.priority_kept,
-    },
-    AuctionResult: lambda e: {
-        "symbol": e.symbol, "price_minor": e.price, "volume_units": e.volume,
-        "imbalance_units": e.imbalance,
-    },
-    PhaseChanged: lambda e: {"symbol": e.symbol, "phase": str(e.phase)},
-    BookChanged: lambda e: {
-        "symbol": e.symbol, "best_bid_minor": e.best_bid, "best_bid_units": e.best_bid_quantity,
-        "best_ask_minor": e.best_ask, "best_ask_units": e.best_ask_quantity,
-        "levels": _json([[str(side), price, quantity] for side, price, quantity in e.levels]),
-    },
+# Each event type's row, built as one tuple in the order of EVENT_COLUMNS (the tests check
+# each type's row column by column): no dict or list per row, the hot path of an export, and
+# each enum's text taken by str.__str__, in C (every engine enum is a StrEnum, whose text is
+# its value).
+_S = str.__str__
+_EVENT_ROW: dict[type, Callable[[int, int, int, Any], Row]] = {
+    InstrumentAdded: lambda seq, ts, i, e: (
+        seq, ts, i, "InstrumentAdded", e.symbol, None, None, None, None, None, None, None,
+        None, None, None, None, None, None, None, None, _S(e.phase), None, None, None, None,
+        None, None, None, None,
+    ),
+    Accepted: lambda seq, ts, i, e: (
+        seq, ts, i, "Accepted", e.symbol, e.order_id, e.participant, _S(e.side),
+        _S(e.order_type), e.price, e.quantity, None, _S(e.tif), None, None, None, None,
+        None, None, None, None, None, None, None, None, None, None, None, None,
+    ),
+    Rejected: lambda seq, ts, i, e: (
+        seq, ts, i, "Rejected", e.symbol, e.order_id, None, None, None, None, None, None,
+        None, None, None, None, None, None, None, _S(e.reason), None, None, None, None, None,
+        None, None, None, None,
+    ),
+    Trade: lambda seq, ts, i, e: (
+        seq, ts, i, "Trade", e.symbol, None, None, None, None, e.price, e.quantity, None,
+        None, e.trade_id, e.buy_order_id, e.sell_order_id, e.buyer, e.seller,
+        None if e.aggressor is None else _S(e.aggressor), None, None, None, None, None, None,
+        None, None, None, None,
+    ),
+    Cancelled: lambda seq, ts, i, e: (
+        seq, ts, i, "Cancelled", e.symbol, e.order_id, e.participant, None, None, None,
+        e.quantity, None, None, None, None, None, None, None, None, _S(e.reason), None, None,
+        None, None, None, None, None, None, None,
+    ),
+    Amended: lambda seq, ts, i, e: (
+        seq, ts, i, "Amended", e.symbol, e.order_id, e.participant, None, None, e.price,
+        e.quantity, e.remaining, None, None, None, None, None, None, None, None, None,
+        e.priority_kept, None, None, None, None, None, None, None,
+    ),
+    AuctionResult: lambda seq, ts, i, e: (
+        seq, ts, i, "AuctionResult", e.symbol, None, None, None, None, e.price, None, None,
+        None, None, None, None, None, None, None, None, None, None, e.volume, e.imbalance,
+        None, None, None, None, None,
+    ),
+    PhaseChanged: lambda seq, ts, i, e: (
+        seq, ts, i, "PhaseChanged", e.symbol, None, None, None, None, None, None, None, None,
+        None, None, None, None, None, None, None, _S(e.phase), None, None, None, None, None,
+        None, None, None,
+    ),
+    BookChanged: lambda seq, ts, i, e: (
+        seq, ts, i, "BookChanged", e.symbol, None, None, None, None, None, None, None, None,
+        None, None, None, None, None, None, None, None, None, None, None, e.best_bid,
+        e.best_bid_quantity, e.best_ask, e.best_ask_quantity,
+        # (side, price, quantity) tuples as JSON arrays, the side as its text: orjson writes
+        # a StrEnum as its value, and arrays have no keys to sort.
+        orjson.dumps(e.levels).decode(),
+    ),
 }  # fmt: skip
 
 
@@ -287,11 +301,11 @@ class OrdersRows:
                 continue
             self.sink((
                 order.order_id, seq, order.client_order_id, order.participant, order.symbol,
-                str(order.side), str(order.order_type), order.price_minor, order.quantity_units,
-                str(order.tif), order.expire_ns, order.post_only, str(order.stp),
+                _S(order.side), _S(order.order_type), order.price_minor, order.quantity_units,
+                _S(order.tif), order.expire_ns, order.post_only, _S(order.stp),
                 order.created_ns, order.updated_ns, order.filled_units,
                 order.filled_notional_minor, order.cancelled_units, order.cancel_reason,
-                str(order.status),
+                _S(order.status),
             ))  # fmt: skip
 
 
@@ -329,19 +343,28 @@ class JournalRows:
         if not self.window.contains(record.ts_ns):
             return
         command_json = record.command_json
-        if outcome.command is not None and outcome.command.verb in WITHHELD_VERBS:
-            command_json = _json({"verb": outcome.command.verb, "withheld": True})
-        rows = [_withheld(entry_json(e)) if _confidential(e) else entry_json(e) for e in recorded]
-        entries = orjson.dumps(rows, option=_SORT_KEYS).decode()
+        verb = None if outcome.command is None else outcome.command.verb
+        if verb in WITHHELD_VERBS or verb in collateral.WITHHELD_VERBS:
+            command_json = _json({"verb": verb, "withheld": True})
+        if recorded:
+            rows = [_withheld(entry_json(e)) if _confidential(e) else entry_json(e)
+                    for e in recorded]  # fmt: skip
+            entries = orjson.dumps(rows, option=_SORT_KEYS).decode()
+        else:
+            entries = "[]"  # most commands settle nothing: no list to serialise
         self.sink((record.seq, record.ts_ns, command_json, record.chain_hash.hex(), entries))
 
 
 def _confidential(entry: StoredEntry) -> bool:
-    return entry.key.startswith(LEDGER_KEY_PREFIX)
+    """A confidential trade's entry, or a loan facility's (``exchange.collateral``)."""
+    return entry.key.startswith(LEDGER_KEY_PREFIX) or collateral.private_entry(
+        entry.kind, entry.key
+    )
 
 
 def _withheld(row: dict[str, Any]) -> dict[str, Any]:
-    """A confidential trade's entry without its parties, price or postings."""
+    """A confidential trade's or a facility's entry without its parties, amounts or
+    postings."""
     return {**row, "body": {"withheld": True}, "postings": []}
 
 

@@ -193,6 +193,8 @@ def snapshot(exchange: Exchange) -> tuple[Any, ...]:
         {pid: repr(product) for pid, product in exchange.products.items()},
         sorted(exchange.instruments),
         len(exchange.client_orders),
+        repr(exchange.collateral.facilities),
+        repr(exchange.collateral.valuations),
     )
 
 

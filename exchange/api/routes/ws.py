@@ -1,5 +1,5 @@
 """WebSocket streams: ``/v1/ws/market/{symbol}`` (public) and ``/v1/ws/private`` (your own
-order events and fills).
+order events and fills, and the alerts of your loan facilities).
 
 The market stream starts with ``{"type": "snapshot", "seq": ...}``, the whole book as
 ``GET /v1/market/{symbol}/book`` shows it (every level), then sends the messages of every
@@ -120,8 +120,9 @@ async def _refuse(websocket: WebSocket, reason: str) -> None:
     await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
 
 
-def _key_of(message: dict[str, Any]) -> str | None:
-    """The key of an authentication message, or None if it is not one."""
+def _auth_message(message: dict[str, Any], options: frozenset[str]) -> dict[str, Any] | None:
+    """An authentication message (its key a string, and no field but ``options`` besides
+    ``type`` and ``api_key``), or None if it is not one."""
     text = message.get("text")
     if not isinstance(text, str) or len(text) > MAX_AUTH_MESSAGE_CHARS:
         return None
@@ -129,15 +130,27 @@ def _key_of(message: dict[str, Any]) -> str | None:
         body = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(body, dict) or body.keys() != {"type", "api_key"}:
+    if not isinstance(body, dict) or not {"type", "api_key"} <= body.keys() <= options | {
+        "type", "api_key"
+    }:
         return None
-    key = body["api_key"]
-    return key if body["type"] == "auth" and isinstance(key, str) else None
+    ok = body["type"] == "auth" and isinstance(body["api_key"], str)
+    return body if ok else None
 
 
 async def _authenticated(websocket: WebSocket, runtime: Runtime) -> Participant | None:
     """Accept the socket and authenticate it, by header or first message; None (the socket
     closed with the reason) if it cannot be."""
+    opened = await authenticated_with(websocket, runtime, frozenset(), AUTH_MESSAGE_SHAPE)
+    return None if opened is None else opened[0]
+
+
+async def authenticated_with(
+    websocket: WebSocket, runtime: Runtime, options: frozenset[str], shape: str
+) -> tuple[Participant, dict[str, Any]] | None:
+    """Accept the socket and authenticate it, by header or first message: the participant and
+    the options the message gave (none with a header). None (the socket closed with the
+    reason; ``shape`` describes the message) if it cannot be."""
     # Accepted first, so that a refusal can say why: a close before the handshake reaches the
     # client as a bare HTTP 403.
     await websocket.accept()
@@ -146,6 +159,7 @@ async def _authenticated(websocket: WebSocket, runtime: Runtime) -> Participant 
                                  "message, never in the URL")  # fmt: skip
         return None
     key = websocket.headers.get(API_KEY_HEADER)
+    given: dict[str, Any] = {}
     if key is None:
         try:
             message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
@@ -154,12 +168,14 @@ async def _authenticated(websocket: WebSocket, runtime: Runtime) -> Participant 
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        key = _key_of(message)
-        if key is None:
-            await _refuse(websocket, AUTH_MESSAGE_SHAPE)
+        body = _auth_message(message, options)
+        if body is None:
+            await _refuse(websocket, shape)
             return None
+        key = body.pop("api_key")
+        given = {name: value for name, value in body.items() if name in options}
     try:
-        return authenticate(runtime, key)
+        return authenticate(runtime, key), given
     except ApiError as error:
         await _refuse(websocket, error.detail)
         return None

@@ -42,6 +42,7 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     # Any participant asks; the exchange answers only for entries posting to it (or a
     # regulator's or an admin's request), else 404.
     ("GET", "/v1/ledger/entries/{seq}/proof"): ANYONE,
+    ("GET", "/v1/ledger/entries"): ANYONE,  # one's own entries (all, for an admin or regulator)
     ("GET", "/v1/participants/me"): ANYONE,
     ("POST", "/v1/products"): frozenset({"provider"}),
     ("GET", "/v1/products"): PUBLIC,
@@ -62,7 +63,13 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/orders/{order_id}"): TRADERS,
     ("GET", "/v1/orders/by-client-id/{client_order_id}"): TRADERS,
     ("DELETE", "/v1/orders"): TRADERS,
+    ("POST", "/v1/quotes"): TRADERS,
     ("DELETE", "/v1/participants/{participant_id}/orders"): frozenset({"admin"}),
+    ("GET", "/v1/participants"): frozenset({"admin"}),
+    ("POST", "/v1/participants/{participant_id}/disable"): frozenset({"admin"}),
+    ("POST", "/v1/participants/{participant_id}/enable"): frozenset({"admin"}),
+    ("POST", "/v1/participants/{participant_id}/api-key"): frozenset({"admin"}),
+    ("DELETE", "/v1/participants/{participant_id}/api-key/{key_id}"): frozenset({"admin"}),
     ("DELETE", "/v1/orders/{order_id}"): TRADERS,
     ("PATCH", "/v1/orders/{order_id}"): TRADERS,
     ("GET", "/v1/fills"): ANYONE,
@@ -91,6 +98,21 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/market/{symbol}/publications"): PUBLIC,
     ("GET", "/v1/instruments/{symbol}/publication-policy"): PUBLIC,
     ("PUT", "/v1/instruments/{symbol}/publication-policy"): frozenset({"admin"}),
+    # A facility's routes answer only its lender and borrower (else 404, as if it did not
+    # exist); only a lender offers one.
+    ("POST", "/v1/facilities"): frozenset({"lender"}),
+    ("GET", "/v1/facilities"): ANYONE,
+    ("GET", "/v1/facilities/alerts"): ANYONE,
+    ("GET", "/v1/facilities/{facility_id}"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/accept"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/draw"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/repay"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/pledges"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/pledges/{pledge_id}/release"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/margin"): ANYONE,
+    ("POST", "/v1/facilities/{facility_id}/margin/return"): ANYONE,
+    ("POST", "/v1/instruments/{symbol}/valuation"): frozenset({"admin"}),
+    ("POST", "/v1/products/{product_id}/updates"): frozenset({"provider"}),
 }
 
 # The participant of api.market() holding each role (and only it).
@@ -157,6 +179,9 @@ def test_each_route_admits_exactly_its_roles(api: Api):
         "{seq}": "1",
         "{client_order_id}": "no-such-order",
         "{participant_id}": "no-such-participant",
+        "{key_id}": "dxk_0000000000000000",
+        "{facility_id}": str(NO_SUCH_ORDER_ID),
+        "{pledge_id}": str(NO_SUCH_ORDER_ID),
     }
     callers: dict[str, dict[str, str]] = {"no key": {}}
     callers.update({name: {"X-API-Key": key} for name, key in wrong_keys(api).items()})
