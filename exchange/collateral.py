@@ -81,7 +81,10 @@ from exchange.validation import (
     text,
 )
 from ledger import Entry, EntryKind, accounts, entries
+from matching import CancelOrder as EngineCancelOrder
 from matching import Engine, Phase
+from matching import SetPhase as EngineSetPhase
+from matching import Uncross as EngineUncross
 
 __all__ = ["COMMANDS", "WITHHELD_VERBS", "CollateralDesk", "Valuation", "private_entry"]
 
@@ -828,9 +831,6 @@ class CollateralDesk:
         for symbol in weights:
             watched[symbol].add(facility_id)
 
-    def by_symbol_of(self, f: Facility) -> set[str]:
-        return {p.symbol for p in f.pledges.values()}
-
     def on_trades(self, ts: int) -> None:
         """Note for re-marking the facilities pledging a symbol the command traded that the
         trade may have moved across a threshold: active ones whose trigger the price fell
@@ -1000,7 +1000,7 @@ class CollateralDesk:
             if phase in _REOPENED:
                 # A continuous book pauses for the auction; a closed one (an exclusive
                 # licence whose sealed-bid sale is over) reopens for it.
-                self.apply_engine(_set_phase(seq, ts, symbol, Phase.AUCTION), outcome, ts)
+                self.apply_engine(EngineSetPhase(seq, ts, symbol, Phase.AUCTION), outcome, ts)
                 liquidation.restore.append((symbol, str(phase)))
             # The borrower's own bids would cross its auction offer, which cannot settle.
             self.cancel_buys(f.borrower, symbol, seq, ts, outcome)
@@ -1026,7 +1026,7 @@ class CollateralDesk:
         symbols = sorted({symbol for _, symbol in liquidation.orders.values()})
         for symbol in symbols:
             if self.engine.phase(symbol) in _COLLECTING:
-                self.apply_engine(_uncross(seq, ts, symbol), outcome, ts)
+                self.apply_engine(EngineUncross(seq, ts, symbol), outcome, ts)
         orders = self.settlement.orders
         proceeds = 0
         sold_units = 0
@@ -1036,7 +1036,7 @@ class CollateralDesk:
         for order_id, (pledge_id, symbol) in sorted(liquidation.orders.items()):
             order = orders[order_id]
             if order.is_open:
-                self.apply_engine(_cancel(seq, ts, order_id, f.borrower), outcome, ts)
+                self.apply_engine(EngineCancelOrder(seq, ts, order_id, f.borrower), outcome, ts)
             pledge = self.pledges[pledge_id]
             sold, unsold = order.filled_units, order.quantity_units - order.filled_units
             sold_units += sold
@@ -1056,7 +1056,7 @@ class CollateralDesk:
                 self.risk.pledged[(f.borrower, symbol)] -= unsold
         for symbol, phase in liquidation.restore:
             if self.engine.phase(symbol) is Phase.AUCTION:
-                self.apply_engine(_set_phase(seq, ts, symbol, Phase(phase)), outcome, ts)
+                self.apply_engine(EngineSetPhase(seq, ts, symbol, Phase(phase)), outcome, ts)
         liquidation.proceeds_minor = proceeds
         f.liquidation = None
         paid = min(proceeds, f.debt_minor)
@@ -1253,21 +1253,3 @@ def _mean_quality(quality: Quality) -> int:
 
 def _percent(ltv: int | None) -> str:
     return "no collateral value" if ltv is None else f"{ltv / 100:.2f}%"
-
-
-def _set_phase(seq: int, ts: int, symbol: str, phase: Phase) -> Any:
-    from matching import SetPhase
-
-    return SetPhase(seq, ts, symbol, phase)
-
-
-def _uncross(seq: int, ts: int, symbol: str) -> Any:
-    from matching import Uncross
-
-    return Uncross(seq, ts, symbol)
-
-
-def _cancel(seq: int, ts: int, order_id: int, participant: str) -> Any:
-    from matching import CancelOrder
-
-    return CancelOrder(seq, ts, order_id, participant)
