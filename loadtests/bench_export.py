@@ -21,8 +21,9 @@ Each run's ratio (an export's time over the replay's, taken seconds apart on a n
 machine) is reported, and the median of the runs' ratios is held to the target: exporting
 every table costs at most 1.5 replays. Beside the elapsed times, the CPU time of this process
 (the one that executes the commands and builds the rows; the journal's read-ahead process
-is not counted) and its ratio: on a shared machine, whose other work stretches elapsed times
-by more than the export changes them, it is the steadier measure of what the export adds.
+and the process writing the journal and ledger tables are not counted) and its ratio: on a
+shared machine, whose other work stretches elapsed times by more than the export changes
+them, it is the steadier measure of what the replay's process adds.
 ``--per-table`` also times, once, the six tables exported one at a time (a replay each, as
 ``dataex export`` did before it took several).
 """

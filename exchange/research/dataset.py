@@ -26,10 +26,14 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+import numpy
 
 from exchange.research.journal import InputError
 from exchange.research.tables import Column, Kind, Row
@@ -46,6 +50,9 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 NS_PER_DAY = 86_400 * 10**9
 # Rows held for one partition before they are written as a row group.
 BATCH_ROWS = 65_536
+# Row groups handed to the encoding thread and not yet written, at most: the rows building
+# wait beyond this (a row group holds up to BATCH_ROWS rows as Arrow data).
+MAX_ENCODING = 4
 # Limit: partitions with a file open at once (more, and all are closed and reopened as new
 # part files when next written).
 MAX_OPEN_PARTITIONS = 512
@@ -61,23 +68,33 @@ def _pyarrow() -> tuple[Any, Any]:
 
 
 class _Partition:
-    """One partition's rows not yet written, its open file, and its part files so far."""
+    """One partition's rows not yet written (Arrow batches), its open file, and its part
+    files so far."""
 
-    __slots__ = ("directory", "parts", "rows", "writer")
+    __slots__ = ("batches", "directory", "parts", "rows", "writer")
 
     def __init__(self, directory: Path, parts: int) -> None:
         self.directory = directory
-        self.rows: list[Row] = []
+        self.batches: list[Any] = []
+        self.rows = 0
         self.writer: Any = None
         self.parts = parts
 
 
 class DatasetWriter:
     """Writes rows of one table (``columns``) as a Parquet dataset in ``directory``, which
-    must exist and be empty. :func:`writing_dataset` makes it appear whole or not at all."""
+    must exist and be empty. :func:`writing_dataset` makes it appear whole or not at all.
+
+    Rows wait as Python tuples only until :data:`BATCH_ROWS` of them have come, whatever
+    their partitions: the batch is then turned into Arrow columns at once (in C, the whole
+    struct of each row in one conversion) and split into its partitions by Arrow and numpy,
+    so that no Python code runs per row but the ``append`` in :meth:`write`. Each partition's
+    share waits, as Arrow data, until it has a batch's worth of rows to write as a row group.
+    """
 
     def __init__(self, directory: Path, columns: tuple[Column, ...]) -> None:
         pa, self._pq = _pyarrow()
+        self._pa = pa
         names = [column.name for column in columns]
         time_name = next((name for name in _TIME_COLUMNS if name in names), None)
         assert time_name is not None, f"a table without a time column: {names}"
@@ -86,47 +103,81 @@ class DatasetWriter:
         self._kept = [i for i in range(len(columns)) if i != self._symbol_at]
         types = {Kind.INTEGER: pa.int64(), Kind.TEXT: pa.string(), Kind.BOOLEAN: pa.bool_(),
                  Kind.JSON: pa.string()}  # fmt: skip
-        self._schema = pa.schema(
-            [
-                pa.field(columns[i].name, types[columns[i].kind], nullable=columns[i].nullable)
-                for i in self._kept
-            ]
-        )
+        fields = [pa.field(c.name, types[c.kind], nullable=c.nullable) for c in columns]
+        # A row as one struct value: pyarrow converts a list of tuples to a struct array
+        # in one pass, about twice as fast as transposing the rows into columns in Python
+        # and converting each (docs/benchmarks.md, "Export").
+        self._row_type = pa.struct(fields)
+        self._schema = pa.schema([fields[i] for i in self._kept])
         self.directory = directory
-        self._flushed_rows = 0
+        self._pending: list[Row] = []
+        self._partitioned_rows = 0
         self._open: dict[tuple[int, str | None], _Partition] = {}
         self._parts: dict[tuple[int, str | None], int] = {}
         self._day = -1
         self._day_name = ""
-        # The symbol of the last row written, and its partition's rows.
-        self._last_symbol: str | None = None
-        self._last_rows: list[Row] = []
+        self._encoder: ThreadPoolExecutor | None = None
+        self._encoding: deque[Future[None]] = deque()
 
     @property
     def rows(self) -> int:
         """Rows written so far."""
-        return self._flushed_rows + sum(len(p.rows) for p in self._open.values())
+        return self._partitioned_rows + len(self._pending)
 
     def write(self, row: Row) -> None:
-        # The hot path of a Parquet export (once per row of every table): the row is kept
-        # whole, and turned into columns a batch at a time, in C (_flush); a run of rows of
-        # one partition, the common case, skips the partition's lookup.
-        day = row[self._time_at] // NS_PER_DAY
-        symbol = None if self._symbol_at is None else row[self._symbol_at]
-        if day == self._day and symbol == self._last_symbol:
-            rows = self._last_rows
+        # The hot path of a Parquet export, once per row of every table.
+        pending = self._pending
+        pending.append(row)
+        if len(pending) >= BATCH_ROWS:
+            self._partition_pending()
+
+    def _partition_pending(self) -> None:
+        """Turn the waiting rows into Arrow columns and hand each partition its rows, in
+        the order they came."""
+        pa = self._pa
+        rows, self._pending = self._pending, []
+        batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=self._row_type))
+        del rows  # the tuples are freed here, not when the next batch replaces them
+        self._partitioned_rows += batch.num_rows
+        days = batch.column(self._time_at).to_numpy() // NS_PER_DAY
+        first_day = int(days.min())
+        if self._symbol_at is None:
+            symbols: list[str | None] = [None]
+            keys = days - first_day
         else:
-            if day != self._day:
-                self._start_day(day)
-            key = (day, symbol)
-            partition = self._open.get(key)
-            if partition is None:
-                partition = self._new_partition(key)
-            self._last_symbol = symbol
-            rows = self._last_rows = partition.rows
-        rows.append(row)
-        if len(rows) >= BATCH_ROWS:
-            self._flush(self._open[day, symbol])
+            encoded = batch.column(self._symbol_at).dictionary_encode()
+            symbols = [*encoded.dictionary.to_pylist(), None]  # a null symbol: the last
+            indices = encoded.indices.fill_null(len(symbols) - 1).to_numpy()
+            keys = (days - first_day) * len(symbols) + indices
+        kept = batch.select(self._kept)
+        width = len(symbols)
+        if keys.min() == keys.max():  # one partition, the common case: no reordering
+            groups: Iterator[tuple[int, Any]] = iter([(int(keys[0]), kept)])
+        else:
+            # A stable sort keeps each partition's rows in the order they came; the
+            # partitions come out by day, then symbol.
+            order = numpy.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+            in_order = kept.take(pa.array(order))  # one copy; each partition a slice of it
+            starts = [0, *(numpy.flatnonzero(numpy.diff(sorted_keys)) + 1).tolist()]
+            groups = (
+                (int(sorted_keys[start]), in_order.slice(start, end - start))
+                for start, end in zip(starts, [*starts[1:], len(order)], strict=True)
+            )
+        for key, rows_of_partition in groups:
+            self._append(first_day + key // width, symbols[key % width], rows_of_partition)
+
+    def _append(self, day: int, symbol: str | None, batch: Any) -> None:
+        if day != self._day:
+            self._start_day(day)
+        key = (day, symbol)
+        partition = self._open.get(key)
+        if partition is None:
+            partition = self._new_partition(key)
+        partition.batches.append(batch)
+        partition.rows += batch.num_rows
+        if partition.rows >= BATCH_ROWS:
+            self._flush(partition)
 
     def _start_day(self, day: int) -> None:
         if day > self._day:
@@ -148,35 +199,61 @@ class DatasetWriter:
         return partition
 
     def _flush(self, partition: _Partition) -> None:
-        pa, _ = _pyarrow()
+        """Write a partition's waiting rows as one row group."""
         if partition.writer is None:
             partition.directory.mkdir(parents=True, exist_ok=True)
             path = partition.directory / f"part-{partition.parts}.parquet"
             partition.writer = self._pq.ParquetWriter(path, self._schema)
             partition.parts += 1
-        columns = list(zip(*partition.rows, strict=True))
-        arrays = [
-            pa.array(columns[index], type=field.type)
-            for index, field in zip(self._kept, self._schema, strict=True)
-        ]
-        partition.writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-        self._flushed_rows += len(partition.rows)
-        # Cleared in place: the list may be the one the last row's partition holds.
-        partition.rows.clear()
+        table = self._pa.Table.from_batches(partition.batches, schema=self._schema)
+        self._encode(partition.writer.write_table, table)
+        partition.batches.clear()
+        partition.rows = 0
+
+    def _encode(self, work: Callable[..., None], *args: Any) -> None:
+        """Run ``work`` (a row group's encoding and writing, or a file's closing) on the
+        encoding thread: Parquet's encoding and compression run in C without the GIL, so
+        they overlap with the rows this thread goes on building. A writer's files are
+        written in the order their work was handed over (one thread); at most
+        :data:`MAX_ENCODING` row groups wait, so memory stays bounded."""
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix="dataex-parquet")
+        encoding = self._encoding
+        encoding.append(self._encoder.submit(work, *args))
+        while len(encoding) > MAX_ENCODING or (encoding and encoding[0].done()):
+            encoding.popleft().result()  # raises the work's error here
 
     def _close_all(self) -> None:
         for key, partition in self._open.items():
             if partition.rows:
                 self._flush(partition)
-            partition.writer.close()
+            self._encode(partition.writer.close)
             self._parts[key] = partition.parts
         self._open.clear()
-        # Whoever closed them looks the next row's partition up (_start_day, _new_partition)
-        # or writes no more (close), so the last partition's list is never used again.
-        self._last_rows = []
 
     def close(self) -> None:
+        """Write what waits, close every file, and wait until all of it is written."""
+        if self._pending:
+            self._partition_pending()
         self._close_all()
+        self._finish_encoding()
+
+    def abandon(self) -> None:
+        """Stop writing (the dataset is being thrown away): wait for the work in hand, so
+        that no file is written after this returns, and drop its errors."""
+        for work in self._encoding:
+            work.cancel()
+        with suppress(Exception):
+            self._finish_encoding()
+
+    def _finish_encoding(self) -> None:
+        try:
+            while self._encoding:
+                self._encoding.popleft().result()
+        finally:
+            if self._encoder is not None:
+                self._encoder.shutdown(wait=True, cancel_futures=True)
+                self._encoder = None
 
 
 @contextmanager
@@ -188,6 +265,7 @@ def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[Dataset
     if path.is_dir() and any(not entry.name.startswith("date=") for entry in path.iterdir()):
         raise InputError(f"{path} is a directory that is not a Parquet dataset: not replaced")
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    writer = None
     try:
         # mkdtemp makes the directory private; a dataset is as readable as any the user makes.
         umask = os.umask(0)
@@ -198,6 +276,8 @@ def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[Dataset
         writer.close()
         _replace(temporary, path)
     except BaseException:
+        if writer is not None:
+            writer.abandon()  # its thread writes nothing more into what is removed here
         shutil.rmtree(temporary, ignore_errors=True)
         raise
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from exchange.research import records
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import BrokenChain, DatabaseJournal, InputError
 from exchange.research.lobster import LobsterExport, PriceUnit
+from exchange.research.records import RECORD_TABLES, RecordTables
 from exchange.research.replay import Mismatch, ReplayListener, ReplayReport, Until, replay
 from exchange.research.tables import (
     TABLES,
@@ -103,24 +105,31 @@ def collect(
     *,
     progress: Callable[[int], None] | None = None,
     extra: Sequence[ReplayListener] = (),
+    until_seq: int | None = None,
 ) -> ReplayReport | None:
-    """Feed each table's rows to its sink: one replay for every replayed table, one read of
-    the ledger for ``ledger``. Raises :class:`ExportError` if the database does not replay
-    (or its ledger chain is broken)."""
+    """Feed each table's rows to its sink: one replay for every replayed table (and the
+    ``extra`` listeners; up to ``until_seq`` if given), one read of the ledger for
+    ``ledger``. Raises :class:`ExportError` if the database does not replay (or its ledger
+    chain is broken)."""
     check_window(list(sinks), window)
     report = None
     listeners = [_REPLAYED[what](window, sink) for what, sink in sinks.items() if what in _REPLAYED]
     listeners += extra
     journal = DatabaseJournal(ledger)
     if listeners:
-        until = None if window.end_ns is None else Until(ts_ns=window.end_ns)
+        until = None
+        if window.end_ns is not None or until_seq is not None:
+            until = Until(seq=until_seq, ts_ns=window.end_ns)
         report = replay(journal, until=until, progress=progress, listeners=listeners)
         if report.mismatch is not None:
             raise ExportError(report.mismatch)
-        for listener in listeners:
-            finish = getattr(listener, "finish", None)
-            if finish is not None:
-                finish(report.exchange)
+        try:
+            for listener in listeners:
+                finish = getattr(listener, "finish", None)
+                if finish is not None:
+                    finish(report.exchange)
+        except BrokenChain as broken:  # read again by the record tables' process
+            raise ExportError(Mismatch(0, None, str(broken))) from None
     if What.LEDGER in sinks:
         sink = sinks[What.LEDGER]
         try:
@@ -164,21 +173,52 @@ def export_tables(
     if sum(path is None for path in paths.values()) > 1:
         raise InputError("only one table can go to standard output")
     result = ExportReport()
+    record_tables: RecordTables | None = None
     with ExitStack() as stack:
         # Hundreds of thousands of rows wait in the writers' batches, beside the replayed
         # exchange: the cyclic collector would walk them all again and again while the rows,
         # acyclic tuples and strings, are freed by reference counting anyway (paused, an
         # export of every table took 10% less CPU: docs/benchmarks.md, "Export").
         stack.enter_context(gc_paused())
+        record_paths = _record_paths(ledger, paths)
+        head_seq = None
+        if record_paths:
+            # The process reads its own snapshot, taken after this: it holds every command
+            # up to here, and the replay stops here whatever is journalled meanwhile.
+            head_seq = ledger.journal_head_seq()
+            url = ledger.engine.url.render_as_string(hide_password=False)
+            record_tables = RecordTables(url, record_paths, format, window)
+            stack.enter_context(record_tables)
         writers = {
             what: stack.enter_context(write_table(path, format, TABLES[what]))
             for what, path in paths.items()
+            if what not in record_paths
         }
         sinks = {what: writer.write for what, writer in writers.items()}
-        result.replay = collect(ledger, sinks, window, progress=progress)
-    result.rows = {what: writer.rows for what, writer in writers.items()}
+        extra = [] if record_tables is None else [record_tables]
+        result.replay = collect(
+            ledger, sinks, window, progress=progress, extra=extra, until_seq=head_seq
+        )
+    rows = {what: writer.rows for what, writer in writers.items()}
+    if record_tables is not None:
+        rows |= {What(name): count for name, count in record_tables.rows.items()}
+    result.rows = {what: rows[what] for what in paths}
     result.files = [path for path in paths.values() if path is not None]
     return result
+
+
+def _record_paths(ledger: Ledger, paths: dict[What, Path | None]) -> dict[What, Path]:
+    """The record tables (``journal``, ``ledger``) of an export that replays, to be written
+    by a process of their own (:mod:`exchange.research.records`) where the database and its
+    journal are worth it; none otherwise."""
+    wanted = {what: path for what, path in paths.items() if what in RECORD_TABLES}
+    replays = any(what in _REPLAYED for what in paths)
+    if not wanted or not replays or any(path is None for path in wanted.values()):
+        return {}
+    journal = DatabaseJournal(ledger, min_read_ahead_commands=records.MIN_COMMANDS)
+    if not journal.worth_reading_elsewhere():
+        return {}
+    return {what: path for what, path in wanted.items() if path is not None}
 
 
 def export_lobster(

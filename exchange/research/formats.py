@@ -89,14 +89,12 @@ class TableWriter:
         self.rows += 1
         if self.format is Format.CSV:
             # The csv module writes None as an empty field and integers in decimal already;
-            # only booleans need spelling (true/false, not True/False).
-            if self._boolean_at:
-                values = list(row)
-                for index in self._boolean_at:
-                    value = values[index]
-                    if value is not None:
-                        values[index] = "true" if value else "false"
-                row = tuple(values)
+            # only booleans need spelling (true/false, not True/False), and a row is copied
+            # only when it holds one (an event's boolean is empty but in one kind of row).
+            for index in self._boolean_at:
+                if row[index] is not None:
+                    row = self._spelled(row)
+                    break
             self._csv.writerow(row)
         else:
             values = list(row)
@@ -107,6 +105,14 @@ class TableWriter:
                 orjson.dumps(dict(zip(self._names, values, strict=True)),
                              option=orjson.OPT_APPEND_NEWLINE)
             )  # fmt: skip
+
+    def _spelled(self, row: Row) -> Row:
+        values = list(row)
+        for index in self._boolean_at:
+            value = values[index]
+            if value is not None:
+                values[index] = "true" if value else "false"
+        return tuple(values)
 
     def close(self) -> None:
         if self.format is Format.CSV:

@@ -58,6 +58,7 @@ __all__ = [
     "UnreadableCommand",
     "count_lines",
     "entry_json",
+    "open_database",
 ]
 
 # A JSONL line longer than this is refused: a command is a few hundred bytes, and a command's
@@ -191,9 +192,9 @@ class DatabaseJournal:
 
     @contextmanager
     def open(self, *, read_ahead: bool = False) -> Iterator[JournalStream]:
-        if read_ahead and self._worth_reading_ahead():
+        if read_ahead and self.worth_reading_elsewhere():
             url = self.ledger.engine.url.render_as_string(hide_password=False)
-            with readahead.read_ahead(_open_database, url, self.batch_commands) as streams:
+            with readahead.read_ahead(open_database, url, self.batch_commands) as streams:
                 commands, entries = streams
                 yield JournalStream(commands, entries, True)
             return
@@ -201,7 +202,9 @@ class DatabaseJournal:
             commands, entries = _database_streams(connection)
             yield JournalStream(commands, entries, True)
 
-    def _worth_reading_ahead(self) -> bool:
+    def worth_reading_elsewhere(self) -> bool:
+        """Whether another process can open this database (it is not in this one's memory)
+        and its journal is long enough to be worth starting one."""
         if self.ledger.engine.url.database in (None, "", ":memory:"):
             return False  # another process cannot open this one's memory
         return self.head_seq() >= self.min_read_ahead_commands
@@ -221,7 +224,7 @@ def _database_streams(
 
 
 @contextmanager
-def _open_database(url: str) -> Iterator[tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]]:
+def open_database(url: str) -> Iterator[tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]]:
     """The streams of the database at ``url``, through an engine of the reading process."""
     engine = create_engine(url, poolclass=NullPool)
     try:

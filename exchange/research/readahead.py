@@ -40,7 +40,7 @@ try:
 except ImportError:  # Windows: its pipes keep their size
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ReaderStopped", "read_ahead"]
+__all__ = ["ReaderStopped", "read_ahead", "start_method"]
 
 # Entries sent in one message once the commands have ended (the rest of the ledger is then
 # sent in messages of this many, not in one).
@@ -78,7 +78,7 @@ def read_ahead(
     ``batch_commands`` commands; the process is stopped on leaving, however this is left."""
     if batch_commands < 1:
         raise ValueError(f"batch_commands must be at least 1, got {batch_commands}")
-    context = multiprocessing.get_context(_start_method())
+    context = multiprocessing.get_context(start_method())
     receiver, sender = context.Pipe(duplex=False)
     _widen(sender)
     reader = context.Process(
@@ -109,7 +109,7 @@ def _widen(pipe: Connection) -> None:
             fcntl.fcntl(pipe.fileno(), set_size, PIPE_BYTES)
 
 
-def _start_method() -> str:
+def start_method() -> str:
     """Fork where it is safe (this process runs one thread): it starts in milliseconds, where
     a fresh interpreter takes a large part of a second to import the ledger."""
     forkable = "fork" in multiprocessing.get_all_start_methods()

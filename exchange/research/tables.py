@@ -64,6 +64,7 @@ __all__ = [
     "Row",
     "TradesRows",
     "Window",
+    "journal_row",
     "ledger_row",
 ]
 
@@ -340,19 +341,24 @@ class JournalRows:
         self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
         recorded: Sequence[StoredEntry],
     ) -> None:  # fmt: skip
-        if not self.window.contains(record.ts_ns):
-            return
-        command_json = record.command_json
-        verb = None if outcome.command is None else outcome.command.verb
-        if verb in WITHHELD_VERBS or verb in collateral.WITHHELD_VERBS:
-            command_json = _json({"verb": verb, "withheld": True})
-        if recorded:
-            rows = [_withheld(entry_json(e)) if _confidential(e) else entry_json(e)
-                    for e in recorded]  # fmt: skip
-            entries = orjson.dumps(rows, option=_SORT_KEYS).decode()
-        else:
-            entries = "[]"  # most commands settle nothing: no list to serialise
-        self.sink((record.seq, record.ts_ns, command_json, record.chain_hash.hex(), entries))
+        if self.window.contains(record.ts_ns):
+            self.sink(journal_row(record, recorded))
+
+
+def journal_row(record: RecordedCommand, recorded: Sequence[StoredEntry]) -> Row:
+    """The ``journal`` row of one command and the entries recorded for it (a confidential
+    trade's or a facility's command and entries, withheld)."""
+    command_json = record.command_json
+    verb = record.command.verb
+    if verb in WITHHELD_VERBS or verb in collateral.WITHHELD_VERBS:
+        command_json = _json({"verb": verb, "withheld": True})
+    if recorded:
+        rows = [_withheld(entry_json(e)) if _confidential(e) else entry_json(e)
+                for e in recorded]  # fmt: skip
+        entries = orjson.dumps(rows, option=_SORT_KEYS).decode()
+    else:
+        entries = "[]"  # most commands settle nothing: no list to serialise
+    return (record.seq, record.ts_ns, command_json, record.chain_hash.hex(), entries)
 
 
 def _confidential(entry: StoredEntry) -> bool:

@@ -3,9 +3,12 @@ partition, however they were batched into files."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.research import dataset
 from exchange.research.dataset import HIVE_NULL, read_dataset, writing_dataset
@@ -60,3 +63,34 @@ def test_a_failed_export_leaves_no_dataset(tmp_path: Path) -> None:
         writer.write((1, 5, "A.X", "buy", 1, 100, 1))
         raise RuntimeError("the replay failed")
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["A.X", "B.X", None])), max_size=50),
+    st.integers(1, 9),
+)
+def test_each_partition_holds_its_rows_in_the_order_they_came(
+    partitions: list[tuple[int, str | None]], batch_rows: int
+) -> None:
+    # Rows of several days and symbols interleaved (days in time order, as an export writes
+    # them), whatever the batch size: a batch splits across partitions without reordering.
+    pytest.importorskip("pyarrow")
+    days = sorted(day for day, _ in partitions)
+    rows = [
+        (seq, day * DAY_NS + seq, symbol, "buy", 1, 100 + seq, seq + 1)
+        for seq, (day, (_, symbol)) in enumerate(zip(days, partitions, strict=True))
+    ]
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as directory:
+        patch.setattr(dataset, "BATCH_ROWS", batch_rows)
+        path = Path(directory) / "book.parquet"
+        with writing_dataset(path, BOOK_COLUMNS) as writer:
+            for row in rows:
+                writer.write(row)
+        read = read_dataset(path, BOOK_COLUMNS) if rows else []
+    assert sorted(read) == sorted(rows)
+    for day in set(days):
+        for symbol in ("A.X", "B.X", None):
+            came = [row for row in rows if row[1] // DAY_NS == day and row[2] == symbol]
+            back = [row for row in read if row[1] // DAY_NS == day and row[2] == symbol]
+            assert back == came

@@ -25,6 +25,7 @@ from exchange.research import (
     export_tables,
     frames,
     read_table,
+    records,
 )
 from exchange.research.lobster import HALT, SUBMISSION, read_messages
 from exchange.research.tables import Row
@@ -388,3 +389,74 @@ def test_parquet_without_pyarrow_says_how_to_install_it(
     with pytest.raises(MissingDependency, match=r"Parquet export needs pyarrow.*\[research\]"):
         export_table(ledger, What.TRADES, Format.PARQUET, tmp_path / "t.parquet", Window())
     assert not list(tmp_path.iterdir())
+
+
+# -- the record tables' own process --------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", list(Format))
+def test_record_tables_written_by_their_own_process_are_the_same(
+    recorded: Recorded, tmp_path: Path, format: Format, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However short the journal, the journal and ledger tables go to their own process;
+    # with a window, as without.
+    if format is Format.PARQUET:
+        need_pyarrow()
+    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    ledger = Ledger.open(recorded.url)
+    try:
+        for window in (Window(), Window(end_ns=recorded.midpoint_ns)):
+            directory = tmp_path / str(window.end_ns)
+            directory.mkdir()
+            paths = {what: directory / f"{what}.{format}" for what in What}
+            result = export_tables(ledger, paths, format, window)
+            for what, path in paths.items():
+                expected = rows_of(ledger, what, window)
+                written = read_table(path, format, TABLES[what])
+                if format is Format.PARQUET:
+                    assert by_partition(what, written) == by_partition(what, expected)
+                else:
+                    assert written == expected
+                assert result.rows[what] == len(expected)
+            assert sorted(p.name for p in directory.iterdir()) == sorted(
+                p.name for p in paths.values()
+            )
+    finally:
+        ledger.engine.dispose()
+
+
+def test_a_database_that_does_not_replay_leaves_no_record_table(
+    sqlite_copy: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The replay finds the changed row; the record tables' process, which reads it too,
+    # removes what it wrote.
+    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    with sqlite_copy.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER ledger_journal_no_update")
+        connection.exec_driver_sql(
+            "UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = (SELECT MAX(seq) - 2 "
+            "FROM ledger_journal)"
+        )
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {what: out / f"{what}.csv" for what in (What.TRADES, What.JOURNAL, What.LEDGER)}
+    with pytest.raises(ExportError, match="hash mismatch"):
+        export_tables(sqlite_copy, dict(paths), Format.CSV, Window())
+    assert not list(out.iterdir()), "not even a temporary file is left"
+
+
+def test_a_failed_table_leaves_no_record_table(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replayed table that cannot be written: the record tables are abandoned too.
+    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {
+        What.JOURNAL: out / "journal.csv",
+        What.LEDGER: out / "ledger.csv",
+        What.TRADES: out / "missing" / "trades.csv",
+    }
+    with pytest.raises(OSError):
+        export_tables(ledger, dict(paths), Format.CSV, Window())
+    assert not list(out.iterdir()), "not even a temporary file is left"
