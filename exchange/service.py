@@ -422,16 +422,16 @@ class Exchange:
         instrument = self._instrument(c.symbol)
         if self.compliance.products[instrument.product_id].status is ProductStatus.SUSPENDED:
             raise ExchangeError(Reason.COMPLIANCE_SUSPENDED, f"{c.symbol}'s product is suspended")
-        side = enum_member(Side, c.side, "side")
-        order_type = enum_member(OrderType, c.order_type, "order_type")
-        tif = enum_member(TimeInForce, c.tif, "time_in_force")
-        stp = enum_member(SelfTradePrevention, c.stp, "self_trade_prevention")
-        if stp is SelfTradePrevention.NONE:
-            raise invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
+        try:
+            # The four enumerated fields in one lookup; a miss is checked field by field.
+            side, order_type, tif, stp = _ORDER_KINDS[(c.side, c.order_type, c.tif, c.stp)]
+        except (KeyError, TypeError):
+            side, order_type, tif, stp = _order_kinds(c)
         price, quantity = c.price_minor, c.quantity_units
-        for value, what in ((price, "price"), (c.expire_ns, "expire_time")):
-            if value is not None:
-                integer(value, what, 1, MAX_QUANTITY_UNITS)
+        if price is not None:
+            integer(price, "price", 1, MAX_QUANTITY_UNITS)
+        if c.expire_ns is not None:
+            integer(c.expire_ns, "expire_time", 1, MAX_QUANTITY_UNITS)
         integer(quantity, "quantity", 1, MAX_QUANTITY_UNITS)
         if self.open_orders[actor] >= MAX_OPEN_ORDERS_PER_PARTICIPANT:
             raise ExchangeError(
@@ -441,18 +441,21 @@ class Exchange:
         order_id = self.next_order_id
         if c.order_id and c.order_id != order_id:
             raise AssertionError(f"journal assigns order {c.order_id}, expected {order_id}")
+        post_only = bool(c.post_only)
         new_order = EngineSubmitOrder(
             seq, ts, order_id, actor, c.symbol, side, quantity, price, order_type, tif,
-            c.expire_ns, bool(c.post_only), stp,
+            c.expire_ns, post_only, stp,
         )  # fmt: skip
-        _refuse(self.engine.check(new_order), instrument, price, quantity)
-        self._refuse_self_cross(actor, c.symbol, side, price, order_type is OrderType.MARKET)
+        rejected = self.engine.check(new_order)
+        if rejected is not None:
+            _refuse(rejected, instrument, price, quantity)
+        self._refuse_self_cross(actor, c.symbol, side, price, order_type is _MARKET)
         record = OrderRecord(
             order_id, client_order_id, actor, c.symbol, side, order_type, price, quantity, tif,
-            c.expire_ns, bool(c.post_only), stp, ts, ts,
+            c.expire_ns, post_only, stp, ts, ts,
         )  # fmt: skip
         risk = self.risk
-        if side is Side.BUY:
+        if side is _BUY:
             # A market buy without a protection price has passed the engine's check only
             # because the band's top bounds it.
             hold_price = price if price is not None else instrument.price_band_high_minor
@@ -835,6 +838,34 @@ class Exchange:
             assert cash_held[participant] == self.risk.cash_held[participant], participant
         for account, units in self.risk.licences_held.items():
             assert units == licences_held[account], account
+
+
+# Every valid (side, order_type, time_in_force, self_trade_prevention) of an order as sent,
+# to its members: one dictionary lookup instead of four enum conversions an order. "none"
+# is absent, so that it is refused by ``_order_kinds`` in words.
+_OrderKinds = tuple[Side, OrderType, TimeInForce, SelfTradePrevention]
+_ORDER_KINDS: dict[tuple[str, str, str, str], _OrderKinds] = {
+    (side.value, order_type.value, tif.value, stp.value): (side, order_type, tif, stp)
+    for side in Side
+    for order_type in OrderType
+    for tif in TimeInForce
+    for stp in SelfTradePrevention
+    if stp is not SelfTradePrevention.NONE
+}  # fmt: skip
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+
+
+def _order_kinds(c: cmd.SubmitOrder) -> _OrderKinds:
+    """The enumerated fields of an order that ``_ORDER_KINDS`` does not hold: raises the
+    error of the first field that is not valid."""
+    side = enum_member(Side, c.side, "side")
+    order_type = enum_member(OrderType, c.order_type, "order_type")
+    tif = enum_member(TimeInForce, c.tif, "time_in_force")
+    stp = enum_member(SelfTradePrevention, c.stp, "self_trade_prevention")
+    if stp is SelfTradePrevention.NONE:
+        raise invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
+    raise AssertionError(f"{(side, order_type, tif, stp)} is missing from _ORDER_KINDS")
 
 
 def _assigned(c: cmd.SubmitOrder, order_id: int) -> cmd.SubmitOrder:
