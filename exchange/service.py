@@ -120,8 +120,9 @@ class Exchange:
         self.orders: dict[int, OrderRecord] = {}
         self.orders_by_participant: defaultdict[str, list[int]] = defaultdict(list)
         self.open_orders: defaultdict[str, int] = defaultdict(int)
-        # (participant, client order id) -> (the submission as first seen, without its
-        # order id, and its first result): a retry must match it field for field.
+        # (participant, client order id) -> (the submission as journalled, and its first
+        # result): a retry must match it field for field but the order id
+        # (``commands.same_submission``). Kept as journalled, so that a replay builds no copy.
         self.client_orders: dict[tuple[str, str], tuple[cmd.SubmitOrder, OrderRecord]] = {}
         self.settlement = Settlement(
             self.orders, self.instruments, self.risk, self.market_data, self.open_orders
@@ -409,11 +410,9 @@ class Exchange:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "the operator does not trade")
         actor = participant.participant_id
         client_order_id = text(c.client_order_id, "client_order_id", MAX_CLIENT_ORDER_ID)
-        # The submission as the participant sent it: a journalled one carries its order id.
-        submitted = c if not c.order_id else _assigned(c, 0)
         previous = self.client_orders.get((actor, client_order_id))
         if previous is not None:
-            if previous[0] != submitted:
+            if not cmd.same_submission(previous[0], c):
                 raise ExchangeError(
                     Reason.VALIDATION_IDEMPOTENCY_CONFLICT,
                     f"client_order_id {client_order_id} was used for a different order",
@@ -474,10 +473,11 @@ class Exchange:
         self.orders_by_participant[actor].append(order_id)
         self.open_orders[actor] += 1
         # The journal records the id the exchange assigned.
-        outcome = Outcome(c if c.order_id else _assigned(c, order_id))
+        journalled = c if c.order_id else _assigned(c, order_id)
+        outcome = Outcome(journalled)
         self._engine(new_order, outcome, ts)
         outcome.result = record.copy()
-        self.client_orders[(actor, client_order_id)] = (submitted, outcome.result)
+        self.client_orders[(actor, client_order_id)] = (journalled, outcome.result)
         return outcome
 
     def _refuse_self_cross(
