@@ -476,7 +476,7 @@ class Exchange:
         journalled = c if c.order_id else _assigned(c, order_id)
         outcome = Outcome(journalled)
         self._engine(new_order, outcome, ts)
-        outcome.result = record.copy()
+        outcome.result = record.as_it_stands()
         self.client_orders[(actor, client_order_id)] = (journalled, outcome.result)
         return outcome
 
@@ -515,7 +515,7 @@ class Exchange:
             )
         outcome = Outcome(c)
         self._engine(cancel, outcome, ts)
-        outcome.result = order.copy()
+        outcome.result = order.as_it_stands()
         return outcome
 
     def _cancel_all_orders(self, c: cmd.CancelAllOrders, seq: int, ts: int) -> Outcome:
