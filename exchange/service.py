@@ -180,14 +180,16 @@ class Exchange:
             raise AssertionError(f"command {seq} applied after {self.head_seq}")
         if ts_ns < self.last_ts_ns:
             raise AssertionError(f"time went back from {self.last_ts_ns} to {ts_ns}")
-        handler = self._handlers.get(type(command))
+        kind = type(command)
+        handler = self._handlers.get(kind)
         if handler is None:
-            raise invalid(f"unknown command {type(command).__name__}")
+            raise invalid(f"unknown command {kind.__name__}")
         actor = self.participants.by_id.get(command.actor)
-        if actor is not None and actor.disabled:
+        if actor is not None and actor.disabled_ns is not None:
             # Sent before the participant was disabled, or by a connection that outlived it.
             raise ExchangeError(Reason.AUTH_DISABLED, f"participant {command.actor} is disabled")
-        if handler != self._housekeeping and self.housekeeping_due(ts_ns):
+        # By the command's type: comparing bound methods builds one and compares two fields.
+        if kind is not cmd.Housekeeping and self.housekeeping_due(ts_ns):
             # Nothing may trade a lapsed licence or an expired order: expiries come first.
             raise ExchangeError(
                 Reason.VALIDATION_HOUSEKEEPING_DUE,
