@@ -8,7 +8,7 @@ command, so the journal reads on its own and replay can check it assigns the sam
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any, ClassVar
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "Withdraw",
     "command_from_record",
     "command_to_record",
+    "same_submission",
 ]
 
 
@@ -579,6 +580,13 @@ _DEFAULTS = {
     for cls in _BY_VERB.values()
 }
 _OPTIONAL = {cls.verb: frozenset(name for name, _ in _DEFAULTS[cls]) for cls in _BY_VERB.values()}
+
+
+def same_submission(kept: SubmitOrder, sent: SubmitOrder) -> bool:
+    """Whether ``sent`` is the order ``kept`` under its client order id, whatever order id
+    either carries: the exchange keeps a submission as journalled, with the id it assigned,
+    and a retry arrives without one."""
+    return replace(kept, order_id=0) == replace(sent, order_id=0)
 
 
 def command_to_record(command: Command) -> dict[str, Any]:

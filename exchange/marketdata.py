@@ -45,10 +45,14 @@ class Ticker:
         return self.notional_minor // self.volume_units if self.volume_units else None
 
     def add(self, price_minor: int, quantity_units: int, ts_ns: int) -> None:
+        # Comparisons, not max() and min(): this runs at every trade.
         if self.open_price_minor is None:
-            self.open_price_minor = price_minor
-        self.high_price_minor = max(self.high_price_minor or price_minor, price_minor)
-        self.low_price_minor = min(self.low_price_minor or price_minor, price_minor)
+            self.open_price_minor = self.high_price_minor = self.low_price_minor = price_minor
+        else:
+            if price_minor > self.high_price_minor:  # type: ignore[operator]
+                self.high_price_minor = price_minor
+            if price_minor < self.low_price_minor:  # type: ignore[operator]
+                self.low_price_minor = price_minor
         self.last_price_minor = price_minor
         self.volume_units += quantity_units
         self.notional_minor += price_minor * quantity_units

@@ -160,7 +160,7 @@ def replace_quotes(
     used = [
         quote.client_order_id
         for quote, before, submission in zip(quotes, previous, submissions, strict=True)
-        if before is not None and before[0] != submission
+        if before is not None and not cmd.same_submission(before[0], submission)
     ]  # fmt: skip
     if quotes and not used and all(previous):  # a retry
         return None, QuoteResult([], [before[1] for before in previous])  # type: ignore[index]

@@ -64,6 +64,16 @@ class OrderRecord:
         command makes one.)"""
         return OrderRecord(*_ORDER_RECORD_FIELDS(self))
 
+    def as_it_stands(self) -> OrderRecord:
+        """The record as it stands, for the response to the command that changed it: a copy
+        of an open order, which later fills change; a closed order itself, as nothing
+        changes a filled or cancelled order again (and most orders a command answers for,
+        taken at once or cancelled, are closed: no copy to make)."""
+        status = self.status
+        if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED:
+            return self
+        return OrderRecord(*_ORDER_RECORD_FIELDS(self))
+
 
 _ORDER_RECORD_FIELDS = attrgetter(*(f.name for f in fields(OrderRecord)))
 

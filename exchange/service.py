@@ -120,8 +120,9 @@ class Exchange:
         self.orders: dict[int, OrderRecord] = {}
         self.orders_by_participant: defaultdict[str, list[int]] = defaultdict(list)
         self.open_orders: defaultdict[str, int] = defaultdict(int)
-        # (participant, client order id) -> (the submission as first seen, without its
-        # order id, and its first result): a retry must match it field for field.
+        # (participant, client order id) -> (the submission as journalled, and its first
+        # result): a retry must match it field for field but the order id
+        # (``commands.same_submission``). Kept as journalled, so that a replay builds no copy.
         self.client_orders: dict[tuple[str, str], tuple[cmd.SubmitOrder, OrderRecord]] = {}
         self.settlement = Settlement(
             self.orders, self.instruments, self.risk, self.market_data, self.open_orders
@@ -179,14 +180,16 @@ class Exchange:
             raise AssertionError(f"command {seq} applied after {self.head_seq}")
         if ts_ns < self.last_ts_ns:
             raise AssertionError(f"time went back from {self.last_ts_ns} to {ts_ns}")
-        handler = self._handlers.get(type(command))
+        kind = type(command)
+        handler = self._handlers.get(kind)
         if handler is None:
-            raise invalid(f"unknown command {type(command).__name__}")
+            raise invalid(f"unknown command {kind.__name__}")
         actor = self.participants.by_id.get(command.actor)
-        if actor is not None and actor.disabled:
+        if actor is not None and actor.disabled_ns is not None:
             # Sent before the participant was disabled, or by a connection that outlived it.
             raise ExchangeError(Reason.AUTH_DISABLED, f"participant {command.actor} is disabled")
-        if handler != self._housekeeping and self.housekeeping_due(ts_ns):
+        # By the command's type: comparing bound methods builds one and compares two fields.
+        if kind is not cmd.Housekeeping and self.housekeeping_due(ts_ns):
             # Nothing may trade a lapsed licence or an expired order: expiries come first.
             raise ExchangeError(
                 Reason.VALIDATION_HOUSEKEEPING_DUE,
@@ -409,11 +412,9 @@ class Exchange:
             raise ExchangeError(Reason.AUTH_FORBIDDEN, "the operator does not trade")
         actor = participant.participant_id
         client_order_id = text(c.client_order_id, "client_order_id", MAX_CLIENT_ORDER_ID)
-        # The submission as the participant sent it: a journalled one carries its order id.
-        submitted = c if not c.order_id else _assigned(c, 0)
         previous = self.client_orders.get((actor, client_order_id))
         if previous is not None:
-            if previous[0] != submitted:
+            if not cmd.same_submission(previous[0], c):
                 raise ExchangeError(
                     Reason.VALIDATION_IDEMPOTENCY_CONFLICT,
                     f"client_order_id {client_order_id} was used for a different order",
@@ -422,16 +423,16 @@ class Exchange:
         instrument = self._instrument(c.symbol)
         if self.compliance.products[instrument.product_id].status is ProductStatus.SUSPENDED:
             raise ExchangeError(Reason.COMPLIANCE_SUSPENDED, f"{c.symbol}'s product is suspended")
-        side = enum_member(Side, c.side, "side")
-        order_type = enum_member(OrderType, c.order_type, "order_type")
-        tif = enum_member(TimeInForce, c.tif, "time_in_force")
-        stp = enum_member(SelfTradePrevention, c.stp, "self_trade_prevention")
-        if stp is SelfTradePrevention.NONE:
-            raise invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
+        try:
+            # The four enumerated fields in one lookup; a miss is checked field by field.
+            side, order_type, tif, stp = _ORDER_KINDS[(c.side, c.order_type, c.tif, c.stp)]
+        except (KeyError, TypeError):
+            side, order_type, tif, stp = _order_kinds(c)
         price, quantity = c.price_minor, c.quantity_units
-        for value, what in ((price, "price"), (c.expire_ns, "expire_time")):
-            if value is not None:
-                integer(value, what, 1, MAX_QUANTITY_UNITS)
+        if price is not None:
+            integer(price, "price", 1, MAX_QUANTITY_UNITS)
+        if c.expire_ns is not None:
+            integer(c.expire_ns, "expire_time", 1, MAX_QUANTITY_UNITS)
         integer(quantity, "quantity", 1, MAX_QUANTITY_UNITS)
         if self.open_orders[actor] >= MAX_OPEN_ORDERS_PER_PARTICIPANT:
             raise ExchangeError(
@@ -441,18 +442,21 @@ class Exchange:
         order_id = self.next_order_id
         if c.order_id and c.order_id != order_id:
             raise AssertionError(f"journal assigns order {c.order_id}, expected {order_id}")
+        post_only = bool(c.post_only)
         new_order = EngineSubmitOrder(
             seq, ts, order_id, actor, c.symbol, side, quantity, price, order_type, tif,
-            c.expire_ns, bool(c.post_only), stp,
+            c.expire_ns, post_only, stp,
         )  # fmt: skip
-        _refuse(self.engine.check(new_order), instrument, price, quantity)
-        self._refuse_self_cross(actor, c.symbol, side, price, order_type is OrderType.MARKET)
+        rejected = self.engine.check(new_order)
+        if rejected is not None:
+            _refuse(rejected, instrument, price, quantity)
+        self._refuse_self_cross(actor, c.symbol, side, price, order_type is _MARKET)
         record = OrderRecord(
             order_id, client_order_id, actor, c.symbol, side, order_type, price, quantity, tif,
-            c.expire_ns, bool(c.post_only), stp, ts, ts,
+            c.expire_ns, post_only, stp, ts, ts,
         )  # fmt: skip
         risk = self.risk
-        if side is Side.BUY:
+        if side is _BUY:
             # A market buy without a protection price has passed the engine's check only
             # because the band's top bounds it.
             hold_price = price if price is not None else instrument.price_band_high_minor
@@ -471,10 +475,11 @@ class Exchange:
         self.orders_by_participant[actor].append(order_id)
         self.open_orders[actor] += 1
         # The journal records the id the exchange assigned.
-        outcome = Outcome(c if c.order_id else _assigned(c, order_id))
+        journalled = c if c.order_id else _assigned(c, order_id)
+        outcome = Outcome(journalled)
         self._engine(new_order, outcome, ts)
-        outcome.result = record.copy()
-        self.client_orders[(actor, client_order_id)] = (submitted, outcome.result)
+        outcome.result = record.as_it_stands()
+        self.client_orders[(actor, client_order_id)] = (journalled, outcome.result)
         return outcome
 
     def _refuse_self_cross(
@@ -512,7 +517,7 @@ class Exchange:
             )
         outcome = Outcome(c)
         self._engine(cancel, outcome, ts)
-        outcome.result = order.copy()
+        outcome.result = order.as_it_stands()
         return outcome
 
     def _cancel_all_orders(self, c: cmd.CancelAllOrders, seq: int, ts: int) -> Outcome:
@@ -835,6 +840,34 @@ class Exchange:
             assert cash_held[participant] == self.risk.cash_held[participant], participant
         for account, units in self.risk.licences_held.items():
             assert units == licences_held[account], account
+
+
+# Every valid (side, order_type, time_in_force, self_trade_prevention) of an order as sent,
+# to its members: one dictionary lookup instead of four enum conversions an order. "none"
+# is absent, so that it is refused by ``_order_kinds`` in words.
+_OrderKinds = tuple[Side, OrderType, TimeInForce, SelfTradePrevention]
+_ORDER_KINDS: dict[tuple[str, str, str, str], _OrderKinds] = {
+    (side.value, order_type.value, tif.value, stp.value): (side, order_type, tif, stp)
+    for side in Side
+    for order_type in OrderType
+    for tif in TimeInForce
+    for stp in SelfTradePrevention
+    if stp is not SelfTradePrevention.NONE
+}  # fmt: skip
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+
+
+def _order_kinds(c: cmd.SubmitOrder) -> _OrderKinds:
+    """The enumerated fields of an order that ``_ORDER_KINDS`` does not hold: raises the
+    error of the first field that is not valid."""
+    side = enum_member(Side, c.side, "side")
+    order_type = enum_member(OrderType, c.order_type, "order_type")
+    tif = enum_member(TimeInForce, c.tif, "time_in_force")
+    stp = enum_member(SelfTradePrevention, c.stp, "self_trade_prevention")
+    if stp is SelfTradePrevention.NONE:
+        raise invalid("self-trade prevention cannot be 'none': a self-trade cannot settle")
+    raise AssertionError(f"{(side, order_type, tif, stp)} is missing from _ORDER_KINDS")
 
 
 def _assigned(c: cmd.SubmitOrder, order_id: int) -> cmd.SubmitOrder:

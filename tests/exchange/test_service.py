@@ -638,6 +638,11 @@ def test_identical_retry_through_the_sequencer_is_not_journalled(tmp_path: Path)
     rebuilt = recover(ledger)
     again = rebuilt.execute(buy("ann", "a1", 900, 5), rebuilt.head_seq + 1, rebuilt.last_ts_ns)
     assert again.command is None and again.result == first.result
+    # The replayed submission carries its order id; a retry without one still matches it
+    # field for field, and a different one still conflicts.
+    with pytest.raises(ExchangeError) as caught:
+        rebuilt.execute(buy("ann", "a1", 900, 6), rebuilt.head_seq + 1, rebuilt.last_ts_ns)
+    assert caught.value.reason is Reason.VALIDATION_IDEMPOTENCY_CONFLICT
 
 
 # -- settlement ----------------------------------------------------------------------------
