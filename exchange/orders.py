@@ -72,7 +72,7 @@ class OrderRecord:
         status = self.status
         if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED:
             return self
-        return OrderRecord(*_ORDER_RECORD_FIELDS(self))
+        return self.copy()
 
 
 _ORDER_RECORD_FIELDS = attrgetter(*(f.name for f in fields(OrderRecord)))

@@ -209,16 +209,15 @@ def export_tables(
 
 def _record_paths(ledger: Ledger, paths: dict[What, Path | None]) -> dict[What, Path]:
     """The record tables (``journal``, ``ledger``) of an export that replays, to be written
-    by a process of their own (:mod:`exchange.research.records`) where the database and its
-    journal are worth it; none otherwise."""
-    wanted = {what: path for what, path in paths.items() if what in RECORD_TABLES}
-    replays = any(what in _REPLAYED for what in paths)
-    if not wanted or not replays or any(path is None for path in wanted.values()):
+    to files by a process of their own (:mod:`exchange.research.records`) where the database
+    and its journal are worth it; none otherwise (standard output is this process's)."""
+    wanted = {
+        what: path for what, path in paths.items() if what in RECORD_TABLES and path is not None
+    }
+    if not wanted or not any(what in _REPLAYED for what in paths):
         return {}
     journal = DatabaseJournal(ledger, min_read_ahead_commands=records.MIN_COMMANDS)
-    if not journal.worth_reading_elsewhere():
-        return {}
-    return {what: path for what, path in wanted.items() if path is not None}
+    return wanted if journal.worth_reading_elsewhere() else {}
 
 
 def export_lobster(

@@ -271,15 +271,20 @@ def test_options_that_do_not_apply_are_refused(ledger: Ledger) -> None:
         rows_of(ledger, What.TRADES, Window(start_ns=2, end_ns=1))
 
 
-def test_a_database_that_does_not_replay_exports_nothing(
-    sqlite_copy: Ledger, tmp_path: Path
-) -> None:
-    with sqlite_copy.engine.begin() as connection:
+def change_a_journal_row(ledger: Ledger) -> None:
+    """Change a row near the journal's end behind the ledger's back: its hash no longer holds."""
+    with ledger.engine.begin() as connection:
         connection.exec_driver_sql("DROP TRIGGER ledger_journal_no_update")
         connection.exec_driver_sql(
             "UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = (SELECT MAX(seq) - 2 "
             "FROM ledger_journal)"
         )
+
+
+def test_a_database_that_does_not_replay_exports_nothing(
+    sqlite_copy: Ledger, tmp_path: Path
+) -> None:
+    change_a_journal_row(sqlite_copy)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(ExportError, match="hash mismatch"):
@@ -431,12 +436,7 @@ def test_a_database_that_does_not_replay_leaves_no_record_table(
     # The replay finds the changed row; the record tables' process, which reads it too,
     # removes what it wrote.
     monkeypatch.setattr(records, "MIN_COMMANDS", 0)
-    with sqlite_copy.engine.begin() as connection:
-        connection.exec_driver_sql("DROP TRIGGER ledger_journal_no_update")
-        connection.exec_driver_sql(
-            "UPDATE ledger_journal SET ts_ns = ts_ns + 1 WHERE seq = (SELECT MAX(seq) - 2 "
-            "FROM ledger_journal)"
-        )
+    change_a_journal_row(sqlite_copy)
     out = tmp_path / "out"
     out.mkdir()
     paths = {what: out / f"{what}.csv" for what in (What.TRADES, What.JOURNAL, What.LEDGER)}
