@@ -50,6 +50,9 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 NS_PER_DAY = 86_400 * 10**9
 # Rows held for one partition before they are written as a row group.
 BATCH_ROWS = 65_536
+# Rows waiting as Python tuples, whatever their partitions, before they are turned into Arrow
+# data: few enough that they are still in the processor's cache when converted.
+CONVERT_ROWS = 8_192
 # Row groups handed to the encoding thread and not yet written, at most: the rows building
 # wait beyond this (a row group holds up to BATCH_ROWS rows as Arrow data).
 MAX_ENCODING = 4
@@ -85,11 +88,11 @@ class DatasetWriter:
     """Writes rows of one table (``columns``) as a Parquet dataset in ``directory``, which
     must exist and be empty. :func:`writing_dataset` makes it appear whole or not at all.
 
-    Rows wait as Python tuples only until :data:`BATCH_ROWS` of them have come, whatever
+    Rows wait as Python tuples only until :data:`CONVERT_ROWS` of them have come, whatever
     their partitions: the batch is then turned into Arrow columns at once (in C, the whole
     struct of each row in one conversion) and split into its partitions by Arrow and numpy,
     so that no Python code runs per row but the ``append`` in :meth:`write`. Each partition's
-    share waits, as Arrow data, until it has a batch's worth of rows to write as a row group.
+    share waits, as Arrow data, until it has :data:`BATCH_ROWS` rows to write as a row group.
     """
 
     def __init__(self, directory: Path, columns: tuple[Column, ...]) -> None:
@@ -128,7 +131,7 @@ class DatasetWriter:
         # The hot path of a Parquet export, once per row of every table.
         pending = self._pending
         pending.append(row)
-        if len(pending) >= BATCH_ROWS:
+        if len(pending) >= CONVERT_ROWS:
             self._partition_pending()
 
     def _partition_pending(self) -> None:
@@ -231,11 +234,18 @@ class DatasetWriter:
             self._parts[key] = partition.parts
         self._open.clear()
 
-    def close(self) -> None:
-        """Write what waits, close every file, and wait until all of it is written."""
+    def finish(self) -> None:
+        """Hand what waits, and the closing of every file, to the encoding thread, without
+        waiting for it: an export finishes all its datasets before it closes any, so that
+        their last row groups are encoded side by side, not one dataset after another."""
         if self._pending:
             self._partition_pending()
         self._close_all()
+
+    def close(self) -> None:
+        """Write what waits, close every file, and wait until all of it is written (again:
+        nothing more to do)."""
+        self.finish()
         self._finish_encoding()
 
     def abandon(self) -> None:

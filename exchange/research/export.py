@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from exchange.research import records
+from exchange.research.dataset import DatasetWriter
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import BrokenChain, DatabaseJournal, InputError
 from exchange.research.lobster import LobsterExport, PriceUnit
@@ -113,8 +114,10 @@ def collect(
     chain is broken)."""
     check_window(list(sinks), window)
     report = None
-    listeners = [_REPLAYED[what](window, sink) for what, sink in sinks.items() if what in _REPLAYED]
-    listeners += extra
+    # The extra listeners first: the record tables' process is told that the replay has
+    # ended before this one builds the orders and the book.
+    listeners = [*extra]
+    listeners += [_REPLAYED[w](window, sink) for w, sink in sinks.items() if w in _REPLAYED]
     journal = DatabaseJournal(ledger)
     if listeners:
         until = None
@@ -123,13 +126,10 @@ def collect(
         report = replay(journal, until=until, progress=progress, listeners=listeners)
         if report.mismatch is not None:
             raise ExportError(report.mismatch)
-        try:
-            for listener in listeners:
-                finish = getattr(listener, "finish", None)
-                if finish is not None:
-                    finish(report.exchange)
-        except BrokenChain as broken:  # read again by the record tables' process
-            raise ExportError(Mismatch(0, None, str(broken))) from None
+        for listener in listeners:
+            finish = getattr(listener, "finish", None)
+            if finish is not None:
+                finish(report.exchange)
     if What.LEDGER in sinks:
         sink = sinks[What.LEDGER]
         try:
@@ -199,6 +199,14 @@ def export_tables(
         result.replay = collect(
             ledger, sinks, window, progress=progress, extra=extra, until_seq=head_seq
         )
+        for writer in writers.values():
+            if isinstance(writer, DatasetWriter):
+                writer.finish()  # every dataset's last row groups encode at once
+        if record_tables is not None:
+            try:
+                record_tables.wait_written()
+            except BrokenChain as broken:  # read again by the record tables' process
+                raise ExportError(Mismatch(0, None, str(broken))) from None
     rows = {what: writer.rows for what, writer in writers.items()}
     if record_tables is not None:
         rows |= {What(name): count for name, count in record_tables.rows.items()}

@@ -77,6 +77,7 @@ class TableWriter:
         self.format = format
         self.rows = 0
         self._file = file
+        self._closed = False
         self._names = [column.name for column in columns]
         self._json_at = [i for i, column in enumerate(columns) if column.kind is Kind.JSON]
         self._boolean_at = [i for i, c in enumerate(columns) if c.kind is Kind.BOOLEAN]
@@ -115,9 +116,11 @@ class TableWriter:
         return tuple(values)
 
     def close(self) -> None:
-        if self.format is Format.CSV:
+        """Write what waits (again: nothing more to do)."""
+        if self.format is Format.CSV and not self._closed:
             self._text.flush()
             self._text.detach()
+        self._closed = True
 
 
 def temporary_beside(path: Path) -> tuple[int, str]:

@@ -61,9 +61,9 @@ class RecordTables:
     """A replay listener that has ``journal`` and ``ledger`` (``paths``: table name ->
     path) written by a process of its own, from the database at ``url``.
 
-    Used as a context manager around the export: leaving it without an exception puts the
-    tables in place (after :meth:`finish`, which waits until every row is written), leaving
-    it with one removes them. ``rows`` holds each table's row count once finished.
+    Used as a context manager around the export: leaving it without an exception, after
+    :meth:`finish` and :meth:`wait_written`, puts the tables in place; leaving it with one
+    removes them. ``rows`` holds each table's row count once written.
     """
 
     def __init__(self, url: str, paths: dict[str, Path], format: Format, window: Window) -> None:
@@ -94,10 +94,15 @@ class RecordTables:
             del counts[:]
 
     def finish(self, exchange: Exchange) -> None:
-        """The replay has ended: wait until the process has written every row."""
+        """The replay has ended: no more counts. The process writes its last rows while the
+        replay's side finishes its own tables (then :meth:`wait_written`)."""
         if self._counts:
             self._pipe.send(self._counts.tobytes())
         self._pipe.send(_END)
+
+    def wait_written(self) -> None:
+        """Wait until the process has written every row (raises its error, such as a broken
+        hash chain)."""
         self.rows = self._reply("written")
         self._finished = True
 
@@ -173,6 +178,10 @@ def _write(
                         for entry in recorded:
                             if window.contains(entry.ts_ns):
                                 ledger(ledger_row(entry))
+            # Every row and file written now, while the replay's side finishes its own
+            # tables; only putting them in place waits for the verdict.
+            for writer in writers.values():
+                writer.close()
             pipe.send(("written", {name: writer.rows for name, writer in writers.items()}))
             if _receive(pipe) != _COMMIT:
                 raise _Abandoned

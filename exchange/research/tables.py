@@ -166,6 +166,9 @@ def _json(value: Any) -> str:
 # -- rows built during a replay ----------------------------------------------------------------
 
 
+_TRADE_SETTLEMENT = EntryKind.TRADE_SETTLEMENT
+
+
 class TradesRows:
     """One ``trades`` row per ``Trade`` event, with its settlement (fee, primary, expiry)."""
 
@@ -176,22 +179,33 @@ class TradesRows:
         self, exchange: Exchange, record: RecordedCommand, outcome: Outcome,
         recorded: Sequence[StoredEntry],
     ) -> None:  # fmt: skip
-        trades = [e for e in outcome.events if type(e) is Trade]
-        if not trades or not self.window.contains(record.ts_ns):
+        produced = outcome.entries
+        # A trade settles in an entry of its command, and most commands settle nothing:
+        # they are passed over before their events are looked at.
+        if not produced or not self.window.contains(record.ts_ns):
             return
-        settled = {e.key: e for e in outcome.entries if e.kind is EntryKind.TRADE_SETTLEMENT}
-        entry_seqs = {e.key: e.seq for e in recorded}
+        trades = [e for e in outcome.events if type(e) is Trade]
+        if not trades:
+            return
+        # The replay checked the recorded entries against these, pair by pair: each
+        # settlement's body, with the seq of the entry recorded for it (none unchecked).
+        seqs = [stored.seq for stored in recorded] if recorded else [None] * len(produced)
+        settled = {
+            entry.key: (entry.body, seq)
+            for entry, seq in zip(produced, seqs, strict=True)
+            if entry.kind is _TRADE_SETTLEMENT
+        }
         for trade in trades:
             if not self.window.has_symbol(trade.symbol):
                 continue
-            key = f"trade:{trade.trade_id}"
-            body = settled[key].body
-            aggressor = None if trade.aggressor is None else trade.aggressor.value
+            body, entry_seq = settled[f"trade:{trade.trade_id}"]
+            aggressor = trade.aggressor
             self.sink((
                 trade.trade_id, record.seq, record.ts_ns, trade.symbol, trade.price,
                 trade.quantity, body["notional_minor"], body["fee_minor"], trade.buy_order_id,
-                trade.sell_order_id, trade.buyer, trade.seller, aggressor, body["primary"],
-                body["expires_at_ns"], entry_seqs.get(key),
+                trade.sell_order_id, trade.buyer, trade.seller,
+                None if aggressor is None else _S(aggressor), body["primary"],
+                body["expires_at_ns"], entry_seq,
             ))  # fmt: skip
 
 

@@ -22,6 +22,7 @@ def test_rows_split_into_batches_days_and_reopened_partitions_read_back(
 ) -> None:
     pytest.importorskip("pyarrow")
     monkeypatch.setattr(dataset, "BATCH_ROWS", 3)
+    monkeypatch.setattr(dataset, "CONVERT_ROWS", 4)
     monkeypatch.setattr(dataset, "MAX_OPEN_PARTITIONS", 2)
     rows: list[Row] = []
     for seq in range(40):
@@ -69,12 +70,14 @@ def test_a_failed_export_leaves_no_dataset(tmp_path: Path) -> None:
 @given(
     st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["A.X", "B.X", None])), max_size=50),
     st.integers(1, 9),
+    st.integers(1, 9),
 )
 def test_each_partition_holds_its_rows_in_the_order_they_came(
-    partitions: list[tuple[int, str | None]], batch_rows: int
+    partitions: list[tuple[int, str | None]], batch_rows: int, convert_rows: int
 ) -> None:
     # Rows of several days and symbols interleaved (days in time order, as an export writes
-    # them), whatever the batch size: a batch splits across partitions without reordering.
+    # them), whatever the sizes of row groups and of conversions: a batch splits across
+    # partitions without reordering.
     pytest.importorskip("pyarrow")
     days = sorted(day for day, _ in partitions)
     rows = [
@@ -83,6 +86,7 @@ def test_each_partition_holds_its_rows_in_the_order_they_came(
     ]
     with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as directory:
         patch.setattr(dataset, "BATCH_ROWS", batch_rows)
+        patch.setattr(dataset, "CONVERT_ROWS", convert_rows)
         path = Path(directory) / "book.parquet"
         with writing_dataset(path, BOOK_COLUMNS) as writer:
             for row in rows:
