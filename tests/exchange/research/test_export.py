@@ -460,3 +460,20 @@ def test_a_failed_table_leaves_no_record_table(
     with pytest.raises(OSError):
         export_tables(ledger, dict(paths), Format.CSV, Window())
     assert not list(out.iterdir()), "not even a temporary file is left"
+
+
+def test_a_record_table_that_cannot_be_written_fails_the_export(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The record tables' process fails: its error reaches the export, which leaves nothing.
+    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {
+        What.TRADES: out / "trades.csv",
+        What.LEDGER: out / "ledger.csv",
+        What.JOURNAL: out / "missing" / "journal.csv",
+    }
+    with pytest.raises(FileNotFoundError):
+        export_tables(ledger, dict(paths), Format.CSV, Window())
+    assert not list(out.iterdir()), "not even a temporary file is left"
