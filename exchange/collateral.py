@@ -980,6 +980,9 @@ class CollateralDesk:
         return reserve
 
     def _start_liquidation(self, f: Facility, seq: int, ts: int, outcome: Any) -> None:
+        # Marked now: a retry or a maturity can come long after the last mark, and the
+        # auction's reserves (without a valuation) and the alert read the pledges' values.
+        self._value(f, ts, MarkCache())
         f.liquidation_due = False
         f.liquidation_attempts += 1
         attempt = f.liquidation_attempts

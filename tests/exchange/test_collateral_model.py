@@ -4,6 +4,9 @@ never sold or pledged twice, cash and licences are conserved, and replay reprodu
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -229,3 +232,20 @@ CollateralMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )  # fmt: skip
 test_collateral_model = CollateralMachine.TestCase
+
+
+def test_a_liquidation_retried_after_a_trade_is_marked_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by the machine above: a trade that crossed no trigger, then a retried
+    # liquidation; the auction must start from the collateral marked then, as the market
+    # re-marking on every trade has it, not from the last daily mark.
+    monkeypatch.setattr(sys.modules[__name__], "event", lambda *args: None)
+    machine = CollateralMachine()
+    machine.primary_trade(buyer="ann", price=10_000, quantity=1)
+    for seconds in (1, 21_600, 21_600, 1, 1, 1, 1, 1, 1, 3_600, 3_600, *[21_600] * 6):
+        machine.time_passes(seconds=seconds)
+    machine.ann_sells(price=10_000, quantity=1)
+    machine.bob_bids(price=10_000, quantity=1)
+    machine.time_passes(seconds=21_600)  # compares both markets' alerts and entries
+    machine.teardown()
