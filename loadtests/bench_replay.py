@@ -201,10 +201,10 @@ def time_read(ledger: Ledger) -> float:
     return time.perf_counter() - started
 
 
-def cpu_s(who: int) -> float:
-    """User and system CPU seconds of this process (``RUSAGE_SELF``) or of its waited-for
-    children (``RUSAGE_CHILDREN``: the replay's reader, joined when the replay ends)."""
-    usage = resource.getrusage(who)
+def children_cpu_s() -> float:
+    """User and system CPU seconds of this process's waited-for children (the replay's
+    reader, joined when the replay ends)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -296,10 +296,10 @@ def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool)
             # CPU time beside wall time: what the replay's own process and its reader spend
             # a command, and whether the reader had a core of its own (wall ~ own CPU).
             # Each CPU time over the same span as its wall time (not the collections between).
-            reader = cpu_s(resource.RUSAGE_CHILDREN)
+            reader = children_cpu_s()
             seconds, own_s, replayed, trades = time_replay(ledger)
             cpu_us["replay's process"].append(own_s / replayed * 1e6)
-            cpu_us["its reader"].append((cpu_s(resource.RUSAGE_CHILDREN) - reader) / replayed * 1e6)
+            cpu_us["its reader"].append((children_cpu_s() - reader) / replayed * 1e6)
             rates["replay"].append(replayed / seconds)
             seconds, own_s = time_execute(commands)
             rates["execute"].append(journalled / seconds)

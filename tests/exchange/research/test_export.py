@@ -445,35 +445,17 @@ def test_a_database_that_does_not_replay_leaves_no_record_table(
     assert not list(out.iterdir()), "not even a temporary file is left"
 
 
-def test_a_failed_table_leaves_no_record_table(
-    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("unwritable", [What.TRADES, What.JOURNAL])
+def test_a_table_that_cannot_be_written_fails_the_export_and_leaves_nothing(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unwritable: What
 ) -> None:
-    # A replayed table that cannot be written: the record tables are abandoned too.
+    # A replayed table (the record tables are abandoned too), or a record table, whose
+    # directory is missing: the error reaches the export, which leaves nothing.
     monkeypatch.setattr(records, "MIN_COMMANDS", 0)
     out = tmp_path / "out"
     out.mkdir()
-    paths = {
-        What.JOURNAL: out / "journal.csv",
-        What.LEDGER: out / "ledger.csv",
-        What.TRADES: out / "missing" / "trades.csv",
-    }
-    with pytest.raises(OSError):
-        export_tables(ledger, dict(paths), Format.CSV, Window())
-    assert not list(out.iterdir()), "not even a temporary file is left"
-
-
-def test_a_record_table_that_cannot_be_written_fails_the_export(
-    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The record tables' process fails: its error reaches the export, which leaves nothing.
-    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
-    out = tmp_path / "out"
-    out.mkdir()
-    paths = {
-        What.TRADES: out / "trades.csv",
-        What.LEDGER: out / "ledger.csv",
-        What.JOURNAL: out / "missing" / "journal.csv",
-    }
+    paths = {what: out / f"{what}.csv" for what in (What.TRADES, What.JOURNAL, What.LEDGER)}
+    paths[unwritable] = out / "missing" / f"{unwritable}.csv"
     with pytest.raises(FileNotFoundError):
-        export_tables(ledger, dict(paths), Format.CSV, Window())
+        export_tables(ledger, paths, Format.CSV, Window())
     assert not list(out.iterdir()), "not even a temporary file is left"
