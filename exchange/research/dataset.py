@@ -134,6 +134,13 @@ class DatasetWriter:
         if len(pending) >= CONVERT_ROWS:
             self._partition_pending()
 
+    def write_rows(self, rows: list[Row]) -> None:
+        """Write several rows (as :meth:`write` each)."""
+        pending = self._pending
+        pending += rows
+        if len(pending) >= CONVERT_ROWS:
+            self._partition_pending()
+
     def _partition_pending(self) -> None:
         """Turn the waiting rows into Arrow columns and hand each partition its rows, in
         the order they came."""

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from exchange.research import records
+from exchange.research import offload
 from exchange.research.dataset import DatasetWriter
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import BrokenChain, DatabaseJournal, InputError
 from exchange.research.lobster import LobsterExport, PriceUnit
-from exchange.research.records import RECORD_TABLES, RecordTables
+from exchange.research.offload import RECORD_TABLES, WritingProcess
 from exchange.research.replay import Mismatch, ReplayListener, ReplayReport, Until, replay
 from exchange.research.tables import (
     TABLES,
@@ -114,8 +114,8 @@ def collect(
     chain is broken)."""
     check_window(list(sinks), window)
     report = None
-    # The extra listeners first: the record tables' process is told that the replay has
-    # ended before this one builds the orders and the book.
+    # The extra listeners first: the writing process is told that the replay has ended
+    # before this one builds the orders and the book.
     listeners = [*extra]
     listeners += [_REPLAYED[w](window, sink) for w, sink in sinks.items() if w in _REPLAYED]
     journal = DatabaseJournal(ledger)
@@ -173,58 +173,65 @@ def export_tables(
     if sum(path is None for path in paths.values()) > 1:
         raise InputError("only one table can go to standard output")
     result = ExportReport()
-    record_tables: RecordTables | None = None
+    process: WritingProcess | None = None
     with ExitStack() as stack:
         # Hundreds of thousands of rows wait in the writers' batches, beside the replayed
         # exchange: the cyclic collector would walk them all again and again while the rows,
         # acyclic tuples and strings, are freed by reference counting anyway (paused, an
         # export of every table took 10% less CPU: docs/benchmarks.md, "Export").
         stack.enter_context(gc_paused())
-        record_paths = _record_paths(ledger, paths)
+        elsewhere = _written_elsewhere(ledger, paths)
         head_seq = None
-        if record_paths:
+        if elsewhere:
             # The process reads its own snapshot, taken after this: it holds every command
             # up to here, and the replay stops here whatever is journalled meanwhile.
             head_seq = ledger.journal_head_seq()
             url = ledger.engine.url.render_as_string(hide_password=False)
-            record_tables = RecordTables(url, record_paths, format, window)
-            stack.enter_context(record_tables)
+            names = {what.value: path for what, path in elsewhere.items()}
+            process = stack.enter_context(WritingProcess(url, names, format, window))
         writers = {
             what: stack.enter_context(write_table(path, format, TABLES[what]))
             for what, path in paths.items()
-            if what not in record_paths
+            if what not in elsewhere
         }
         sinks = {what: writer.write for what, writer in writers.items()}
-        extra = [] if record_tables is None else [record_tables]
+        extra = []
+        if process is not None:
+            # The record tables are read from the database there; the others' rows are
+            # built here and sent.
+            sent = [what for what in elsewhere if what not in RECORD_TABLES]
+            sinks |= {what: process.sink(what.value) for what in sent}
+            if process.counting:
+                extra.append(process)
         result.replay = collect(
             ledger, sinks, window, progress=progress, extra=extra, until_seq=head_seq
         )
+        if process is not None:
+            process.end()
         for writer in writers.values():
             if isinstance(writer, DatasetWriter):
                 writer.finish()  # every dataset's last row groups encode at once
-        if record_tables is not None:
+        if process is not None:
             try:
-                record_tables.wait_written()
-            except BrokenChain as broken:  # read again by the record tables' process
+                process.wait_written()
+            except BrokenChain as broken:  # read again by the writing process
                 raise ExportError(Mismatch(0, None, str(broken))) from None
     rows = {what: writer.rows for what, writer in writers.items()}
-    if record_tables is not None:
-        rows |= {What(name): count for name, count in record_tables.rows.items()}
+    if process is not None:
+        rows |= {What(name): count for name, count in process.rows.items()}
     result.rows = {what: rows[what] for what in paths}
     result.files = [path for path in paths.values() if path is not None]
     return result
 
 
-def _record_paths(ledger: Ledger, paths: dict[What, Path | None]) -> dict[What, Path]:
-    """The record tables (``journal``, ``ledger``) of an export that replays, to be written
-    to files by a process of their own (:mod:`exchange.research.records`) where the database
-    and its journal are worth it; none otherwise (standard output is this process's)."""
-    wanted = {
-        what: path for what, path in paths.items() if what in RECORD_TABLES and path is not None
-    }
+def _written_elsewhere(ledger: Ledger, paths: dict[What, Path | None]) -> dict[What, Path]:
+    """The tables of an export that replays to be written to files by a process of their
+    own (:mod:`exchange.research.offload`), where the database and its journal are worth
+    it; none otherwise (standard output is this process's)."""
+    wanted = {what: path for what, path in paths.items() if path is not None}
     if not wanted or not any(what in _REPLAYED for what in paths):
         return {}
-    journal = DatabaseJournal(ledger, min_read_ahead_commands=records.MIN_COMMANDS)
+    journal = DatabaseJournal(ledger, min_read_ahead_commands=offload.MIN_COMMANDS)
     return wanted if journal.worth_reading_elsewhere() else {}
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "InputError",
     "Journal",
     "JournalFile",
+    "JournalRow",
     "JournalStream",
     "RecordedCommand",
     "UnreadableCommand",
@@ -136,6 +137,16 @@ class RecordedCommand(NamedTuple):
     entries: list[StoredEntry] | None = None
 
 
+class JournalRow(NamedTuple):
+    """What the ``journal`` table shows of one command: its row, and its verb."""
+
+    seq: int
+    ts_ns: int
+    verb: str
+    command_json: str
+    chain_hash: bytes
+
+
 @dataclass(slots=True)
 class JournalStream:
     """What a replay reads: the commands, and the recorded entries in order when they come
@@ -211,32 +222,38 @@ class DatabaseJournal:
 
 
 def _database_streams(
-    connection: Connection,
-) -> tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]:
-    """The journal's commands and the ledger's entries in ``connection``'s snapshot, each
-    row's hash checked as it is read."""
-    journal = iter_rows(connection, _JOURNAL_SQL, binary=True)
+    connection: Connection, *, parsed: bool = True
+) -> tuple[Iterator[Any], Iterator[StoredEntry]]:
+    """The journal's commands (``parsed``: as :class:`RecordedCommand`; else as
+    :class:`JournalRow`, the commands not built) and the ledger's entries in ``connection``'s
+    snapshot, each row's hash checked as it is read."""
+    journal = _chained(iter_rows(connection, _JOURNAL_SQL, binary=True))
     postings = (
         (entry_seq, tuple(map(tuple, group))) for entry_seq, group in posting_groups(connection)
     )
     entries = _entries(entry_rows(connection), postings)  # type: ignore[arg-type]
-    return _commands(journal), entries
+    return (_commands(journal) if parsed else _journal_rows(journal)), entries
 
 
 @contextmanager
-def open_database(url: str) -> Iterator[tuple[Iterator[RecordedCommand], Iterator[StoredEntry]]]:
-    """The streams of the database at ``url``, through an engine of the reading process."""
+def open_database(
+    url: str, *, parsed: bool = True
+) -> Iterator[tuple[Iterator[Any], Iterator[StoredEntry]]]:
+    """The streams of the database at ``url``, through an engine of the reading process
+    (``parsed``: see :func:`_database_streams`)."""
     engine = create_engine(url, poolclass=NullPool)
     try:
         with Ledger(engine).snapshot() as connection:
-            yield _database_streams(connection)
+            yield _database_streams(connection, parsed=parsed)
     finally:
         engine.dispose()
 
 
-def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedCommand]:
-    """Journal rows as commands, each row's hash checked against its predecessor's."""
-    loads, document_of, hash_of, parse = orjson.loads, command_document, chain_hash, _parse
+def _chained(
+    rows: Iterable[tuple[int, int, str, bytes]],
+) -> Iterator[tuple[int, int, str, bytes]]:
+    """Journal rows, each row's hash checked against its predecessor's."""
+    document_of, hash_of = command_document, chain_hash
     previous = GENESIS_HASH
     for expected_seq, (seq, ts_ns, command_json, stored) in enumerate(rows, start=1):
         stored = bytes(stored)
@@ -244,13 +261,32 @@ def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedC
             raise BrokenChain("journal", seq, f"expected seq {expected_seq}: a row is missing")
         if hash_of(previous, document_of(seq, ts_ns, command_json)) != stored:
             raise BrokenChain("journal", seq, "hash mismatch: the row changed")
+        yield seq, ts_ns, command_json, stored
+        previous = stored
+
+
+def _commands(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[RecordedCommand]:
+    """Checked journal rows as commands."""
+    loads, parse = orjson.loads, _parse
+    for seq, ts_ns, command_json, stored in rows:
         try:
             record = loads(command_json)
         except orjson.JSONDecodeError:
             raise BrokenChain("journal", seq, "the command is not JSON") from None
         command = parse(seq, ts_ns, record, command_json)
         yield RecordedCommand(seq, ts_ns, command, command_json, stored)
-        previous = stored
+
+
+def _journal_rows(rows: Iterable[tuple[int, int, str, bytes]]) -> Iterator[JournalRow]:
+    """Checked journal rows with their verbs, the commands not built (the ``journal`` table
+    shows their text): a fifth of the time of building them."""
+    loads = orjson.loads
+    for seq, ts_ns, command_json, stored in rows:
+        try:
+            verb = loads(command_json).get("verb")
+        except (orjson.JSONDecodeError, AttributeError):
+            raise BrokenChain("journal", seq, "the command is not a JSON object") from None
+        yield JournalRow(seq, ts_ns, verb, command_json, stored)
 
 
 def _parse(seq: int, ts_ns: int, record: Any, command_json: str) -> Command:

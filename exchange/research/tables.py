@@ -35,7 +35,7 @@ import orjson
 from exchange import collateral
 from exchange import commands as cmd
 from exchange.confidential import LEDGER_KEY_PREFIX, WITHHELD_VERBS
-from exchange.research.journal import RecordedCommand, entry_json
+from exchange.research.journal import JournalRow, RecordedCommand, entry_json
 from exchange.service import Exchange, Outcome
 from ledger import EntryKind
 from ledger.store import StoredEntry
@@ -356,14 +356,18 @@ class JournalRows:
         recorded: Sequence[StoredEntry],
     ) -> None:  # fmt: skip
         if self.window.contains(record.ts_ns):
-            self.sink(journal_row(record, recorded))
+            row = JournalRow(
+                record.seq, record.ts_ns, record.command.verb, record.command_json,
+                record.chain_hash,
+            )  # fmt: skip
+            self.sink(journal_row(row, recorded))
 
 
-def journal_row(record: RecordedCommand, recorded: Sequence[StoredEntry]) -> Row:
+def journal_row(record: JournalRow, recorded: Sequence[StoredEntry]) -> Row:
     """The ``journal`` row of one command and the entries recorded for it (a confidential
     trade's or a facility's command and entries, withheld)."""
     command_json = record.command_json
-    verb = record.command.verb
+    verb = record.verb
     if verb in WITHHELD_VERBS or verb in collateral.WITHHELD_VERBS:
         command_json = _json({"verb": verb, "withheld": True})
     if recorded:

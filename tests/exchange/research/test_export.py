@@ -4,6 +4,9 @@ rows agree with the record (the ledger's settlements, the original exchange's st
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import resource
+import signal
 import sys
 from pathlib import Path
 
@@ -24,8 +27,8 @@ from exchange.research import (
     export_table,
     export_tables,
     frames,
+    offload,
     read_table,
-    records,
 )
 from exchange.research.lobster import HALT, SUBMISSION, read_messages
 from exchange.research.tables import Row
@@ -396,18 +399,19 @@ def test_parquet_without_pyarrow_says_how_to_install_it(
     assert not list(tmp_path.iterdir())
 
 
-# -- the record tables' own process --------------------------------------------------------
+# -- the writing process ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("format", list(Format))
-def test_record_tables_written_by_their_own_process_are_the_same(
+def test_tables_written_by_the_writing_process_are_the_same(
     recorded: Recorded, tmp_path: Path, format: Format, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # However short the journal, the journal and ledger tables go to their own process;
-    # with a window, as without.
+    # However short the journal, every table goes to the writing process (the replayed
+    # tables as rows; the record tables it reads from the database); with a window, as
+    # without.
     if format is Format.PARQUET:
         need_pyarrow()
-    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    monkeypatch.setattr(offload, "MIN_COMMANDS", 0)
     ledger = Ledger.open(recorded.url)
     try:
         for window in (Window(), Window(end_ns=recorded.midpoint_ns)):
@@ -430,12 +434,12 @@ def test_record_tables_written_by_their_own_process_are_the_same(
         ledger.engine.dispose()
 
 
-def test_a_database_that_does_not_replay_leaves_no_record_table(
+def test_a_database_that_does_not_replay_leaves_no_table_written_elsewhere(
     sqlite_copy: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The replay finds the changed row; the record tables' process, which reads it too,
-    # removes what it wrote.
-    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    # The replay finds the changed row; the writing process, which reads it too, removes
+    # what it wrote.
+    monkeypatch.setattr(offload, "MIN_COMMANDS", 0)
     change_a_journal_row(sqlite_copy)
     out = tmp_path / "out"
     out.mkdir()
@@ -451,7 +455,7 @@ def test_a_table_that_cannot_be_written_fails_the_export_and_leaves_nothing(
 ) -> None:
     # A replayed table (the record tables are abandoned too), or a record table, whose
     # directory is missing: the error reaches the export, which leaves nothing.
-    monkeypatch.setattr(records, "MIN_COMMANDS", 0)
+    monkeypatch.setattr(offload, "MIN_COMMANDS", 0)
     out = tmp_path / "out"
     out.mkdir()
     paths = {what: out / f"{what}.csv" for what in (What.TRADES, What.JOURNAL, What.LEDGER)}
@@ -459,3 +463,47 @@ def test_a_table_that_cannot_be_written_fails_the_export_and_leaves_nothing(
     with pytest.raises(FileNotFoundError):
         export_tables(ledger, paths, Format.CSV, Window())
     assert not list(out.iterdir()), "not even a temporary file is left"
+
+
+def test_a_process_that_stops_midway_fails_the_export_with_its_own_error(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The files may not grow past 2 KiB (as on a full disk, a write fails: "File too large"),
+    # while the replay sends the process rows a message each: the export ends with the
+    # process's error, not the broken pipe to it, and leaves nothing.
+    monkeypatch.setattr(offload, "MIN_COMMANDS", 0)
+    monkeypatch.setattr(offload, "ROWS_PER_MESSAGE", 1)
+    limit = 2048
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {what: out / f"{what}.csv" for what in (What.EVENTS, What.ORDERS, What.LEDGER)}
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a signal
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # the process inherits it
+    try:
+        with pytest.raises(OSError) as raised:
+            export_tables(ledger, dict(paths), Format.CSV, Window())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, ignored)
+    assert raised.value.errno == errno.EFBIG, raised.value
+    assert not list(out.iterdir()), "not even a temporary file is left"
+    export_tables(ledger, dict(paths), Format.CSV, Window())
+    assert max(path.stat().st_size for path in paths.values()) > limit, "a file outgrows it"
+
+
+def test_rows_sent_to_a_process_that_has_stopped_raise_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process cannot open its file and stops while rows are still being sent, a message
+    # each: the pipe to it breaks, and the sender gets the process's error, not the broken
+    # pipe's, before it has sent them all (bounded: the queue never waits on a dead pipe).
+    monkeypatch.setattr(offload, "ROWS_PER_MESSAGE", 1)
+    path = tmp_path / "missing" / "events.csv"
+    url, format = "sqlite://", Format.CSV  # the process reads no database for events
+    with offload.WritingProcess(url, {"events": path}, format, Window()) as process:
+        write = process.sink("events")
+        with pytest.raises(FileNotFoundError, match="missing"):
+            for seq in range(1_000_000):
+                write((seq, 0, 0, "Accepted", SYMBOL) + (None,) * 24)
+    assert not list(tmp_path.iterdir())
