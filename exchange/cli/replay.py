@@ -68,6 +68,8 @@ from exchange.research.counterfactual_report import render_html
 from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, PriceUnit, orderbook_column_name
+from exchange.research.offload import WriterStopped
+from exchange.research.readahead import ReaderStopped
 from ledger import LedgerError
 from ledger.schema import require_ledger
 from ledger.store import Ledger
@@ -75,6 +77,8 @@ from ledger.store import Ledger
 __all__ = ["open_database", "replay_command", "reports_errors"]
 
 EXIT_DIFFERS = 1
+# A process of the command's own stopped without a word (killed, out of memory).
+EXIT_STOPPED = 1
 # Differing order-book columns listed for a LOBSTER mismatch.
 MISMATCH_COLUMNS_SHOWN = 12
 
@@ -88,7 +92,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 def reports_errors(command: F) -> F:
     """Turn what a user can get wrong into one ``error:`` line and exit 2, never a
-    traceback; a difference found exits 1."""
+    traceback; a difference found, or a helper process killed, exits 1."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -105,6 +109,8 @@ def reports_errors(command: F) -> F:
             fail(f"database: {detail}")
         except ExportError as error:
             fail(str(error), EXIT_DIFFERS)
+        except (ReaderStopped, WriterStopped) as error:
+            fail(str(error), EXIT_STOPPED)
 
     return wrapper  # type: ignore[return-value]
 

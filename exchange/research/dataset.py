@@ -281,7 +281,9 @@ def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[Dataset
     alone: :class:`InputError`."""
     if path.is_dir() and any(not entry.name.startswith("date=") for entry in path.iterdir()):
         raise InputError(f"{path} is a directory that is not a Parquet dataset: not replaced")
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    # Named with the writing process's pid, as formats.temporary_beside names its files.
+    prefix = f".{path.name}.{os.getpid()}."
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=".tmp"))
     writer = None
     try:
         # mkdtemp makes the directory private; a dataset is as readable as any the user makes.

@@ -144,7 +144,10 @@ class TableWriter:
 def temporary_beside(path: Path) -> tuple[int, str]:
     """A new temporary file in ``path``'s directory (descriptor, name), with the permissions
     a file created there would have (``mkstemp`` makes it private)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Named with the writing process's pid, so that what a killed process leaves can be found
+    # (exchange.research.offload).
+    prefix = f".{path.name}.{os.getpid()}."
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(handle, 0o666 & ~umask)

@@ -21,11 +21,13 @@ process of its own does it, on the core the replay leaves:
 from __future__ import annotations
 
 import gc
+import glob
 import marshal
 import multiprocessing
 import os
 import pickle
 import queue
+import shutil
 import signal
 import threading
 from array import array
@@ -49,7 +51,7 @@ from exchange.research.tables import TABLES, Row, Sink, Window, journal_row, led
 from exchange.service import Exchange, Outcome
 from ledger.store import StoredEntry
 
-__all__ = ["MIN_COMMANDS", "RECORD_TABLES", "WritingProcess"]
+__all__ = ["MIN_COMMANDS", "RECORD_TABLES", "WriterStopped", "WritingProcess"]
 
 # The tables built from the database's rows, which this process reads itself.
 RECORD_TABLES: Final = frozenset({"journal", "ledger"})
@@ -80,6 +82,10 @@ _COMMIT: Final = "commit"
 _ABANDON: Final = "abandon"
 
 
+class WriterStopped(Exception):
+    """The writing process ended without saying why (killed, or out of memory)."""
+
+
 class WritingProcess:
     """Has the tables of ``paths`` (table name -> path) written by a process of its own:
     the record tables from the database at ``url``, the others from the rows given to
@@ -103,6 +109,7 @@ class WritingProcess:
         )
         self._process.start()
         theirs.close()
+        self._paths = paths
         self._counts = array("I")
         self._pending: dict[str, list[Row]] = {}
         # Started with the first message, after the replay has started its reader: a
@@ -112,6 +119,11 @@ class WritingProcess:
         self._feed_error: OSError | None = None
         self._finished = False
         self.rows: dict[str, int] = {}
+
+    @property
+    def pid(self) -> int | None:
+        """The writing process's id."""
+        return self._process.pid
 
     def sink(self, table: str) -> Sink:
         """The sink of a replayed table's rows: they go to the process in batches."""
@@ -217,13 +229,27 @@ class WritingProcess:
                 self._process.terminate()
                 self._process.join()
             self._pipe.close()
+            if self._process.exitcode != 0:
+                self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """Remove what the process left when it was stopped without a word (killed): the
+        temporary files and datasets named with its pid (``formats.temporary_beside``,
+        ``dataset.writing_dataset``)."""
+        for path in self._paths.values():
+            pattern = f".{glob.escape(path.name)}.{self._process.pid}.*.tmp"
+            for leftover in path.parent.glob(pattern):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
 
     def _reply(self, expected: str) -> Any:
         try:
             what, value = self._pipe.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # reset: it died with messages unread
             self._process.join(STOP_TIMEOUT_S)
-            raise RuntimeError(
+            raise WriterStopped(
                 f"the process writing the tables stopped (exit code {self._process.exitcode})"
             ) from None
         if what == "failed":

@@ -10,9 +10,13 @@ import csv
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from exchange.cli import app
+from exchange.cli import export as export_cli
+from exchange.research.offload import WriterStopped
+from exchange.research.readahead import ReaderStopped
 from ledger.store import Ledger
 from tests.exchange.helpers import SYMBOL
 from tests.exchange.research.conftest import Recorded, sqlite_url
@@ -339,6 +343,27 @@ def test_export_of_a_database_that_does_not_replay_exits_1(
         "error: the journal does not replay into the recorded settlement at journal seq 12"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "stopped",
+    [WriterStopped("the process writing the tables stopped (exit code -9)"),
+     ReaderStopped("the journal reader process stopped (exit code -9)")],
+    ids=["writer", "reader"],
+)  # fmt: skip
+def test_export_whose_helper_process_is_killed_exits_1_with_one_line(
+    recorded_sqlite: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    stopped: Exception,
+) -> None:  # fmt: skip
+    # Killed by the out-of-memory killer, say (test_export kills one for real).
+    def killed(*args: object, **kwargs: object) -> None:
+        raise stopped
+
+    monkeypatch.setattr(export_cli, "export_tables", killed)
+    out = tmp_path / "out"
+    result = dataex("export", "--database", recorded_sqlite.url, "--what", "all", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {stopped}\n"
 
 
 def test_export_of_an_unknown_symbol_exits_2_with_one_line(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import os
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -507,3 +509,23 @@ def test_rows_sent_to_a_process_that_has_stopped_raise_its_own_error(
             for seq in range(1_000_000):
                 write((seq, 0, 0, "Accepted", SYMBOL) + (None,) * 24)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_writing_process_killed_midway_is_reported_and_leaves_nothing(tmp_path: Path) -> None:
+    # Killed (as by the out-of-memory killer) once it has opened its file: the export is
+    # told so in a sentence, and what the process left is removed.
+    path = tmp_path / "events.csv"
+    url, format = "sqlite://", Format.CSV  # the process reads no database for events
+    with (
+        pytest.raises(offload.WriterStopped, match="exit code -9"),
+        offload.WritingProcess(url, {"events": path}, format, Window()) as process,
+    ):
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.iterdir()):  # its temporary file, once it has started
+            assert time.monotonic() < deadline, "the writing process never opened its file"
+            time.sleep(0.01)
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        process.end()
+        process.wait_written()
+    assert not list(tmp_path.iterdir()), "its temporary file is removed"
