@@ -216,7 +216,8 @@ class WritingProcess:
     ) -> None:
         try:
             if kind is None and self._finished:
-                self._pipe.send_bytes(marshal.dumps(_COMMIT, _MARSHAL_VERSION))
+                with suppress(OSError):  # it has gone: the reply says how
+                    self._pipe.send_bytes(marshal.dumps(_COMMIT, _MARSHAL_VERSION))
                 self._reply("done")
             else:
                 self._stop_feeding(drop=True)  # what is queued is abandoned too
