@@ -194,6 +194,7 @@ class OrderFlow:
         started = time.monotonic()
         for thread in self.threads:
             thread.start()
+        killed = False
         try:
             while len(self.acks) < ACKS_BEFORE_CRASH:
                 assert time.monotonic() - started < LOAD_TIMEOUT_S, (
@@ -202,8 +203,12 @@ class OrderFlow:
                 assert not self.refusals, self.refusals[:3]
                 time.sleep(0.005)
             server.kill()
+            killed = True
         finally:
-            self.stop.set()  # only matters if the kill did not happen
+            # Only if the kill did not happen: after it, a thread answered just before the
+            # server died must go on to meet the dead server, not stop quietly.
+            if not killed:
+                self.stop.set()
             for thread in self.threads:
                 thread.join(JOIN_TIMEOUT_S)
         assert not any(thread.is_alive() for thread in self.threads)
