@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import shutil
 import statistics
 import sys
@@ -45,6 +44,7 @@ from exchange.research import DatabaseJournal, Format, What, Window, replay
 from exchange.research.export import export_table, export_tables
 from exchange.simulation import load_scenario, run_simulation
 from ledger.store import Ledger
+from loadtests.bench_replay import children_cpu_s
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "liquid.toml"
 SEED = 1
@@ -59,13 +59,6 @@ def build_database(path: Path) -> None:
     )
     print(f"simulated {SCENARIO.name}, seed {SEED}: {result.journal_commands:,} commands "
           f"in {result.wall_s:.0f} s")  # fmt: skip
-
-
-def children_cpu_s() -> float:
-    """User and system CPU seconds of this process's waited-for children (the replay's
-    reader and the export's writing process, joined when they end)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def time_replay(ledger: Ledger) -> tuple[float, float, float]:

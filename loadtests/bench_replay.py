@@ -203,7 +203,7 @@ def time_read(ledger: Ledger) -> float:
 
 def children_cpu_s() -> float:
     """User and system CPU seconds of this process's waited-for children (the replay's
-    reader, joined when the replay ends)."""
+    reader, joined when the replay ends; an export's writing process, joined when it ends)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

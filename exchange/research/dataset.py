@@ -42,6 +42,7 @@ __all__ = [
     "HIVE_NULL",
     "DatasetWriter",
     "read_dataset",
+    "temporary_prefix",
     "writing_dataset",
 ]
 
@@ -273,6 +274,13 @@ class DatasetWriter:
                 self._encoder = None
 
 
+def temporary_prefix(path: Path, pid: int | None = None) -> str:
+    """How the temporary file or dataset that becomes ``path`` is named while process ``pid``
+    (this one by default) writes it, then ``<random>.tmp``: with the pid, what a killed
+    writing process leaves can be found (``exchange.research.offload``)."""
+    return f".{path.name}.{os.getpid() if pid is None else pid}."
+
+
 @contextmanager
 def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[DatasetWriter]:
     """A :class:`DatasetWriter` whose dataset becomes the directory ``path`` if the block
@@ -281,9 +289,9 @@ def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[Dataset
     alone: :class:`InputError`."""
     if path.is_dir() and any(not entry.name.startswith("date=") for entry in path.iterdir()):
         raise InputError(f"{path} is a directory that is not a Parquet dataset: not replaced")
-    # Named with the writing process's pid, as formats.temporary_beside names its files.
-    prefix = f".{path.name}.{os.getpid()}."
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=prefix, suffix=".tmp"))
+    temporary = Path(
+        tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path), suffix=".tmp")
+    )
     writer = None
     try:
         # mkdtemp makes the directory private; a dataset is as readable as any the user makes.

@@ -31,7 +31,12 @@ from typing import IO, Any
 
 import orjson
 
-from exchange.research.dataset import DatasetWriter, read_dataset, writing_dataset
+from exchange.research.dataset import (
+    DatasetWriter,
+    read_dataset,
+    temporary_prefix,
+    writing_dataset,
+)
 from exchange.research.journal import InputError
 from exchange.research.tables import Column, Kind, Row
 from ledger.canonical import CanonicalJSONError, canonical_json
@@ -144,9 +149,7 @@ class TableWriter:
 def temporary_beside(path: Path) -> tuple[int, str]:
     """A new temporary file in ``path``'s directory (descriptor, name), with the permissions
     a file created there would have (``mkstemp`` makes it private)."""
-    # Named with the writing process's pid, so that what a killed process leaves can be found
-    # (exchange.research.offload).
-    prefix = f".{path.name}.{os.getpid()}."
+    prefix = temporary_prefix(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)

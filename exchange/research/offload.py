@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from exchange.research.dataset import temporary_prefix
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import (
     MIN_READ_AHEAD_COMMANDS,
@@ -235,10 +236,9 @@ class WritingProcess:
 
     def _remove_leftovers(self) -> None:
         """Remove what the process left when it was stopped without a word (killed): the
-        temporary files and datasets named with its pid (``formats.temporary_beside``,
-        ``dataset.writing_dataset``)."""
+        temporary files and datasets named with its pid (``dataset.temporary_prefix``)."""
         for path in self._paths.values():
-            pattern = f".{glob.escape(path.name)}.{self._process.pid}.*.tmp"
+            pattern = glob.escape(temporary_prefix(path, self._process.pid)) + "*.tmp"
             for leftover in path.parent.glob(pattern):
                 if leftover.is_dir():
                     shutil.rmtree(leftover, ignore_errors=True)
