@@ -4,6 +4,8 @@ the replay alone, on a one-day liquid simulation.
     python -m loadtests.bench_export                         # simulate the day, time 3 runs
     python -m loadtests.bench_export --keep /tmp/liquid.db   # keep (or reuse) the database
     python -m loadtests.bench_export --keep /tmp/liquid.db --per-table   # and the old way
+    python -m loadtests.bench_export --keep /tmp/liquid.db --row-costs   # and a row's costs
+    python -m loadtests.bench_export --keep /tmp/liquid.db --writer-nice 0   # not lowered
 
 Setup, not timed: ``scenarios/liquid.toml`` with seed 1 simulated for its one day into a fresh
 SQLite database (about 138,000 journalled commands: 118,000 orders, 42,000 trades).
@@ -32,17 +34,35 @@ from __future__ import annotations
 
 import argparse
 import gc
+import marshal
+import os
+import pickle
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
-from exchange.research import DatabaseJournal, Format, What, Window, replay
+from exchange.research import (
+    TABLES,
+    DatabaseJournal,
+    Format,
+    What,
+    Window,
+    collect,
+    offload,
+    replay,
+)
+from exchange.research.dataset import writing_dataset
 from exchange.research.export import export_table, export_tables
+from exchange.research.formats import TableWriter
+from exchange.research.readahead import start_method
+from exchange.research.tables import Row
 from exchange.simulation import load_scenario, run_simulation
+from ledger.rows import gc_paused
 from ledger.store import Ledger
 from loadtests.bench_replay import children_cpu_s
 
@@ -90,7 +110,61 @@ def time_per_table(ledger: Ledger, directory: Path) -> float:
     return time.perf_counter() - started
 
 
-def run(runs: int, keep: Path | None, per_table: bool, with_csv: bool) -> None:
+def row_costs(ledger: Ledger, directory: Path) -> None:
+    """Print what handing on a row of the day's ``events`` costs, each way (µs a row, best of
+    three): serialised for the writing process as it is (marshal version 2) and as it could
+    be (marshal version 4, pickle), and written as CSV (a row at a time, or a batch in one
+    call) or as a Parquet dataset."""
+    rows: list[Row] = []
+    report = collect(ledger, {What.EVENTS: rows.append}, Window())
+    assert report is not None  # holds the replayed exchange, whose values the rows share
+    size = offload.ROWS_PER_MESSAGE
+    batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+    columns = TABLES[What.EVENTS]
+
+    def csv_per_row() -> None:
+        with open(os.devnull, "wb") as file:
+            writer = TableWriter(file, Format.CSV, columns)
+            for row in rows:
+                writer.write(row)
+            writer.close()
+
+    def csv_per_batch() -> None:
+        with open(os.devnull, "wb") as file:
+            writer = TableWriter(file, Format.CSV, columns)
+            for batch in batches:
+                writer.write_rows(batch)
+            writer.close()
+
+    def parquet() -> None:
+        out = Path(tempfile.mkdtemp(dir=directory))
+        with writing_dataset(out / "events.parquet", columns) as writer:
+            for batch in batches:
+                writer.write_rows(batch)
+        shutil.rmtree(out)
+
+    ways = {
+        "marshal version 2 (sent)": lambda: [marshal.dumps(b, 2) for b in batches],
+        "marshal version 4": lambda: [marshal.dumps(b, 4) for b in batches],
+        "pickle": lambda: [pickle.dumps(b, pickle.HIGHEST_PROTOCOL) for b in batches],
+        "CSV, a row at a time": csv_per_row,
+        "CSV, a batch a call (written)": csv_per_batch,
+        "Parquet dataset (written)": parquet,
+    }
+    print(f"a row of events, {len(rows):,} rows in batches of {size:,} (best of 3):")
+    with gc_paused():
+        for name, way in ways.items():
+            best = min(timed(way) for _ in range(3))
+            print(f"  {name}: {best / len(rows) * 1e6:.2f} µs ({best:.2f} s)")
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def run(runs: int, keep: Path | None, per_table: bool, with_csv: bool, costs: bool) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = keep or Path(scratch) / "liquid.db"
         if not path.exists():
@@ -121,6 +195,8 @@ def run(runs: int, keep: Path | None, per_table: bool, with_csv: bool) -> None:
                          f"{cpu_s:.2f} s, {cpu_ratio:.2f}x; children {children_s:.2f} s; in all "
                          f"{all_ratio:.2f}x; {rows:,} rows)")  # fmt: skip
             print(line, flush=True)
+        if costs:
+            row_costs(ledger, Path(scratch))
         if per_table:
             out = Path(tempfile.mkdtemp(dir=scratch))
             seconds = time_per_table(ledger, out)
@@ -149,9 +225,21 @@ def main(argv: list[str] | None = None) -> None:
         "--per-table", action="store_true", help="also time the tables one replay each"
     )
     parser.add_argument("--csv", action="store_true", help="also time the export as CSV")
+    parser.add_argument(
+        "--row-costs", action="store_true", help="also time each way of handing on a row"
+    )
+    parser.add_argument(
+        "--writer-nice",
+        type=int,
+        default=offload.NICENESS,
+        help="how much lower the writing process's priority is (nice(2))",
+    )
     args = parser.parse_args(argv)
-    print(f"python {sys.version.split()[0]}")
-    run(args.runs, args.keep, args.per_table, args.csv)
+    print(f"python {sys.version.split()[0]}; the writing process at nice {args.writer_nice}")
+    # Read by the writing process when it starts, a fork of this one (one thread here).
+    assert start_method() == "fork", "--writer-nice needs the writing process forked"
+    offload.NICENESS = args.writer_nice
+    run(args.runs, args.keep, args.per_table, args.csv, args.row_costs)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ process of its own does it, on the core the replay leaves:
 
 - the **replayed tables** (trades, orders, events, book): the replay's process builds each
   row and sends the rows here in batches, serialised by :mod:`marshal` (a row is a tuple of
-  integers, text, booleans and nulls, which marshal writes in 0.5 µs: 0.7 µs by pickle,
-  about 1 µs to convert it to Arrow, 2.9 µs to write it as CSV; docs/benchmarks.md,
-  "Export"). A thread of the replay's process feeds the pipe, so the replay does not wait
-  while this process writes.
+  integers, text, booleans and nulls, which marshal writes in 0.6 µs: 0.7 µs by pickle,
+  1.6 µs to write it into a Parquet dataset, 3.0 µs as CSV; ``bench_export --row-costs``).
+  A thread of the replay's process feeds the pipe, so the replay does not wait while this
+  process writes.
 - the **record tables** (journal, ledger): the database's own rows (each command with the
   entries it settled; each entry), which this process reads again, checking both hash chains
   as the replay's reader does, told by the replay how many entries each command it checked
@@ -66,9 +66,6 @@ ROWS_PER_MESSAGE: Final = 2_048
 # Messages waiting for the pipe, at most: the replay waits beyond this (memory stays bounded
 # if this process falls behind).
 MAX_QUEUED: Final = 256
-# Version 2: without the references of later versions, which look up every value another
-# object also holds (a row's values are the exchange's own): 0.50 against 0.69 µs a row.
-_MARSHAL_VERSION: Final = 2
 # How much lower the process's priority is than the replay's (nice(2)).
 NICENESS: Final = 10
 # How long the process gets to remove its files and exit once told to abandon them.
@@ -181,7 +178,7 @@ class WritingProcess:
                 target=self._feed, name="dataex-table-feeder", daemon=True
             )
             self._feeder.start()
-        self._queue.put(marshal.dumps(message, _MARSHAL_VERSION))  # waits if MAX_QUEUED wait
+        self._queue.put(marshal.dumps(message))  # waits if MAX_QUEUED wait
 
     def _feed(self) -> None:
         """The feeder thread: send the queued messages in order (the pipe's writes release
@@ -218,13 +215,13 @@ class WritingProcess:
         try:
             if kind is None and self._finished:
                 with suppress(OSError):  # it has gone: the reply says how
-                    self._pipe.send_bytes(marshal.dumps(_COMMIT, _MARSHAL_VERSION))
+                    self._pipe.send_bytes(marshal.dumps(_COMMIT))
                 self._reply("done")
             else:
                 self._stop_feeding(drop=True)  # what is queued is abandoned too
                 if self._process.is_alive():
                     with suppress(OSError):  # it has gone already
-                        self._pipe.send_bytes(marshal.dumps(_ABANDON, _MARSHAL_VERSION))
+                        self._pipe.send_bytes(marshal.dumps(_ABANDON))
         finally:
             self._process.join(STOP_TIMEOUT_S)
             if self._process.is_alive():
