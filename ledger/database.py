@@ -9,6 +9,7 @@ lock before it reads the chain's head. PostgreSQL sessions force ``synchronous_c
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -114,10 +116,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get(WRITE_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+        # On the driver itself: SQLAlchemy's statement machinery would cost more than the
+        # BEGIN, and every append (a dozen commands, on a busy server) begins one.
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        try:
+            driver.execute("BEGIN IMMEDIATE" if connection.get_execution_options().get(
+                WRITE_OPTION) else "BEGIN")  # fmt: skip
+        except sqlite3.Error as error:  # the write lock not taken within the busy timeout
+            raise DBAPIError.instance("BEGIN", None, error, sqlite3.Error) from error
 
 
 def _configure_postgresql(engine: Engine) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ledger import accounts
 from ledger.canonical import CanonicalJSONError, canonical_json, parse_json
@@ -212,13 +213,19 @@ class Ledger:
     def _write_transaction(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})
+            driver_error = connection.dialect.loaded_dbapi.Error
             with connection.begin():
                 if self._is_postgresql:
                     # Readers (ACCESS SHARE) go on; other writers wait for the commit.
                     connection.exec_driver_sql(
                         "LOCK TABLE ledger_journal, ledger_entry IN EXCLUSIVE MODE"
                     )
-                yield connection
+                try:
+                    yield connection
+                except driver_error as error:
+                    # The append path's statements go to the driver itself (_cursor); its
+                    # errors are raised as SQLAlchemy's, as every other statement's are.
+                    raise DBAPIError.instance(None, None, error, driver_error) from error
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -431,8 +438,7 @@ def _write_commands(
 ) -> list[int]:
     if not commands and expected_head_seq is None:
         return []
-    head = connection.execute(_JOURNAL_HEAD).first()
-    seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+    seq, previous = _head(connection, _journal)
     if expected_head_seq is not None and seq != expected_head_seq:
         raise JournalConflict(
             f"the journal's head is {seq}, not {expected_head_seq}: another writer appended"
@@ -492,8 +498,7 @@ def _write_new_entries(
     cache: BalanceCache,
     staged: BalanceCache,
 ) -> None:
-    head = connection.execute(_ENTRY_HEAD).first()
-    seq, previous = (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+    seq, previous = _head(connection, _entry)
     touched = {p[0] for i in new_indices for p in prepared[i][0].postings}
     balances = cache.balances_of(touched, seq, connection)
     is_non_negative = accounts.is_non_negative
@@ -533,6 +538,24 @@ def _write_new_entries(
     staged.head_seq, staged.balances = seq, balances
 
 
+def _cursor(connection: Connection) -> Any:
+    """The driver's own cursor on ``connection``'s transaction. The append path's statements
+    go through it: SQLAlchemy's execution machinery costs many times what a one-row probe
+    costs SQLite itself, and an append makes eight statements however few commands it
+    carries (a server's batches are a dozen commands; docs/benchmarks.md)."""
+    return connection.connection.driver_connection.cursor()
+
+
+def _head(connection: Connection, table: Table) -> tuple[int, bytes]:
+    """The sequence number and chain hash of ``table``'s last row (0 and the genesis hash
+    when it is empty)."""
+    cursor = _cursor(connection)
+    cursor.execute(f"SELECT seq, chain_hash FROM {table.name} ORDER BY seq DESC LIMIT 1")
+    head = cursor.fetchone()
+    cursor.close()
+    return (0, GENESIS_HASH) if head is None else (head[0], bytes(head[1]))
+
+
 def _append_rows(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """Insert ``rows`` (tuples in the table's column order) into an append-only table.
 
@@ -549,7 +572,7 @@ def _append_rows(connection: Connection, table: Table, rows: list[tuple[Any, ...
         cursor.close()
         return
     marks = ", ".join("?" * len(table.columns))
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+    _cursor(connection).executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 
 
 def _check_issuance_cap(entry: Entry, balances: Mapping[tuple[str, str], int]) -> None:
@@ -573,12 +596,13 @@ def _load_balances(connection: Connection, account_names: set[str]) -> dict[tupl
             for account, asset, units in cursor:
                 balances[account, asset] = units
         return balances
+    cursor = _cursor(connection)
     for start in range(0, len(names), _IN_CHUNK):
         chunk = names[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
-        rows = connection.exec_driver_sql(
+        rows = cursor.execute(
             f"SELECT account, asset, balance_units FROM ledger_balance WHERE account IN ({marks})",
-            tuple(chunk),
+            chunk,
         )
         for account, asset, units in rows:
             balances[account, asset] = units
@@ -607,7 +631,7 @@ def _store_balances(connection: Connection, balances: Mapping[tuple[str, str], i
             cursor.execute(_UPSERT_BALANCE.format(source=source), (accounts_, assets, units))
         return
     rows = [(account, asset, balance) for (account, asset), balance in balances.items()]
-    connection.exec_driver_sql(_UPSERT_BALANCE.format(source="VALUES (?, ?, ?)"), rows)
+    _cursor(connection).executemany(_UPSERT_BALANCE.format(source="VALUES (?, ?, ?)"), rows)
 
 
 _Content = tuple[str, int, str, tuple[tuple[str, str, int], ...]]
@@ -630,13 +654,14 @@ def _existing_keys(connection: Connection, keys: list[str]) -> list[str]:
             cursor.execute("SELECT key FROM ledger_entry WHERE key = ANY(%b)", (keys,))
             return [key for (key,) in cursor]
     found = []
+    cursor = _cursor(connection)
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = keys[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         found += [
             key
-            for (key,) in connection.exec_driver_sql(
-                f"SELECT key FROM ledger_entry WHERE key IN ({marks})", tuple(chunk)
+            for (key,) in cursor.execute(
+                f"SELECT key FROM ledger_entry WHERE key IN ({marks})", chunk
             )
         ]
     return found

@@ -3,12 +3,14 @@
 The sequencer calls :meth:`Hub.on_commit` on its own thread after each durable commit; the
 hub hands the batch to the event loop, which turns it into messages for each market channel
 (one per symbol: book changes, trades, auction results, phases, and confidential trades as
-they are published) and each private channel (one
+they are published), each private channel (one
 per participant: its own order events and fills, and the alerts of the loan facilities it
-lends or borrows under). A subscriber's queue is bounded, so that
+lends or borrows under) and each fills channel (one per participant: its fills alone, the
+drop copy of an order-entry session). A message is built only for a channel someone
+subscribes to. A subscriber's queue is bounded, so that
 one that falls behind cannot grow the server's memory: a market subscriber's queue is then
 emptied and told to resync (:data:`RESYNC`: its stream sends a fresh snapshot and carries on),
-a private subscriber is disconnected. Nothing is dropped without saying so.
+a private or fills subscriber is disconnected. Nothing is dropped without saying so.
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ from matching import (
 
 from .schemas import iso
 
-__all__ = ["MAX_SUBSCRIBER_QUEUE", "RESYNC", "Hub"]
+__all__ = ["CHANNELS", "MAX_SUBSCRIBER_QUEUE", "RESYNC", "Hub", "Subscriber"]
 
+CHANNELS = ("market", "private", "fills")
 MAX_SUBSCRIBER_QUEUE = 1_000
 MAX_SUBSCRIBERS = 1_000
 # In a market subscriber's queue, in place of the messages dropped when it overflowed.
 RESYNC: dict[str, Any] = {"type": "resync", "reason": "too slow: messages were dropped"}
+# A subscriber's queue: messages, then None when it was dropped for falling behind.
+Subscriber = asyncio.Queue[dict[str, Any] | None]
 
 
 def _price(minor: int | None) -> str | None:
@@ -59,24 +64,35 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         # A facility's lender and borrower, who both get its alerts.
         self.facility_parties = facility_parties
-        self._market: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
-        self._private: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(
-            set
-        )
+        # Subscribers' queues by channel ("market", "private", "fills"), then symbol or
+        # participant.
+        self._channels: dict[str, defaultdict[str, set[Subscriber]]] = {
+            channel: defaultdict(set) for channel in CHANNELS
+        }
+        self._market = self._channels["market"]
+        self._private = self._channels["private"]
+        self._fills = self._channels["fills"]
+        # Changed on the event loop only; read by the sequencer's thread at each commit.
+        self._subscribers = 0
 
     def subscriber_count(self) -> int:
-        return sum(map(len, self._market.values())) + sum(map(len, self._private.values()))
+        return self._subscribers
 
-    def subscribe(self, channel: str, key: str) -> asyncio.Queue[dict[str, Any] | None]:
-        """A queue of messages for ``channel`` ("market" or "private") and ``key``."""
-        if self.subscriber_count() >= MAX_SUBSCRIBERS:
+    def subscribe(self, channel: str, key: str) -> Subscriber:
+        """A queue of messages for ``channel`` (one of :data:`CHANNELS`) and ``key``."""
+        if self._subscribers >= MAX_SUBSCRIBERS:
             raise OverflowError("too many subscribers")
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(MAX_SUBSCRIBER_QUEUE)
-        (self._market if channel == "market" else self._private)[key].add(queue)
+        queue: Subscriber = asyncio.Queue(MAX_SUBSCRIBER_QUEUE)
+        self._channels[channel][key].add(queue)
+        self._subscribers += 1
         return queue
 
-    def unsubscribe(self, channel: str, key: str, queue: asyncio.Queue) -> None:
-        (self._market if channel == "market" else self._private)[key].discard(queue)
+    def unsubscribe(self, channel: str, key: str, queue: Subscriber) -> None:
+        """Forget ``queue``; nothing if the hub dropped it already."""
+        queues = self._channels[channel].get(key)
+        if queues is not None and queue in queues:
+            queues.discard(queue)
+            self._subscribers -= 1
 
     def on_commit(self, committed: list[tuple[int, Outcome]]) -> None:
         """Called on the sequencer's thread."""
@@ -85,7 +101,7 @@ class Hub:
             loop.call_soon_threadsafe(self._dispatch, committed)
 
     def _send(
-        self, queues: set[asyncio.Queue], message: dict[str, Any], *, resync: bool = False
+        self, queues: set[Subscriber], message: dict[str, Any], *, resync: bool = False
     ) -> None:
         """Queue ``message`` for each subscriber. One whose queue is full fell too far behind:
         with ``resync`` its queue is emptied but for :data:`RESYNC`; otherwise it is
@@ -100,10 +116,11 @@ class Hub:
                     queue.put_nowait(RESYNC)
                 else:
                     queues.discard(queue)
+                    self._subscribers -= 1
                     queue.put_nowait(None)
 
     def _dispatch(self, committed: list[tuple[int, Outcome]]) -> None:
-        market, private = self._market, self._private
+        market, private, fills = self._market, self._private, self._fills
         parties_of = self.facility_parties or _no_parties
         for seq, outcome in committed:
             if type(outcome.command) is Housekeeping:
@@ -118,9 +135,19 @@ class Hub:
                     message = market_message(seq, event)
                     if message is not None:
                         self._send(market[symbol], message, resync=True)
-                for participant, message in private_messages(seq, event, reports):
-                    if private.get(participant):
-                        self._send(private[participant], message)
+                kind = type(event)
+                if kind is Trade:
+                    if (private.get(event.buyer) or private.get(event.seller)
+                            or fills.get(event.buyer) or fills.get(event.seller)):  # fmt: skip
+                        for participant, message in private_messages(seq, event, reports):
+                            for queues in (private.get(participant), fills.get(participant)):
+                                if queues:
+                                    self._send(queues, message)
+                elif kind is Accepted or kind is Cancelled or kind is Amended:
+                    queues = private.get(event.participant)
+                    if queues:
+                        for _participant, message in private_messages(seq, event):
+                            self._send(queues, message)
             for alert in outcome.alerts:
                 for participant in parties_of(alert.facility_id) or ():
                     if private.get(participant):

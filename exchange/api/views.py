@@ -142,6 +142,32 @@ def order_view(order: OrderRecord) -> OrderPublic:
     )
 
 
+def order_message(order: OrderRecord) -> dict[str, Any]:
+    """``order_view(order).model_dump(mode="json")``, built as a plain dict: the order-entry
+    session acknowledges every order with it, and has no use for a model validated only to be
+    dumped again."""
+    filled = order.filled_units
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "price": money(order.price_minor),
+        "quantity": order.quantity_units,
+        "filled_quantity": filled,
+        "remaining_quantity": order.quantity_units - filled - order.cancelled_units,
+        "average_price": money(order.filled_notional_minor // filled) if filled else None,
+        "status": order.status.value,
+        "time_in_force": order.tif.value,
+        "expire_time": iso(order.expire_ns),
+        "post_only": order.post_only,
+        "cancel_reason": order.cancel_reason,
+        "created_at": iso(order.created_ns),
+        "updated_at": iso(order.updated_ns),
+    }
+
+
 def fill_view(fill: Fill) -> FillPublic:
     return FillPublic(
         trade_id=fill.trade_id,

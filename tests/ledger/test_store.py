@@ -153,6 +153,43 @@ def test_commands_and_entries_commit_together_or_not_at_all(ledger: Ledger) -> N
     assert result.command_seqs == [1] and result.receipts[0].seq == 1
 
 
+_REFUSE_POSTINGS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_postings BEFORE INSERT ON ledger_posting "
+        "BEGIN SELECT RAISE(ABORT, 'postings refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_postings() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'postings refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_postings BEFORE INSERT ON ledger_posting "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_postings()",
+    ],
+}
+
+
+def test_a_database_error_in_the_append_is_sqlalchemys_and_writes_nothing(
+    ledger: Ledger, dialect: str
+) -> None:
+    """The append's statements go to the driver itself; its errors still arrive as
+    SQLAlchemy's (which the CLI reports as one line), and the transaction is rolled back."""
+    ledger.append(commands=[(1, {"verb": "deposit"})],
+                  entries=[entries.deposit("ann", 5, key="d-1", ts_ns=1)])  # fmt: skip
+    with ledger.engine.begin() as connection:
+        for statement in _REFUSE_POSTINGS[dialect]:
+            connection.exec_driver_sql(statement)
+    with pytest.raises(sqlalchemy.exc.DBAPIError, match="postings refused"):
+        ledger.append(commands=[(2, {"verb": "deposit"})],
+                      entries=[entries.deposit("ann", 5, key="d-2", ts_ns=2)])  # fmt: skip
+    assert [record.seq for record in ledger.journal()] == [1]
+    assert entry_count(ledger) == 1
+    with ledger.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse_postings" + (
+            " ON ledger_posting" if dialect == "postgresql" else ""))  # fmt: skip
+    ledger.append(commands=[(2, {"verb": "deposit"})],
+                  entries=[entries.deposit("ann", 5, key="d-2", ts_ns=2)])  # fmt: skip
+    assert ledger.balance(accounts.cash("ann"), "cash") == 10
+
+
 def test_floats_in_commands_are_refused(ledger: Ledger) -> None:
     with pytest.raises(EntryError, match="float"):
         ledger.append_commands([(1, {"price": 1.5})])

@@ -50,7 +50,7 @@ from ..deps import runtime_of
 from ..errors import ApiError, status_of
 from ..runtime import Runtime
 from ..schemas import Identifier, OrderAmend, OrderCreate, Request
-from ..views import order_view
+from ..views import order_message
 from .confidential import request_quote_command, requested_view, submit_quote_command
 from .orders import submission
 from .quotes import MASS_QUOTE_WEIGHT, MassQuoteCreate, mass_quote_command, quote_view
@@ -163,11 +163,11 @@ def _invalid(error: ValidationError) -> str:
 
 
 def _order_ack(outcome: Outcome) -> dict[str, Any]:
-    return {"order": order_view(outcome.result).model_dump(mode="json")}
+    return {"order": order_message(outcome.result)}
 
 
 def _orders_ack(outcome: Outcome) -> dict[str, Any]:
-    return {"orders": [order_view(order).model_dump(mode="json") for order in outcome.result]}
+    return {"orders": [order_message(order) for order in outcome.result]}
 
 
 @dataclass(slots=True)
@@ -309,8 +309,7 @@ class _Session:
                 await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION,
                                            reason="too slow: fills were dropped")  # fmt: skip
                 return
-            if message["type"] == "fill":
-                await self.send(message)
+            await self.send(message)
 
 
 def _request_id_of(raw: dict[str, Any]) -> Any:
@@ -384,7 +383,7 @@ async def order_session(websocket: WebSocket) -> None:
                                  "per participant", status.WS_1013_TRY_AGAIN_LATER)  # fmt: skip
         return
     try:
-        fills = runtime.hub.subscribe("private", who)
+        fills = runtime.hub.subscribe("fills", who)
     except OverflowError:
         await _refuse(websocket, "too many connections", status.WS_1013_TRY_AGAIN_LATER)
         return
@@ -411,7 +410,7 @@ async def order_session(websocket: WebSocket) -> None:
     finally:
         for task in tasks:
             task.cancel()
-        runtime.hub.unsubscribe("private", who, fills)
+        runtime.hub.unsubscribe("fills", who, fills)
         sessions[who] -= 1
         if not sessions[who]:
             del sessions[who]
