@@ -55,6 +55,7 @@ from exchange import commands as c
 from exchange.commands import command_from_record
 from exchange.errors import ExchangeError
 from exchange.research import DatabaseJournal, replay
+from exchange.research.journal import READ_AHEAD_BATCH_COMMANDS
 from exchange.sequencer import Sequencer
 from exchange.service import OPERATOR, Exchange, Outcome
 from ledger.rows import gc_paused
@@ -174,11 +175,13 @@ def _refused(future: Future[Outcome]) -> int:
 # -- timing ------------------------------------------------------------------------------------
 
 
-def time_replay(ledger: Ledger, *, read_ahead: bool = True) -> tuple[float, float, int, int]:
+def time_replay(
+    ledger: Ledger, *, read_ahead: bool = True, batch_commands: int = READ_AHEAD_BATCH_COMMANDS
+) -> tuple[float, float, int, int]:
     """Elapsed and CPU seconds (this process) of one replay, its commands and its trades."""
     gc.collect()
     journal = (
-        DatabaseJournal(ledger)
+        DatabaseJournal(ledger, batch_commands=batch_commands)
         if read_ahead
         else DatabaseJournal(ledger, min_read_ahead_commands=NEVER_READ_AHEAD)
     )
@@ -266,7 +269,14 @@ def profile_replay(ledger: Ledger) -> None:
     print(out.getvalue())
 
 
-def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool) -> None:
+def run(
+    operations: int,
+    runs: int,
+    seed: int,
+    keep: Path | None,
+    profile: bool,
+    batch_commands: int = READ_AHEAD_BATCH_COMMANDS,
+) -> None:
     t0 = time.perf_counter()
     stream = generate_stream(operations, seed)
     print(f"stream: {len(stream):,} operations, seed {seed} (generated in "
@@ -297,7 +307,7 @@ def run(operations: int, runs: int, seed: int, keep: Path | None, profile: bool)
             # a command, and whether the reader had a core of its own (wall ~ own CPU).
             # Each CPU time over the same span as its wall time (not the collections between).
             reader = children_cpu_s()
-            seconds, own_s, replayed, trades = time_replay(ledger)
+            seconds, own_s, replayed, trades = time_replay(ledger, batch_commands=batch_commands)
             cpu_us["replay's process"].append(own_s / replayed * 1e6)
             cpu_us["its reader"].append((children_cpu_s() - reader) / replayed * 1e6)
             rates["replay"].append(replayed / seconds)
@@ -353,9 +363,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", type=Path, help="build the journal here, or reuse it")
     parser.add_argument("--profile", action="store_true", help="profile one replay instead")
+    parser.add_argument(
+        "--batch-commands", type=int, default=READ_AHEAD_BATCH_COMMANDS,
+        help="commands in each message from the reader (default: dataex replay's)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}")
-    run(args.operations, args.runs, args.seed, args.keep, args.profile)
+    run(args.operations, args.runs, args.seed, args.keep, args.profile, args.batch_commands)
 
 
 if __name__ == "__main__":
