@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 import sqlalchemy
 
-from ledger import BalanceError, EntryError, IdempotencyConflict, accounts, entries
+from ledger import BalanceError, EntryError, IdempotencyConflict, accounts, database, entries
 from ledger.database import create_engine
 from ledger.store import MAX_BATCH_ENTRIES, Ledger
 from tests.ledger.helpers import EXPIRES_AT_NS, PROVIDER, SYMBOL, funded_ledger, trade
@@ -262,3 +265,27 @@ def test_appends_by_another_writer_are_seen_before_the_next_append(
         assert ledger.balances() == ledger.balances_from_postings()
     finally:
         other_engine.dispose()
+
+
+def test_a_write_lock_not_taken_in_time_is_sqlalchemys_error_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``BEGIN IMMEDIATE`` goes to the driver itself; another process's write lock held past
+    the busy timeout is still SQLAlchemy's ``OperationalError`` (which the CLI reports as one
+    line), and the append writes nothing."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        ledger = Ledger.open(engine)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="locked"):
+            ledger.append_entries([entries.deposit("ann", 5, key="d-1", ts_ns=1)])
+        other.execute("ROLLBACK")
+        other.close()
+        assert entry_count(ledger) == 0
+        ledger.append_entries([entries.deposit("ann", 5, key="d-1", ts_ns=1)])
+        assert entry_count(ledger) == 1
+    finally:
+        engine.dispose()
