@@ -25,11 +25,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exchange.cli.files import replacing
 from exchange.cli.replay import EXIT_DIFFERS, fail, open_database, reports_errors
 from exchange.facility_report import collateral_report, ltv_chart
 from exchange.research import DatabaseJournal, InputError, Until, replay
 from exchange.research.times import TimeError, parse_time
+from exchange.whole_files import replacing_text
 
 __all__ = ["app", "parse_as_of"]
 
@@ -104,7 +104,7 @@ def report_command(
     report = collateral_report(replayed.exchange, replayed.head_ts_ns or None)
     report["journal_seq"] = replayed.head_seq
     if html_out is not None:
-        with replacing(html_out) as page:
+        with replacing_text(html_out) as page:
             page.write(html_page(report))
     if json_out:
         typer.echo(json.dumps(report, indent=2))

@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from exchange.cli.files import check_distinct, fail, replacing
+from exchange.cli.files import check_distinct, fail
 from exchange.orderflow import (
     BOOK_COLUMNS,
     TRADE_COLUMNS,
@@ -29,6 +29,7 @@ from exchange.orderflow import (
     read_order_flow,
     trade_row,
 )
+from exchange.whole_files import replacing_text
 from matching import Engine, Trade
 
 T = TypeVar("T")
@@ -79,9 +80,10 @@ def match(
 
     def run() -> None:
         with ExitStack() as stack:
-            trades = csv.writer(stack.enter_context(replacing(trades_out)), lineterminator="\n")
+            trades_file = stack.enter_context(replacing_text(trades_out))
+            trades = csv.writer(trades_file, lineterminator="\n")
             trades.writerow(TRADE_COLUMNS)
-            events = None if events_out is None else stack.enter_context(replacing(events_out))
+            events = None if events_out is None else stack.enter_context(replacing_text(events_out))
             for line, command in read_order_flow(orders, listings):
                 try:
                     emitted = engine.apply(command)
@@ -95,7 +97,8 @@ def match(
                 if events is not None:
                     events.write("".join(event_line(line, command.seq, e) for e in emitted))
             if book_out is not None:
-                book = csv.writer(stack.enter_context(replacing(book_out)), lineterminator="\n")
+                book_file = stack.enter_context(replacing_text(book_out))
+                book = csv.writer(book_file, lineterminator="\n")
                 book.writerow(BOOK_COLUMNS)
                 book.writerows(book_rows(engine))
 

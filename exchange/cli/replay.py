@@ -65,11 +65,11 @@ from exchange.research import (
 )
 from exchange.research.counterfactual import Comparison, compare, load_rules, load_truth, rows
 from exchange.research.counterfactual_report import render_html
-from exchange.research.formats import replacing
 from exchange.research.journal import count_lines
 from exchange.research.lobster import BUY, SELL, PriceUnit, orderbook_column_name
 from exchange.research.offload import WriterStopped
 from exchange.research.readahead import ReaderStopped
+from exchange.whole_files import replacing
 from ledger import LedgerError
 from ledger.schema import require_ledger
 from ledger.store import Ledger

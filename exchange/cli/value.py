@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange.catalogue import Exclusivity, Scope, Territory
-from exchange.cli.files import check_distinct, fail, replacing
+from exchange.cli.files import check_distinct, fail
 from exchange.pricing import (
     FACTOR_NAMES,
     Market,
@@ -64,6 +64,7 @@ from exchange.pricing.study import (
     write_confidential_chart,
     write_csv,
 )
+from exchange.whole_files import replacing_text
 
 app = typer.Typer(
     help="Value data-product licences from comparables in your own CSV files.",
@@ -135,14 +136,14 @@ def batch(
         reports.append(_value(market, product_records, row, targets))
 
     def write() -> None:
-        with replacing(out) as file:
+        with replacing_text(out) as file:
             writer = csv.writer(file, lineterminator="\n")
             writer.writerow(VALUATION_COLUMNS)
             writer.writerows(valuation_row(report) for report in reports)
         if html is not None:
             for number, report in enumerate(reports, start=1):
                 name = f"{number:05d}_{_safe(report.product.product_id)}.html"
-                with replacing(html / name) as file:
+                with replacing_text(html / name) as file:
                     file.write(render_report(report))
 
     _guarded(write)
@@ -321,7 +322,7 @@ def _print_confidential_study(
 
 
 def _write_study_csv(rows: list[StudyRow], path: Path) -> None:
-    with replacing(path) as file:
+    with replacing_text(path) as file:
         write_csv(rows, file)
 
 
@@ -422,5 +423,5 @@ def _safe(name: str) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with replacing(path) as file:
+    with replacing_text(path) as file:
         file.write(text)

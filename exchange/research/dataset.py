@@ -37,12 +37,12 @@ import numpy
 
 from exchange.research.journal import InputError
 from exchange.research.tables import Column, Kind, Row
+from exchange.whole_files import temporary_prefix, user_mode
 
 __all__ = [
     "HIVE_NULL",
     "DatasetWriter",
     "read_dataset",
-    "temporary_prefix",
     "writing_dataset",
 ]
 
@@ -274,13 +274,6 @@ class DatasetWriter:
                 self._encoder = None
 
 
-def temporary_prefix(path: Path, pid: int | None = None) -> str:
-    """How the temporary file or dataset that becomes ``path`` is named while process ``pid``
-    (this one by default) writes it, then ``<random>.tmp``: with the pid, what a killed
-    writing process leaves can be found (``exchange.research.offload``)."""
-    return f".{path.name}.{os.getpid() if pid is None else pid}."
-
-
 @contextmanager
 def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[DatasetWriter]:
     """A :class:`DatasetWriter` whose dataset becomes the directory ``path`` if the block
@@ -295,9 +288,7 @@ def writing_dataset(path: Path, columns: tuple[Column, ...]) -> Iterator[Dataset
     writer = None
     try:
         # mkdtemp makes the directory private; a dataset is as readable as any the user makes.
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod(0o777 & ~umask)
+        temporary.chmod(user_mode(0o777))
         writer = DatasetWriter(temporary, columns)
         yield writer
         writer.close()

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -31,14 +29,10 @@ from typing import IO, Any
 
 import orjson
 
-from exchange.research.dataset import (
-    DatasetWriter,
-    read_dataset,
-    temporary_prefix,
-    writing_dataset,
-)
+from exchange.research.dataset import DatasetWriter, read_dataset, writing_dataset
 from exchange.research.journal import InputError
 from exchange.research.tables import Column, Kind, Row
+from exchange.whole_files import replacing
 from ledger.canonical import CanonicalJSONError, canonical_json
 
 __all__ = [
@@ -46,9 +40,7 @@ __all__ = [
     "MissingDependency",
     "TableWriter",
     "read_table",
-    "replacing",
     "require",
-    "temporary_beside",
     "write_table",
 ]
 
@@ -144,30 +136,6 @@ class TableWriter:
             self._text.flush()
             self._text.detach()
         self._closed = True
-
-
-def temporary_beside(path: Path) -> tuple[int, str]:
-    """A new temporary file in ``path``'s directory (descriptor, name), with the permissions
-    a file created there would have (``mkstemp`` makes it private)."""
-    prefix = temporary_prefix(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)
-    return handle, temporary
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that becomes ``path`` if the block succeeds and vanishes if it fails."""
-    handle, temporary = temporary_beside(path)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            yield file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -49,11 +49,11 @@ from typing import IO, NamedTuple
 import orjson
 
 from exchange.money import MINOR_PER_UNIT
-from exchange.research.formats import temporary_beside
 from exchange.research.journal import InputError, RecordedCommand
 from exchange.research.tables import Window
 from exchange.research.times import NS_PER_DAY, NS_PER_S, format_time
 from exchange.service import Exchange, Outcome
+from exchange.whole_files import temporary_beside
 from ledger.store import StoredEntry
 from matching import Accepted as AcceptedEvent
 from matching import Amended, Cancelled, Phase, PhaseChanged, Side, Trade, TradingMode

@@ -39,7 +39,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from exchange.research.dataset import temporary_prefix
 from exchange.research.formats import Format, write_table
 from exchange.research.journal import (
     MIN_READ_AHEAD_COMMANDS,
@@ -50,6 +49,7 @@ from exchange.research.journal import (
 from exchange.research.readahead import start_method
 from exchange.research.tables import TABLES, Row, Sink, Window, journal_row, ledger_row
 from exchange.service import Exchange, Outcome
+from exchange.whole_files import temporary_prefix
 from ledger.store import StoredEntry
 
 __all__ = ["MIN_COMMANDS", "RECORD_TABLES", "WriterStopped", "WritingProcess"]
@@ -233,7 +233,7 @@ class WritingProcess:
 
     def _remove_leftovers(self) -> None:
         """Remove what the process left when it was stopped without a word (killed): the
-        temporary files and datasets named with its pid (``dataset.temporary_prefix``)."""
+        temporary files and datasets named with its pid (``whole_files.temporary_prefix``)."""
         for path in self._paths.values():
             pattern = glob.escape(temporary_prefix(path, self._process.pid)) + "*.tmp"
             for leftover in path.parent.glob(pattern):

@@ -6,8 +6,6 @@ Both are written under temporary names and moved into place when complete.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from html import escape
 from pathlib import Path
@@ -17,6 +15,7 @@ import orjson
 
 from exchange.facility_report import ltv_chart
 from exchange.simulation.svg import bar_chart, line_chart, scatter_chart
+from exchange.whole_files import replacing
 
 __all__ = ["render_html", "summary_lines", "write_report"]
 
@@ -33,24 +32,13 @@ def write_report(summary: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     """Write ``summary.json`` and ``index.html`` in ``directory`` (created if need be)."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path, html_path = directory / "summary.json", directory / "index.html"
-    _replace(json_path, orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-    _replace(html_path, render_html(summary).encode())
-    return json_path, html_path
-
-
-def _replace(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
+    for path, data in (
+        (json_path, orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)),
+        (html_path, render_html(summary).encode()),
+    ):
+        with replacing(path) as file:
             file.write(data)
-        # mkstemp makes the file private; a report is as readable as any file the user makes.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    return json_path, html_path
 
 
 def _num(value: Any, digits: int = 2) -> str:
