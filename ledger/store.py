@@ -64,10 +64,6 @@ _SELECT_POSTINGS_OF = (
     .where(_posting.c.entry_seq.in_(bindparam("seqs", expanding=True)))
     .order_by(_posting.c.entry_seq, _posting.c.idx)
 )
-_ENTRY_HEAD = select(_entry.c.seq, _entry.c.chain_hash).order_by(_entry.c.seq.desc()).limit(1)
-_JOURNAL_HEAD = (
-    select(_journal.c.seq, _journal.c.chain_hash).order_by(_journal.c.seq.desc()).limit(1)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +252,12 @@ class Ledger:
     def size(self) -> int:
         """Number of entries in the settlement ledger."""
         with self.engine.connect() as connection:
-            head = connection.execute(_ENTRY_HEAD).first()
-        return 0 if head is None else head[0]
+            return _head(connection, _entry)[0]
 
     def journal_head_seq(self) -> int:
         """The sequence number of the journal's last command (0 when empty)."""
         with self.engine.connect() as connection:
-            head = connection.execute(_JOURNAL_HEAD).first()
-        return 0 if head is None else head[0]
+            return _head(connection, _journal)[0]
 
     def entry(self, seq: int) -> StoredEntry | None:
         with self.engine.connect() as connection:
