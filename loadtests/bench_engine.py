@@ -3,6 +3,7 @@
     python -m loadtests.bench_engine                 # 300,000 operations, 5 runs each
     python -m loadtests.bench_engine --memory        # peak memory for 1,000,000 resting orders
     python -m loadtests.bench_engine --breakdown     # microseconds per kind of operation
+    python -m loadtests.bench_engine --only engine   # one book alone, for an outside profiler
 
 The stream is generated first (seeded), then timed: about 60% limit orders around the touch
 (some 17% of them crossing), 25% cancels of live orders, 15% market orders, with the book
@@ -160,7 +161,9 @@ def time_naive(stream: Sequence[SubmitOrder | CancelOrder]) -> tuple[float, int]
     return time.perf_counter() - start, events
 
 
-def run(operations: int, runs: int, seed: int) -> None:
+def run(operations: int, runs: int, seed: int, only: str | None = None) -> None:
+    """Time both books, alternating, or ``only`` one of them (``perf`` or ``py-spy`` attached
+    from outside then sees that book's work and nothing of the other's)."""
     t0 = time.perf_counter()
     stream = generate_stream(operations, seed)
     summary = describe(stream)
@@ -171,13 +174,17 @@ def run(operations: int, runs: int, seed: int) -> None:
         "naive": time_naive,
     }
     for i in range(runs):
-        for name in ("engine", "naive") if i % 2 == 0 else ("naive", "engine"):
+        order = ("engine", "naive") if i % 2 == 0 else ("naive", "engine")
+        for name in order if only is None else (only,):
             gc.collect()
             seconds, events = runners[name](stream)
             timings[name].append(seconds)
             print(
                 f"  run {i + 1} {name:6s} {len(stream) / seconds:>10,.0f} ops/s  ({events} events)"
             )
+    if only is not None:
+        print(f"{only} median: {len(stream) / statistics.median(timings[only]):,.0f} ops/s")
+        return
     engine_s = statistics.median(timings["engine"])
     naive_s = statistics.median(timings["naive"])
     print(f"engine median: {len(stream) / engine_s:,.0f} ops/s")
@@ -275,6 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true", help="measure memory instead")
     parser.add_argument("--breakdown", action="store_true", help="time each kind of operation")
     parser.add_argument("--resting-orders", type=int, default=1_000_000)
+    parser.add_argument(
+        "--only", choices=("engine", "naive"), help="time one book alone (for a profiler)"
+    )
     args = parser.parse_args(argv)
     build = "compiled (mypyc)" if is_compiled() else "pure Python"
     print(f"python {sys.version.split()[0]}, matching engine {build}")
@@ -283,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.breakdown:
         breakdown(args.operations, args.runs, args.seed)
     else:
-        run(args.operations, args.runs, args.seed)
+        run(args.operations, args.runs, args.seed, args.only)
 
 
 if __name__ == "__main__":

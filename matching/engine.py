@@ -150,7 +150,12 @@ class Engine:
         book = self._books.get(c.symbol)
         if book is None:
             return [Rejected(c.order_id, c.symbol, R.VALIDATION_UNKNOWN_INSTRUMENT)]
-        reason = self._order_problem(book, c)
+        # The order id as one int object, the key of the used-id set and the order index.
+        # Typed ``Any`` on purpose: compiled, ``c.order_id`` is a native integer, and each use
+        # of it as a key would allocate a new int object (order ids soon pass the small ints
+        # Python keeps).
+        key: Any = c.order_id
+        reason = self._order_problem(book, c, key)
         if reason is not None:
             return [Rejected(c.order_id, c.symbol, reason)]
         side = c.side
@@ -169,7 +174,7 @@ class Engine:
         symbol = c.symbol
         quantity = c.quantity_units
         tif = c.tif
-        self._used_order_ids.add(order_id)
+        self._used_order_ids.add(key)
         priority = self._next_priority
         self._next_priority = priority + 1
         order = Order(
@@ -203,7 +208,7 @@ class Engine:
                 return [accepted, Cancelled(order_id, participant, symbol, quantity, FOK_UNFILLED)]
             if is_market or tif is IOC:
                 return [accepted, Cancelled(order_id, participant, symbol, quantity, IOC_REMAINDER)]
-            level = self._rest_limit(book, order, c.expire_ts)
+            level = self._rest_limit(book, order, c.expire_ts, key)
             if book.hidden:
                 return [accepted]
             return [accepted, self._book_changed(book, (_level_change(side, level),))]
@@ -228,7 +233,7 @@ class Engine:
             if is_market or tif is IOC or tif is FOK:
                 events.append(Cancelled(order_id, participant, symbol, remaining, IOC_REMAINDER))
             else:
-                entry = _level_change(side, self._rest_limit(book, order, c.expire_ts))
+                entry = _level_change(side, self._rest_limit(book, order, c.expire_ts, key))
                 if not changes:
                     changes = (entry,)
                 elif is_buy:
@@ -239,13 +244,13 @@ class Engine:
             events.append(self._book_changed(book, changes))
         return events
 
-    def _rest_limit(self, book: Book, order: Order, expire_ts: int | None) -> Level:
+    def _rest_limit(self, book: Book, order: Order, expire_ts: int | None, key: Any) -> Level:
         """Rest a limit order at the back of its level in continuous trading (``_rest``, with
-        the index inlined); return the level."""
+        the index inlined; ``key`` is its order id as an object); return the level."""
         level = (book.bids if order.side is BUY else book.asks).add(order)
-        self._orders[order.order_id] = order
+        self._orders[key] = order
         if expire_ts is not None:
-            heappush(self._gtd_expiries, (expire_ts, order.order_id))
+            heappush(self._gtd_expiries, (expire_ts, key))
         return level
 
     def _collect(self, book: Book, order: Order, events: list[Event]) -> None:
@@ -258,8 +263,9 @@ class Engine:
             if not book.hidden:
                 events.append(self._book_changed(book, (_level_change(order.side, level),)))
 
-    def _order_problem(self, book: Book, c: SubmitOrder) -> RejectReason | None:
-        """Validation of a new order, in a fixed order so the first problem is reported."""
+    def _order_problem(self, book: Book, c: SubmitOrder, key: Any) -> RejectReason | None:
+        """Validation of a new order, in a fixed order so the first problem is reported
+        (``key``: its order id as an object, see ``_new_order``)."""
         spec = book.spec
         quantity = c.quantity_units
         if quantity <= 0:
@@ -288,7 +294,7 @@ class Engine:
             return R.VALIDATION_EXPIRY_WITHOUT_GTD
         if c.post_only and (is_market or tif is IOC or tif is FOK):
             return R.VALIDATION_POST_ONLY_NEEDS_RESTING_LIMIT
-        if c.order_id in self._used_order_ids:
+        if key in self._used_order_ids:
             return R.VALIDATION_DUPLICATE_ORDER_ID
         phase = book.phase
         if phase is CONTINUOUS:
@@ -809,7 +815,7 @@ class Engine:
             book = self._books.get(command.symbol)
             if book is None:
                 return R.VALIDATION_UNKNOWN_INSTRUMENT
-            reason = self._order_problem(book, command)
+            reason = self._order_problem(book, command, command.order_id)
             if (
                 reason is None
                 and command.post_only
